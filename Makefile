@@ -1,0 +1,59 @@
+# The one entry point: `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PROTO_FILES := $(shell find protos -name '*.proto')
+PROTO_STAMP := lib/campaignreports/.proto-generated
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+PYTEST_ARGS ?=
+
+.PHONY: help venv proto run test lint fmt buf-lint clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Generated code is never committed: every target that runs Python depends on this stamp,
+# so a changed .proto is regenerated before anything uses it.
+$(PROTO_STAMP): $(PROTO_FILES) $(INSTALLED)
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=lib --pyi_out=lib --grpc_python_out=lib $(PROTO_FILES)
+	@touch $@
+
+venv: $(INSTALLED) $(PROTO_STAMP) ## Create the virtualenv, install everything, generate the gRPC code
+
+proto: $(PROTO_STAMP) ## Generate the gRPC code from protos/
+
+run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052) embedded; Ctrl-C stops
+	$(BIN)/python -m campaignreports.stack
+
+test: venv ## Run the whole test suite (unit, integration, end-to-end)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+buf-lint: $(BUF) ## Lint the protos with buf (STANDARD rules, see protos/buf.yaml)
+	cd protos && ../$(BUF) lint
+
+lint: venv buf-lint ## ruff and buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the virtualenv, tools, generated code and local data
+	rm -rf $(VENV) .tools .data $(PROTO_STAMP)
+	find lib -name '*_pb2*.py*' -delete

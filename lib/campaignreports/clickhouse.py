@@ -1,0 +1,80 @@
+"""ClickHouse access: one client factory for the embedded engine (chDB) and for servers.
+
+DSNs: `chdb:///absolute/path` or `chdb://relative/path` select the embedded engine (one engine
+path per process; aggregator and query then share the process); `http(s)://user@host:port`
+selects a ClickHouse server, with the password taken from CR_CLICKHOUSE_PASSWORD so it never
+appears in a DSN or a log line.
+
+Calls block, so async code runs them through `ClickHouse.run` on worker threads. Each role
+(writer, reader) gets its own client: the chDB client serialises calls per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from campaignreports.settings import CommonSettings, SettingsError
+
+T = TypeVar("T")
+
+
+def chdb_path(dsn: str) -> str | None:
+    """The data directory of a `chdb://` DSN, or None for a server DSN."""
+    if not dsn.startswith("chdb://"):
+        return None
+    path = dsn.removeprefix("chdb://")
+    if not path:
+        raise SettingsError("CR_CLICKHOUSE_DSN: a chdb:// DSN needs a path, e.g. chdb:///var/lib/reports")
+    return os.path.abspath(path)
+
+
+def create_client(settings: CommonSettings) -> Client:
+    path = chdb_path(settings.clickhouse_dsn)
+    if path is not None:
+        os.makedirs(path, exist_ok=True)
+        try:
+            return clickhouse_connect.get_client(interface="chdb", path=path)
+        except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OSError(f"cannot open the embedded ClickHouse in {path}: {reason}") from exc
+    parts = urlsplit(settings.clickhouse_dsn)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError("CR_CLICKHOUSE_DSN must be chdb://PATH or http(s)://[user@]host[:port]")
+    if parts.password:
+        raise SettingsError("CR_CLICKHOUSE_DSN must not contain a password: use CR_CLICKHOUSE_PASSWORD")
+    return clickhouse_connect.get_client(
+        interface=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or (8443 if parts.scheme == "https" else 8123),
+        username=parts.username or "default",
+        password=settings.clickhouse_password,
+        # Concurrent queries on one HTTP session are refused by the server.
+        autogenerate_session_id=False,
+    )
+
+
+class ClickHouse:
+    """A blocking ClickHouse client used from asyncio through a worker thread."""
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.database = settings.clickhouse_database
+        self.client = create_client(settings)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
+
+    def query_rows(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self.client.query(sql, parameters=parameters).result_rows
+
+    def close(self) -> None:
+        self.client.close()

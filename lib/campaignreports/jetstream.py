@@ -1,0 +1,79 @@
+"""NATS and JetStream access shared by ingest and the aggregator."""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NatsClient
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from campaignreports.settings import CommonSettings
+
+__all__ = ["JetStreamContext", "NatsClient", "close", "connect", "ensure_stream", "stream_config"]
+
+log = logging.getLogger(__name__)
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+# How long JetStream remembers message ids to drop republished messages.
+DUPLICATE_WINDOW_SECONDS = 120.0
+
+
+async def connect(settings: CommonSettings, name: str) -> NatsClient:
+    """Connect and keep reconnecting forever: a NATS restart must not need a service restart."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("NATS: %s", exc)
+
+    async def on_disconnected() -> None:
+        log.info("NATS disconnected")
+
+    async def on_reconnected() -> None:
+        log.info("NATS reconnected")
+
+    return await nats.connect(
+        servers=[url.strip() for url in settings.nats_url.split(",") if url.strip()],
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        error_cb=on_error,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=on_reconnected,
+    )
+
+
+async def close(nc: NatsClient) -> None:
+    """Drain (finish in-flight work) when connected; otherwise just close."""
+    try:
+        await nc.drain()
+    except nats.errors.Error as exc:
+        log.warning("NATS drain skipped (%s); closing", exc)
+        await nc.close()
+
+
+def stream_config(settings: CommonSettings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.stream_name,
+        subjects=[settings.stream_subject],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.OLD,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        num_replicas=1,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
+    """Create the stream, or bring an existing one to the configured definition (idempotent)."""
+    config = stream_config(settings)
+    try:
+        await js.stream_info(config.name)
+    except NotFoundError:
+        await js.add_stream(config)
+        log.info("created stream %s on %s", config.name, config.subjects)
+        return
+    await js.update_stream(config)

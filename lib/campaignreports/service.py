@@ -1,0 +1,125 @@
+"""The one way a service process runs: the gRPC server helper and the `main` shape.
+
+Every service's `main` reads typed settings (failing with the variable's name), sets up
+telemetry, opens its connections, then hands its components to `ServiceHost`, which serves them
+with the standard health service and server reflection. On SIGTERM/SIGINT the host reports
+NOT_SERVING (so load balancers stop routing), lets in-flight RPCs finish within the grace
+period, and stops the components in reverse order; the caller then drains NATS, closes
+ClickHouse and flushes telemetry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from campaignreports.settings import CommonSettings, SettingsError, load_settings
+from campaignreports.telemetry import configure_logging
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=CommonSettings)
+
+# Large batches are the normal way to send events; the ingest service enforces its own,
+# smaller, documented request limit and answers RESOURCE_EXHAUSTED above it.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class Component(Protocol):
+    """A part of a service process: its gRPC services (if any) and its background work."""
+
+    service_names: Sequence[str]
+
+    def register(self, server: grpc.aio.Server) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ServiceHost:
+    """One gRPC server hosting components, with health, reflection and graceful shutdown."""
+
+    def __init__(self, listen: str, components: Sequence[Component], grace_seconds: float) -> None:
+        self._components = list(components)
+        self._grace = grace_seconds
+        self._health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        names = [name for component in self._components for name in component.service_names]
+        self._service_names = names
+        for component in self._components:
+            component.register(self._server)
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+            self._server,
+        )
+        try:
+            self.port = self._server.add_insecure_port(listen)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {listen}: {exc}") from exc
+        host = listen.rpartition(":")[0]
+        self.address = f"{host}:{self.port}"
+
+    async def _set_status(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in ["", *self._service_names]:
+            await self._health.set(name, status)
+
+    async def start(self) -> None:
+        await self._server.start()
+        for component in self._components:
+            await component.start()
+        await self._set_status(health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving %s on %s", ", ".join(self._service_names) or "health", self.address)
+
+    async def stop(self) -> None:
+        await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._server.stop(self._grace)
+        for component in reversed(self._components):
+            await component.stop()
+        log.info("stopped %s", self.address)
+
+    async def serve_until(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+def stop_event_on_signals() -> asyncio.Event:
+    """An event set by the first SIGTERM or SIGINT (call from inside the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def run_main(settings_cls: type[S], run: Callable[[S], Awaitable[None]]) -> None:
+    """Load settings (exit 2 naming the variable if they are wrong), then run until signalled."""
+    try:
+        settings = load_settings(settings_cls)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run(settings))
+    except OSError as exc:
+        log.error("%s", exc)
+        sys.exit(1)

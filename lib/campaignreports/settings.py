@@ -1,0 +1,153 @@
+"""Typed settings read from the environment.
+
+Each service declares a frozen dataclass whose fields carry their environment variable name in
+`env(...)` metadata. `load_settings` reads them all, converts each to the field's type and fails
+at start-up with the variable's name when a value is malformed, so a mis-configured Deployment
+dies immediately with a readable message instead of misbehaving later. The README's variable
+table is checked against these declarations by a test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_MISSING = dataclasses.MISSING
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def env(name: str, default: Any = _MISSING, *, doc: str, secret: bool = False) -> Any:
+    """Declare a settings field read from environment variable `name`."""
+    metadata = {"env": name, "doc": doc, "secret": secret}
+    if default is _MISSING:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of true/false/1/0/yes/no/on/off")
+
+
+def _parse_listen(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:50051 or [::]:50051")
+    return raw
+
+
+class ListenAddress(str):
+    """A `host:port` a gRPC server binds to (port 0 picks a free one)."""
+
+
+_PARSERS: dict[Any, Callable[[str], Any]] = {
+    str: str,
+    int: int,
+    float: float,
+    bool: _parse_bool,
+    ListenAddress: lambda raw: ListenAddress(_parse_listen(raw)),
+}
+
+
+def _parser_for(annotation: Any) -> Callable[[str], Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return _parser_for(non_none[0])
+    try:
+        return _PARSERS[annotation]
+    except KeyError:
+        raise TypeError(f"no parser for settings type {annotation!r}") from None
+
+
+def load_settings(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
+    """Build `cls` from the environment; raise SettingsError naming the bad variable."""
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        name = f.metadata["env"]
+        raw = environ.get(name)
+        if raw is None or (raw == "" and f.default is not _MISSING):
+            if f.default is _MISSING:
+                raise SettingsError(f"{name} is required: {f.metadata['doc']}")
+            continue
+        try:
+            value = _parser_for(hints[f.name])(raw)
+        except ValueError as exc:
+            shown = "<hidden>" if f.metadata["secret"] else repr(raw)
+            raise SettingsError(f"{name}={shown} is invalid: {exc}") from None
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise SettingsError(f"{name} must not be negative")
+        values[f.name] = value
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def describe(cls: type) -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every field: the source of the README table."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = "" if f.default is _MISSING else str(f.default)
+        rows.append((f.metadata["env"], default, f.metadata["doc"]))
+    return rows
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """What every service needs: where NATS and ClickHouse are, how to log and shut down."""
+
+    nats_url: str = env(
+        "CR_NATS_URL",
+        "nats://127.0.0.1:4222",
+        doc="NATS server URL(s), comma-separated for a cluster.",
+    )
+    stream_name: str = env("CR_STREAM_NAME", "CAMPAIGN_EVENTS", doc="JetStream stream holding the events.")
+    stream_subject: str = env(
+        "CR_STREAM_SUBJECT", "campaignreports.events", doc="Subject events are published on."
+    )
+    clickhouse_dsn: str = env(
+        "CR_CLICKHOUSE_DSN",
+        "chdb:///./.data/clickhouse",
+        doc="`chdb:///path` (embedded engine) or `http(s)://user@host:port` (ClickHouse server).",
+    )
+    clickhouse_database: str = env(
+        "CR_CLICKHOUSE_DATABASE", "campaign_reports", doc="ClickHouse database holding the tables."
+    )
+    clickhouse_password: str = env(
+        "CR_CLICKHOUSE_PASSWORD", "", doc="ClickHouse password (kept out of the DSN and logs).", secret=True
+    )
+    retention_days: int = env(
+        "CR_RETENTION_DAYS", 30, doc="Raw-event retention; older occurred_at values are refused at ingest."
+    )
+    log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
+    shutdown_grace_seconds: float = env(
+        "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
+    )
+
+    def __post_init__(self) -> None:
+        # Both names end up inside DDL and subjects, where they cannot be bound as parameters.
+        if not _IDENTIFIER.fullmatch(self.clickhouse_database):
+            raise ValueError("CR_CLICKHOUSE_DATABASE must match [A-Za-z_][A-Za-z0-9_]*")
+        if not _IDENTIFIER.fullmatch(self.stream_name):
+            raise ValueError("CR_STREAM_NAME must match [A-Za-z_][A-Za-z0-9_]*")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"CR_LOG_LEVEL={self.log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR")

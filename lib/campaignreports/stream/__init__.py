@@ -1,0 +1,1 @@
+"""Internal stream payloads between ingest and the aggregator."""

@@ -1,0 +1,1 @@
+"""Generated code for campaignreports.stream.v1 (`make proto`)."""

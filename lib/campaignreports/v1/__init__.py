@@ -1,0 +1,1 @@
+"""Generated gRPC code of the public contract (`make proto`; see protos/)."""

@@ -1,0 +1,1 @@
+"""The aggregator: folds the event stream into ClickHouse, whose materialized views keep the rollups."""

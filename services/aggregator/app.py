@@ -1,0 +1,42 @@
+"""The aggregator process body, shared by its own `main` and the embedded stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from campaignreports import jetstream
+from campaignreports.aggregator.consumer import Aggregator
+from campaignreports.aggregator.settings import AggregatorSettings
+from campaignreports.clickhouse import ClickHouse
+from campaignreports.schema import migrate
+from campaignreports.service import Component, ServiceHost, stop_event_on_signals
+from campaignreports.telemetry import setup_telemetry
+
+
+async def serve(
+    settings: AggregatorSettings,
+    *,
+    service_name: str = "campaign-reports-aggregator",
+    listen: str | None = None,
+    extra_components: Callable[[], Sequence[Component]] = tuple,
+) -> None:
+    """Run the aggregator (plus `extra_components` on the same gRPC server) until SIGTERM."""
+    telemetry = setup_telemetry(service_name)
+    clickhouse = ClickHouse(settings)
+    try:
+        if settings.migrate_on_start:
+            await clickhouse.run(migrate, clickhouse.client, settings.clickhouse_database)
+        nc = await jetstream.connect(settings, service_name)
+        try:
+            js = nc.jetstream()
+            await jetstream.ensure_stream(js, settings)
+            components = [Aggregator(js, clickhouse, settings, telemetry), *extra_components()]
+            host = ServiceHost(
+                listen or settings.aggregator_listen, components, settings.shutdown_grace_seconds
+            )
+            await host.serve_until(stop_event_on_signals())
+        finally:
+            await jetstream.close(nc)
+    finally:
+        clickhouse.close()
+        telemetry.shutdown()

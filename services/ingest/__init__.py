@@ -1,0 +1,1 @@
+"""The ingest service: validates events and stores them durably in JetStream."""

@@ -1,0 +1,1 @@
+"""The query service: answers report widgets from the rollups."""

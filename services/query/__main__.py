@@ -1,0 +1,30 @@
+"""`python -m campaignreports.query`: the query service on its own (production mode)."""
+
+from __future__ import annotations
+
+from campaignreports.clickhouse import ClickHouse
+from campaignreports.query.app import QueryComponent
+from campaignreports.query.settings import QuerySettings
+from campaignreports.service import ServiceHost, run_main, stop_event_on_signals
+from campaignreports.telemetry import setup_telemetry
+
+
+async def run(settings: QuerySettings) -> None:
+    telemetry = setup_telemetry("campaign-reports-query")
+    clickhouse = ClickHouse(settings)
+    try:
+        host = ServiceHost(
+            settings.query_listen, [QueryComponent(clickhouse)], settings.shutdown_grace_seconds
+        )
+        await host.serve_until(stop_event_on_signals())
+    finally:
+        clickhouse.close()
+        telemetry.shutdown()
+
+
+def main() -> None:
+    run_main(QuerySettings, run)
+
+
+if __name__ == "__main__":
+    main()

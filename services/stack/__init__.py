@@ -1,0 +1,1 @@
+"""The embedded stack: everything on one machine, nothing to install (`make run`)."""

@@ -1,0 +1,156 @@
+"""`python -m campaignreports.stack` (`make run`): the whole product on one machine.
+
+Starts a JetStream nats-server, the ingest service, and the aggregator + query process with
+ClickHouse embedded (chDB), waits until both gRPC ports report SERVING, prints where everything
+listens, and on Ctrl-C / SIGTERM stops the services (each drains) and then NATS. If a child
+dies, everything is stopped and the exit code is non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from campaignreports.ingest.settings import IngestSettings
+from campaignreports.processes import NatsServer, die_with_parent
+from campaignreports.query.settings import QuerySettings
+from campaignreports.settings import SettingsError, env, load_settings
+
+READY_LINE = "campaign-reports: ready"
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    data_dir: str = env("CR_DATA_DIR", ".data", doc="Embedded stack: where NATS and chDB keep their data.")
+    nats_port: int = env("CR_NATS_PORT", 0, doc="Embedded stack: nats-server port (0 picks a free one).")
+    startup_timeout_seconds: float = env(
+        "CR_STARTUP_TIMEOUT_SECONDS",
+        60.0,
+        doc="Embedded stack: how long services may take to report SERVING.",
+    )
+
+
+def _serving(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+class Stack:
+    def __init__(self, settings: StackSettings, ingest_listen: str, query_listen: str) -> None:
+        self.data_dir = Path(settings.data_dir).resolve()
+        self.settings = settings
+        self.ingest_listen = ingest_listen
+        self.query_listen = query_listen
+        self.nats = NatsServer(self.data_dir / "nats", settings.nats_port)
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        self.nats.start()
+        env = {
+            **os.environ,
+            "CR_NATS_URL": self.nats.url,
+            "CR_CLICKHOUSE_DSN": f"chdb://{self.data_dir / 'clickhouse'}",
+            "CR_INGEST_LISTEN": self.ingest_listen,
+            "CR_QUERY_LISTEN": self.query_listen,
+        }
+        for name, module in (
+            ("ingest", "campaignreports.ingest"),
+            ("aggregator+query", "campaignreports.stack.embedded"),
+        ):
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", module], env=env, preexec_fn=die_with_parent
+            )
+        deadline = time.monotonic() + self.settings.startup_timeout_seconds
+        pending = {self.ingest_listen, self.query_listen}
+        while pending:
+            self.check_children()
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"not SERVING after {self.settings.startup_timeout_seconds:.0f}s: {pending}"
+                )
+            pending = {address for address in pending if not _serving(address)}
+            time.sleep(0.1)
+
+    def check_children(self) -> None:
+        for name, child in self.children.items():
+            if child.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {child.returncode}")
+
+    def stop(self) -> int:
+        """Stop services first (they drain), then NATS; the worst exit code."""
+        codes = []
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            try:
+                codes.append(child.wait(timeout=30))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                codes.append(child.wait())
+        codes.append(self.nats.stop() or 0)
+        return max((abs(code) for code in codes), default=0)
+
+    def banner(self) -> str:
+        python = Path(sys.executable)
+        return f"""
+{READY_LINE}
+  ingest   grpc://{self.ingest_listen}   campaignreports.v1.IngestService
+  query    grpc://{self.query_listen}   campaignreports.v1.QueryService
+  nats     {self.nats.url}   (JetStream data in {self.data_dir / "nats"})
+  chdb     {self.data_dir / "clickhouse"}
+
+Send a first campaign and read its email statistics:
+  {python} -m campaignreports.stack.example --ingest {self.ingest_listen} --query {self.query_listen}
+Ctrl-C stops everything.
+"""
+
+
+def main() -> None:
+    try:
+        settings = load_settings(StackSettings)
+        # The services read their own settings; loading them here fails fast on a bad value.
+        ingest_listen = load_settings(IngestSettings).ingest_listen
+        query_listen = load_settings(QuerySettings).query_listen
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stack = Stack(settings, ingest_listen, query_listen)
+    code = 0
+    try:
+        stack.start()
+        print(stack.banner(), flush=True)
+        while not stopping:
+            stack.check_children()
+            time.sleep(0.2)
+    except RuntimeError as exc:
+        print(f"campaign-reports: {exc}; stopping", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        code = max(code, stack.stop())
+    print("campaign-reports: stopped", flush=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

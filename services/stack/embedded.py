@@ -1,0 +1,43 @@
+"""`python -m campaignreports.stack.embedded`: aggregator and query in one process.
+
+chDB allows one embedded engine per process, so with a `chdb://` DSN the aggregator and the
+query service share this process and its engine. Both sit on one gRPC server (the query
+port), which reports health for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from campaignreports.aggregator.app import serve
+from campaignreports.aggregator.settings import AggregatorSettings
+from campaignreports.clickhouse import ClickHouse
+from campaignreports.query.app import QueryComponent
+from campaignreports.query.settings import QuerySettings
+from campaignreports.service import run_main
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings(AggregatorSettings, QuerySettings):
+    """The aggregator's and the query service's settings together."""
+
+
+async def run(settings: EmbeddedSettings) -> None:
+    reader = ClickHouse(settings)  # its own client: chDB serialises calls per client
+    try:
+        await serve(
+            settings,
+            service_name="campaign-reports-embedded",
+            listen=settings.query_listen,
+            extra_components=lambda: [QueryComponent(reader)],
+        )
+    finally:
+        reader.close()
+
+
+def main() -> None:
+    run_main(EmbeddedSettings, run)
+
+
+if __name__ == "__main__":
+    main()
