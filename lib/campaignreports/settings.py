@@ -126,8 +126,11 @@ class CommonSettings:
     )
     clickhouse_dsn: str = env(
         "CR_CLICKHOUSE_DSN",
-        "chdb:///./.data/clickhouse",
-        doc="`chdb:///path` (embedded engine) or `http(s)://user@host:port` (ClickHouse server).",
+        "chdb://.data/clickhouse",
+        doc=(
+            "`chdb:///abs/path` or `chdb://rel/path` (embedded engine), "
+            "or `http(s)://user@host:port` (server)."
+        ),
     )
     clickhouse_database: str = env(
         "CR_CLICKHOUSE_DATABASE", "campaign_reports", doc="ClickHouse database holding the tables."

@@ -1,0 +1,108 @@
+"""Real servers for integration tests: nats-server with JetStream, chDB, gRPC on loopback.
+
+chDB hosts one engine per process, so every in-process test shares one data directory and
+isolates itself with a unique database, stream and subject.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from campaignreports import jetstream
+from campaignreports.aggregator.consumer import Aggregator
+from campaignreports.clickhouse import ClickHouse
+from campaignreports.ingest.app import build as build_ingest
+from campaignreports.ingest.settings import IngestSettings
+from campaignreports.processes import NatsServer
+from campaignreports.query.app import QueryComponent
+from campaignreports.schema import migrate
+from campaignreports.service import ServiceHost
+from campaignreports.settings import load_settings
+from campaignreports.stack.embedded import EmbeddedSettings
+from campaignreports.telemetry import Telemetry, setup_telemetry
+from campaignreports.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
+
+
+@pytest.fixture(scope="session")
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}"
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "nats").start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class PipelineSettings(EmbeddedSettings, IngestSettings):
+    """Every service's settings, for tests that run them all in one process."""
+
+
+@dataclass
+class Pipeline:
+    """Ingest, aggregator and query running in this process against real servers."""
+
+    settings: PipelineSettings
+    spans: InMemorySpanExporter
+    ingest: ingest_service_pb2_grpc.IngestServiceStub
+    query: query_service_pb2_grpc.QueryServiceStub
+    tenant_id: str
+
+
+@pytest.fixture
+async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+    suffix = uuid.uuid4().hex[:12]
+    settings = load_settings(
+        PipelineSettings,
+        {
+            "CR_NATS_URL": nats_server.url,
+            "CR_CLICKHOUSE_DSN": chdb_dsn,
+            "CR_CLICKHOUSE_DATABASE": f"test_{suffix}",
+            "CR_STREAM_NAME": f"EVENTS_{suffix}",
+            "CR_STREAM_SUBJECT": f"test.{suffix}.events",
+            "CR_SHUTDOWN_GRACE_SECONDS": "1",
+        },
+    )
+    spans = InMemorySpanExporter()
+    telemetry: Telemetry = setup_telemetry("test", {}, extra_span_processors=[SimpleSpanProcessor(spans)])
+    writer, reader = ClickHouse(settings), ClickHouse(settings)
+    migrate(writer.client, settings.clickhouse_database)
+    nc = await jetstream.connect(settings, "test")
+    js = nc.jetstream()
+    await jetstream.ensure_stream(js, settings)
+    ingest_host = ServiceHost("127.0.0.1:0", [build_ingest(settings, js, telemetry)], 1)
+    backend_host = ServiceHost(
+        "127.0.0.1:0", [Aggregator(js, writer, settings, telemetry), QueryComponent(reader)], 1
+    )
+    await ingest_host.start()
+    await backend_host.start()
+    ingest_channel = grpc.aio.insecure_channel(ingest_host.address)
+    query_channel = grpc.aio.insecure_channel(backend_host.address)
+    try:
+        yield Pipeline(
+            settings,
+            spans,
+            ingest_service_pb2_grpc.IngestServiceStub(ingest_channel),
+            query_service_pb2_grpc.QueryServiceStub(query_channel),
+            tenant_id=f"tenant-{suffix}",
+        )
+    finally:
+        await ingest_channel.close()
+        await query_channel.close()
+        await ingest_host.stop()
+        await backend_host.stop()
+        await jetstream.close(nc)
+        writer.client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
+        writer.close()
+        reader.close()
+        telemetry.shutdown()

@@ -1,0 +1,115 @@
+"""End to end, against the stack as `make run` starts it (`python -m campaignreports.stack`):
+a real nats-server, the services as separate processes, chDB, gRPC over loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import proto_reflection_descriptor_database as reflection_db
+from helpers import acceptance_funnel, metric_values, poll
+
+from campaignreports.processes import free_port
+from campaignreports.stack.__main__ import READY_LINE
+from campaignreports.v1 import (
+    ingest_service_pb2,
+    ingest_service_pb2_grpc,
+    query_service_pb2,
+    query_service_pb2_grpc,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+
+@dataclass
+class RunningStack:
+    ingest_address: str
+    query_address: str
+    process: subprocess.Popen[str]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    ingest, query = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "CR_DATA_DIR": str(tmp_path_factory.mktemp("stack")),
+        "CR_INGEST_LISTEN": ingest,
+        "CR_QUERY_LISTEN": query,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "campaignreports.stack"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if READY_LINE in line:
+            break
+    else:
+        pytest.fail(f"the stack exited with code {process.wait()} before it was ready")
+    yield RunningStack(ingest, query, process)
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, f"the stack did not stop cleanly: {rest}"
+    assert "campaign-reports: stopped" in rest
+
+
+@pytest.mark.parametrize("which", ["ingest_address", "query_address"])
+def test_both_ports_report_serving(stack: RunningStack, which: str) -> None:
+    with grpc.insecure_channel(getattr(stack, which)) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    ("which", "service"),
+    [
+        ("ingest_address", "campaignreports.v1.IngestService"),
+        ("query_address", "campaignreports.v1.QueryService"),
+    ],
+)
+def test_reflection_lists_the_public_service(stack: RunningStack, which: str, service: str) -> None:
+    with grpc.insecure_channel(getattr(stack, which)) as channel:
+        services = reflection_db.ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert service in services
+    assert "grpc.health.v1.Health" in services
+
+
+def test_email_statistics_are_exact_in_the_live_window(stack: RunningStack) -> None:
+    tenant_id, campaign_id = "e2e", f"campaign-{uuid.uuid4().hex[:8]}"
+    events = acceptance_funnel(tenant_id, campaign_id)
+    with (
+        grpc.insecure_channel(stack.ingest_address) as ingest,
+        grpc.insecure_channel(stack.query_address) as query,
+    ):
+        reply = ingest_service_pb2_grpc.IngestServiceStub(ingest).Ingest(
+            ingest_service_pb2.IngestRequest(events=events), timeout=10
+        )
+        assert reply.accepted == 10 and not reply.rejected
+        stub = query_service_pb2_grpc.QueryServiceStub(query)
+        request = query_service_pb2.GetWidgetRequest(
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            widget_id="email_statistics",
+            window=query_service_pb2.TimeWindow(live=query_service_pb2.LiveWindow()),
+        )
+        values = poll(lambda: metric_values(stub.GetWidget(request, timeout=10)), lambda v: v["clicks"] == 1)
+    assert {k: values[k] for k in ("sent", "delivered", "opens", "distinct_opens", "clicks")} == {
+        "sent": 2,
+        "delivered": 2,
+        "opens": 3,
+        "distinct_opens": 2,
+        "clicks": 1,
+    }

@@ -1,0 +1,49 @@
+"""Settings: typed, failing with the variable's name; the README documents every variable."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from campaignreports.aggregator.settings import AggregatorSettings
+from campaignreports.ingest.settings import IngestSettings
+from campaignreports.query.settings import QuerySettings
+from campaignreports.settings import SettingsError, describe, load_settings
+from campaignreports.stack.__main__ import StackSettings
+
+ALL_SETTINGS = (IngestSettings, AggregatorSettings, QuerySettings, StackSettings)
+
+
+def test_defaults_load_from_an_empty_environment() -> None:
+    settings = load_settings(IngestSettings, {})
+    assert settings.ingest_listen == "127.0.0.1:50051"
+    assert load_settings(QuerySettings, {}).query_listen == "127.0.0.1:50052"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CR_INGEST_MAX_EVENTS", "many"),
+        ("CR_INGEST_MAX_EVENTS", "-1"),
+        ("CR_INGEST_LISTEN", "50051"),
+        ("CR_CLICKHOUSE_DATABASE", "db; DROP TABLE x"),
+        ("CR_LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(IngestSettings, {variable: value})
+
+
+def test_secret_values_are_not_echoed() -> None:
+    fields = {f.metadata["env"]: f for f in dataclasses.fields(IngestSettings)}
+    assert fields["CR_CLICKHOUSE_PASSWORD"].metadata["secret"]
+
+
+def test_every_variable_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for cls in ALL_SETTINGS:
+        for variable, _, _ in describe(cls):
+            assert f"| `{variable}` |" in readme, f"{variable} is not documented in README.md"
