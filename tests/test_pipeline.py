@@ -3,6 +3,8 @@ against a real nats-server, the real chDB engine and real gRPC over loopback."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import grpc
 import pytest
 from conftest import Pipeline
@@ -120,3 +122,21 @@ async def test_tenants_do_not_see_each_other(pipeline: Pipeline) -> None:
         lambda: email_statistics(pipeline, "shared-name"), lambda v: v["delivered"] == 1
     )
     assert values["sent"] == 0
+
+
+async def test_ingest_stream_answers_each_request_in_order(pipeline: Pipeline) -> None:
+    sizes = [1, 3, 2]
+
+    async def requests() -> AsyncIterator[ingest_service_pb2.IngestRequest]:
+        for n, size in enumerate(sizes):
+            events = [
+                email_event(pipeline.tenant_id, "streamed", event_pb2.EVENT_TYPE_SENT, f"p{n}-{i}")
+                for i in range(size)
+            ]
+            events[0].ClearField("profile_id")  # one rejection per request, at index 0
+            yield ingest_service_pb2.IngestRequest(events=events)
+
+    replies = [reply async for reply in pipeline.ingest.IngestStream(requests())]
+    assert [(r.accepted, [x.index for x in r.rejected]) for r in replies] == [(0, [0]), (2, [0]), (1, [0])]
+    values = await poll_async(lambda: email_statistics(pipeline, "streamed"), lambda v: v["sent"] >= 3)
+    assert values["sent"] == 3
