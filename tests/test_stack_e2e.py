@@ -113,3 +113,26 @@ def test_email_statistics_are_exact_in_the_live_window(stack: RunningStack) -> N
         "distinct_opens": 2,
         "clicks": 1,
     }
+
+
+def test_the_first_event_example_prints_the_campaign_numbers(stack: RunningStack) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "campaignreports.stack.example",
+            "--ingest",
+            stack.ingest_address,
+            "--query",
+            stack.query_address,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "10 events accepted, 0 rejected" in result.stdout
+    lines = {
+        line.split()[0]: line.split()[-1] for line in result.stdout.splitlines() if line.startswith("  ")
+    }
+    assert lines["Sent"] == "2" and lines["Clicks"] == "1"

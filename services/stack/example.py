@@ -62,13 +62,17 @@ def main() -> None:
             ingest_service_pb2.IngestRequest(events=email_funnel(args.tenant, campaign_id)), timeout=10
         )
         print(f"campaign {campaign_id}: {reply.accepted} events accepted, {len(reply.rejected)} rejected")
-        time.sleep(1.5)
-        widget = query_service_pb2_grpc.QueryServiceStub(query).GetWidget(
-            query_service_pb2.GetWidgetRequest(
-                tenant_id=args.tenant, campaign_id=campaign_id, widget_id="email_statistics"
-            ),
-            timeout=10,
+        request = query_service_pb2.GetWidgetRequest(
+            tenant_id=args.tenant, campaign_id=campaign_id, widget_id="email_statistics"
         )
+        stub = query_service_pb2_grpc.QueryServiceStub(query)
+        deadline = time.monotonic() + 10
+        while True:  # visible within about a second of the acknowledgement
+            widget = stub.GetWidget(request, timeout=10)
+            clicks = next(m.value for m in widget.metrics if m.id == "clicks")
+            if clicks >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
     print(widget.title)
     for metric in widget.metrics:
         rate = f"  ({metric.rate:.0%})" if metric.HasField("rate") else ""
