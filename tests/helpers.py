@@ -47,7 +47,16 @@ def acceptance_funnel(tenant_id: str, campaign_id: str) -> list[event_pb2.Event]
         (T_.EVENT_TYPE_OPENED, "p1"), (T_.EVENT_TYPE_OPENED, "p1"), (T_.EVENT_TYPE_OPENED, "p2"),
         (T_.EVENT_TYPE_CLICKED, "p2"),
     ]  # fmt: skip
-    return [email_event(tenant_id, campaign_id, t, p) for t, p in steps]
+    return [
+        email_event(
+            tenant_id,
+            campaign_id,
+            t,
+            p,
+            url="https://example.com/offer" if t == T_.EVENT_TYPE_CLICKED else "",
+        )
+        for t, p in steps
+    ]
 
 
 def metric_values(widget: object) -> dict[str, float]:

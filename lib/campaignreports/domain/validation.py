@@ -1,8 +1,15 @@
-"""Event validation: one declarative table of rules, one engine that applies it.
+"""Event validation: declarative tables of rules, one engine that applies them.
 
+- `STRING_RULES`: every string field of Event: required or not, maximum length, charset.
+- `MATRIX`: which event types are valid on which channel (derived from the widget catalog,
+  SPEC section 5), and which detail fields each pair requires or allows.
+- `CHANNEL_DETAILS`: detail fields that every event of a channel requires.
+
+A detail field that is neither required nor allowed for the event's channel and type is
+refused, so a sender learns at once that, say, a bounce category on a SENT event goes nowhere.
 The ingest service refuses an event at the first rule it breaks and reports the field and a
-sentence a person understands. The tables below are the single source: tests iterate over
-them and the README's rules section is checked against them.
+sentence a person understands. Tests iterate over these tables, and `docs/validation.md` is
+generated from them (`python -m campaignreports.domain.validation`) and checked by a test.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS, occurred_at
+from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS
 from campaignreports.v1 import event_pb2
 
-# Identifiers: printable, no whitespace or control characters, bounded.
-_IDENTIFIER = re.compile(r"[\x21-\x7e\u00a0-\uffff]+")
+# Identifiers (ids, domains, urls): printable, no whitespace or control characters.
+_IDENTIFIER_CHARS = r"[\x21-\x7e\u00a0-\ud7ff\ue000-\uffff]"
+# Free text (reasons, interaction types, element ids): no control characters.
+_TEXT_CHARS = r"[^\x00-\x1f\x7f]"
 
 
 @dataclass(frozen=True)
@@ -27,16 +36,19 @@ class StringRule:
     max_length: int
     identifier: bool = True
 
+    def __post_init__(self) -> None:
+        chars = _IDENTIFIER_CHARS if self.identifier else _TEXT_CHARS
+        object.__setattr__(self, "_pattern", re.compile(f"{chars}{{1,{self.max_length}}}"))
+
     def check(self, value: str) -> str | None:
-        if not value:
-            return f"{self.field} is required" if self.required else None
+        """The problem with `value`, or None. Empty values are the caller's concern."""
+        if self._pattern.fullmatch(value):  # type: ignore[attr-defined]
+            return None
         if len(value) > self.max_length:
             return f"{self.field} is {len(value)} characters long; the limit is {self.max_length}"
-        if self.identifier and not _IDENTIFIER.fullmatch(value):
-            return f"{self.field} must not contain whitespace or control characters"
-        if not self.identifier and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-            return f"{self.field} must not contain control characters"
-        return None
+        if self.identifier:
+            return f"{self.field} must not contain whitespace, control characters or lone surrogates"
+        return f"{self.field} must not contain control characters"
 
 
 STRING_RULES: tuple[StringRule, ...] = (
@@ -58,13 +70,142 @@ REQUIRED_FIELDS: tuple[str, ...] = (
     "occurred_at",
 )
 
+# Fields that describe one kind of event; only valid where MATRIX/CHANNEL_DETAILS say so.
+DETAIL_FIELDS: tuple[str, ...] = (
+    "reason",
+    "bounce_category",
+    "recipient_domain",
+    "platform",
+    "url",
+    "interaction_type",
+    "element_id",
+    "is_machine",
+)
+
+
+@dataclass(frozen=True)
+class Details:
+    """Detail fields an event type requires, and those it may carry."""
+
+    requires: tuple[str, ...] = ()
+    allows: tuple[str, ...] = ()
+
+
+_REASON = Details(requires=("reason",))
+_BOUNCE = Details(requires=("reason", "bounce_category"))
+_OPEN = Details(allows=("is_machine",))
+_CLICK = Details(requires=("url",), allows=("is_machine",))
+_NONE = Details()
+
+# Campaign-level types (no channel) are keyed by "".
+MATRIX: dict[str, dict[str, Details]] = {
+    "": {"profile_entered": _NONE},
+    "email": {
+        "targeted": _NONE,
+        "excluded": _REASON,
+        "sent": _NONE,
+        "delivered": _NONE,
+        "bounced": _BOUNCE,
+        "error": _REASON,
+        "quarantined": Details(allows=("reason",)),
+        "opened": _OPEN,
+        "clicked": _CLICK,
+        "unsubscribed": _NONE,
+        "spam_complaint": _NONE,
+        "mirror_page_viewed": _NONE,
+        "forwarded": _NONE,
+    },
+    "sms": {
+        "targeted": _NONE,
+        "excluded": _REASON,
+        "sent": _NONE,
+        "delivered": _NONE,
+        "bounced": _BOUNCE,
+        "error": _REASON,
+        "clicked": _CLICK,
+    },
+    "push": {
+        "targeted": _NONE,
+        "excluded": _REASON,
+        "sent": _NONE,
+        "delivered": _NONE,
+        "bounced": _BOUNCE,
+        "error": _REASON,
+        "opened": _OPEN,
+        "action": Details(requires=("interaction_type",)),
+    },
+    "in_app": {
+        "impression": _NONE,
+        "interaction": Details(requires=("interaction_type",)),
+    },
+    "web": {
+        "impression": _NONE,
+        "interaction": Details(requires=("element_id",)),
+    },
+    "direct_mail": {
+        "targeted": _NONE,
+        "excluded": _REASON,
+        "sent": _NONE,
+        "error": _REASON,
+    },
+}
+
+# Detail fields every event of a channel requires (the breakdowns of its widgets).
+CHANNEL_DETAILS: dict[str, tuple[str, ...]] = {
+    "email": ("recipient_domain",),
+    "push": ("platform",),
+}
+
 # How far in the future an occurred_at may lie (clock skew between engines and us).
 MAX_FUTURE = timedelta(minutes=5)
-
-
 # google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
 _MIN_TIMESTAMP_SECONDS = -62_135_596_800
 _MAX_TIMESTAMP_SECONDS = 253_402_300_799
+
+_ENUM_DETAILS = {
+    "bounce_category": event_pb2.BounceCategory,
+    "platform": event_pb2.Platform,
+}
+
+
+def _type_name(type_key: str) -> str:
+    return f"EVENT_TYPE_{type_key.upper()}"
+
+
+def _channel_name(channel_key: str) -> str:
+    return f"CHANNEL_{channel_key.upper()}" if channel_key else "CHANNEL_UNSPECIFIED"
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """The compiled rule of one (channel, type) pair."""
+
+    required: tuple[str, ...]
+    forbidden: tuple[str, ...]
+    description: str
+
+
+def _compile() -> dict[tuple[int, int], _Pair]:
+    channel_numbers = {key: number for number, key in CHANNEL_KEYS.items()} | {"": 0}
+    type_numbers = {key: number for number, key in EVENT_TYPE_KEYS.items()}
+    compiled = {}
+    for channel_key, types in MATRIX.items():
+        for type_key, details in types.items():
+            required = (*CHANNEL_DETAILS.get(channel_key, ()), *details.requires)
+            allowed = {*required, *details.allows}
+            compiled[(channel_numbers[channel_key], type_numbers[type_key])] = _Pair(
+                required=required,
+                forbidden=tuple(f for f in DETAIL_FIELDS if f not in allowed),
+                description=f"{_type_name(type_key)} on {_channel_name(channel_key)}",
+            )
+    return compiled
+
+
+_PAIRS = _compile()
+
+
+def valid_channels(type_key: str) -> list[str]:
+    return [_channel_name(channel) for channel, types in MATRIX.items() if type_key in types]
 
 
 @dataclass(frozen=True)
@@ -73,34 +214,78 @@ class Violation:
     description: str
 
 
-def validate(event: event_pb2.Event, now: datetime, retention: timedelta) -> Violation | None:
-    """The first rule `event` breaks, or None when it is valid."""
-    for rule in STRING_RULES:
-        problem = rule.check(getattr(event, rule.field))
-        if problem:
-            return Violation(rule.field, problem)
+@dataclass(frozen=True)
+class TimeBounds:
+    """The accepted occurred_at range, computed once per request."""
+
+    earliest: float
+    latest: float
+    retention_days: int
+
+    @classmethod
+    def at(cls, now: datetime, retention: timedelta) -> TimeBounds:
+        return cls((now - retention).timestamp(), (now + MAX_FUTURE).timestamp(), retention.days)
+
+
+def _check_timestamp(event: event_pb2.Event, bounds: TimeBounds) -> Violation | None:
     if not event.HasField("occurred_at"):
         return Violation("occurred_at", "occurred_at is required")
-    if not (
-        _MIN_TIMESTAMP_SECONDS <= event.occurred_at.seconds <= _MAX_TIMESTAMP_SECONDS
-        and 0 <= event.occurred_at.nanos < 1_000_000_000
-    ):
+    seconds, nanos = event.occurred_at.seconds, event.occurred_at.nanos
+    if not (_MIN_TIMESTAMP_SECONDS <= seconds <= _MAX_TIMESTAMP_SECONDS and 0 <= nanos < 1_000_000_000):
         return Violation("occurred_at", "occurred_at is not a valid timestamp")
-    when = occurred_at(event)
-    if when > now + MAX_FUTURE:
+    when = seconds + nanos / 1e9
+    if when > bounds.latest:
+        return Violation("occurred_at", "occurred_at is more than 5 minutes in the future")
+    if when < bounds.earliest:
         return Violation(
-            "occurred_at", f"occurred_at {when.isoformat()} is more than 5 minutes in the future"
+            "occurred_at", f"occurred_at is older than the {bounds.retention_days}-day retention"
         )
-    if when < now - retention:
-        return Violation(
-            "occurred_at",
-            f"occurred_at {when.isoformat()} is older than the {retention.days}-day retention",
-        )
-    if event.type not in EVENT_TYPE_KEYS:
-        return Violation("type", f"type {event.type} is not a known EventType")
-    if event.channel != 0 and event.channel not in CHANNEL_KEYS:
-        return Violation("channel", f"channel {event.channel} is not a known Channel")
     return None
+
+
+def _check_pair(event: event_pb2.Event) -> Violation | None:
+    pair = _PAIRS.get((event.channel, event.type))
+    if pair is None:
+        if event.type not in EVENT_TYPE_KEYS:
+            return Violation("type", f"type {event.type} is not a known EventType")
+        if event.channel != 0 and event.channel not in CHANNEL_KEYS:
+            return Violation("channel", f"channel {event.channel} is not a known Channel")
+        type_key = EVENT_TYPE_KEYS[event.type]
+        channel_key = CHANNEL_KEYS.get(event.channel, "")
+        return Violation(
+            "type",
+            f"{_type_name(type_key)} is not valid on {_channel_name(channel_key)}; "
+            f"it is valid on {', '.join(valid_channels(type_key))}",
+        )
+    for field in pair.required:
+        value = getattr(event, field)
+        if not value:
+            return Violation(field, f"{field} is required for {pair.description}")
+        enum = _ENUM_DETAILS.get(field)
+        if enum is not None and value not in enum.values():
+            return Violation(field, f"{field} {value} is not a known {enum.DESCRIPTOR.name}")
+    for field in pair.forbidden:
+        if getattr(event, field):
+            return Violation(field, f"{field} does not apply to {pair.description}; leave it unset")
+    return None
+
+
+def validate(event: event_pb2.Event, now: datetime, retention: timedelta) -> Violation | None:
+    """The first rule `event` breaks, or None when it is valid."""
+    return _validate(event, TimeBounds.at(now, retention))
+
+
+def _validate(event: event_pb2.Event, bounds: TimeBounds) -> Violation | None:
+    for rule in STRING_RULES:
+        value = getattr(event, rule.field)
+        if not value:
+            if rule.required:
+                return Violation(rule.field, f"{rule.field} is required")
+            continue
+        problem = rule.check(value)
+        if problem:
+            return Violation(rule.field, problem)
+    return _check_timestamp(event, bounds) or _check_pair(event)
 
 
 @dataclass(frozen=True)
@@ -114,12 +299,56 @@ def check_batch(
     events: list[event_pb2.Event], now: datetime, retention: timedelta
 ) -> tuple[list[event_pb2.Event], list[Rejection]]:
     """Split a request's events into the valid ones and the rejections (by request index)."""
+    bounds = TimeBounds.at(now, retention)
     valid: list[event_pb2.Event] = []
     rejected: list[Rejection] = []
     for index, event in enumerate(events):
-        violation = validate(event, now, retention)
+        violation = _validate(event, bounds)
         if violation is None:
             valid.append(event)
         else:
             rejected.append(Rejection(index, event.event_id[:128], violation))
     return valid, rejected
+
+
+def markdown() -> str:
+    """The rules as Markdown: the source of docs/validation.md."""
+    lines = [
+        "# Event validation rules",
+        "",
+        "Generated from `lib/campaignreports/domain/validation.py` by",
+        "`python -m campaignreports.domain.validation`; a test keeps this file in step.",
+        "",
+        "## Strings",
+        "",
+        "| field | required | max length | characters |",
+        "|---|---|---|---|",
+    ]
+    for rule in STRING_RULES:
+        chars = "printable, no whitespace" if rule.identifier else "no control characters"
+        lines.append(f"| `{rule.field}` | {'yes' if rule.required else 'no'} | {rule.max_length} | {chars} |")
+    lines += [
+        "",
+        "`occurred_at` is required, at most 5 minutes in the future and not older than the",
+        "retention (`CR_RETENTION_DAYS`).",
+        "",
+        "## Channels and types",
+        "",
+        "A detail field not listed for a pair must be left unset.",
+        "",
+        "| channel | type | requires | may carry |",
+        "|---|---|---|---|",
+    ]
+    for channel_key, types in MATRIX.items():
+        for type_key, details in types.items():
+            required = (*CHANNEL_DETAILS.get(channel_key, ()), *details.requires)
+            lines.append(
+                f"| `{_channel_name(channel_key)}` | `{_type_name(type_key)}` | "
+                f"{', '.join(f'`{f}`' for f in required) or '-'} | "
+                f"{', '.join(f'`{f}`' for f in details.allows) or '-'} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

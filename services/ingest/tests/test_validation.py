@@ -21,6 +21,7 @@ def valid_event(**overrides: object) -> event_pb2.Event:
         channel=event_pb2.CHANNEL_EMAIL,
         type=event_pb2.EVENT_TYPE_SENT,
         profile_id="p-1",
+        recipient_domain="example.com",
     )
     event.occurred_at.FromDatetime(NOW - timedelta(minutes=1))
     for name, value in overrides.items():
@@ -90,3 +91,121 @@ def test_check_batch_reports_request_indexes() -> None:
         (1, "e1", "tenant_id"),
         (4, "e4", "occurred_at"),
     ]
+
+
+# The pairs SPEC section 5 implies, written out independently of the rule table.
+def pairs(channel: str, types: str) -> set[tuple[str, str]]:
+    return {(channel, event_type) for event_type in types.split()}
+
+
+EXPECTED_VALID_PAIRS = (
+    pairs("UNSPECIFIED", "PROFILE_ENTERED")
+    | pairs(
+        "EMAIL",
+        "TARGETED EXCLUDED SENT DELIVERED BOUNCED ERROR QUARANTINED OPENED CLICKED UNSUBSCRIBED "
+        "SPAM_COMPLAINT MIRROR_PAGE_VIEWED FORWARDED",
+    )
+    | pairs("SMS", "TARGETED EXCLUDED SENT DELIVERED BOUNCED ERROR CLICKED")
+    | pairs("PUSH", "TARGETED EXCLUDED SENT DELIVERED BOUNCED ERROR OPENED ACTION")
+    | pairs("IN_APP", "IMPRESSION INTERACTION")
+    | pairs("WEB", "IMPRESSION INTERACTION")
+    | pairs("DIRECT_MAIL", "TARGETED EXCLUDED SENT ERROR")
+)
+
+
+def complete_event(channel: str, event_type: str) -> event_pb2.Event:
+    """An event of the pair with every detail field its kind needs (per SPEC, not the table)."""
+    event = valid_event(
+        channel=event_pb2.Channel.Value(f"CHANNEL_{channel}"),
+        type=event_pb2.EventType.Value(f"EVENT_TYPE_{event_type}"),
+        recipient_domain="example.com" if channel == "EMAIL" else "",
+    )
+    if event_type in {"EXCLUDED", "ERROR", "BOUNCED"}:
+        event.reason = "unknown_user"
+    if event_type == "BOUNCED":
+        event.bounce_category = event_pb2.BOUNCE_CATEGORY_HARD
+    if event_type == "CLICKED":
+        event.url = "https://example.com/a"
+    if channel == "PUSH":
+        event.platform = event_pb2.PLATFORM_IOS
+    if (channel, event_type) in {("IN_APP", "INTERACTION"), ("PUSH", "ACTION")}:
+        event.interaction_type = "click"
+    if (channel, event_type) == ("WEB", "INTERACTION"):
+        event.element_id = "hero-banner"
+    return event
+
+
+ALL_PAIRS = [
+    (channel.removeprefix("CHANNEL_"), event_type.removeprefix("EVENT_TYPE_"))
+    for channel, _ in event_pb2.Channel.items()
+    for event_type, _ in event_pb2.EventType.items()
+    if event_type != "EVENT_TYPE_UNSPECIFIED"
+]
+
+
+@pytest.mark.parametrize(("channel", "event_type"), ALL_PAIRS, ids=lambda value: value)
+def test_every_channel_and_type_pair(channel: str, event_type: str) -> None:
+    violation = validate(complete_event(channel, event_type), NOW, RETENTION)
+    if (channel, event_type) in EXPECTED_VALID_PAIRS:
+        assert violation is None
+    else:
+        assert violation is not None and violation.field == "type"
+        assert f"EVENT_TYPE_{event_type} is not valid on CHANNEL_{channel}" in violation.description
+
+
+@pytest.mark.parametrize(
+    ("channel", "event_type", "field"),
+    [
+        ("EMAIL", "BOUNCED", "reason"),
+        ("EMAIL", "BOUNCED", "bounce_category"),
+        ("EMAIL", "CLICKED", "url"),
+        ("EMAIL", "SENT", "recipient_domain"),
+        ("PUSH", "SENT", "platform"),
+        ("PUSH", "ACTION", "interaction_type"),
+        ("IN_APP", "INTERACTION", "interaction_type"),
+        ("WEB", "INTERACTION", "element_id"),
+        ("SMS", "EXCLUDED", "reason"),
+        ("DIRECT_MAIL", "ERROR", "reason"),
+    ],
+)
+def test_a_missing_detail_field_is_named(channel: str, event_type: str, field: str) -> None:
+    event = complete_event(channel, event_type)
+    event.ClearField(field)
+    violation = validate(event, NOW, RETENTION)
+    assert violation is not None and violation.field == field
+    assert "required for" in violation.description
+
+
+@pytest.mark.parametrize(
+    ("channel", "event_type", "field", "value"),
+    [
+        ("EMAIL", "SENT", "bounce_category", event_pb2.BOUNCE_CATEGORY_SOFT),
+        ("EMAIL", "SENT", "platform", event_pb2.PLATFORM_IOS),
+        ("SMS", "SENT", "recipient_domain", "example.com"),
+        ("EMAIL", "DELIVERED", "is_machine", True),
+        ("WEB", "IMPRESSION", "element_id", "x"),
+    ],
+)
+def test_a_detail_field_that_does_not_apply_is_refused(
+    channel: str, event_type: str, field: str, value: object
+) -> None:
+    event = complete_event(channel, event_type)
+    setattr(event, field, value)
+    violation = validate(event, NOW, RETENTION)
+    assert violation is not None and violation.field == field and "does not apply" in violation.description
+
+
+def test_unknown_detail_enum_numbers_are_refused() -> None:
+    event = complete_event("EMAIL", "BOUNCED")
+    event.bounce_category = 9
+    violation = validate(event, NOW, RETENTION)
+    assert violation is not None and violation.field == "bounce_category"
+
+
+def test_the_documentation_is_generated_from_the_table() -> None:
+    from pathlib import Path
+
+    from campaignreports.domain.validation import markdown
+
+    documented = (Path(__file__).parents[3] / "docs" / "validation.md").read_text()
+    assert documented == markdown(), "run: python -m campaignreports.domain.validation > docs/validation.md"
