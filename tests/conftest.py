@@ -20,6 +20,7 @@ from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.ingest.app import build as build_ingest
+from campaignreports.ingest.app import host as ingest_server
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.processes import NatsServer
 from campaignreports.query.app import QueryComponent
@@ -80,7 +81,7 @@ async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipe
     nc = await jetstream.connect(settings, "test")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
-    ingest_host = ServiceHost("127.0.0.1:0", [build_ingest(settings, js, telemetry)], 1)
+    ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), "127.0.0.1:0")
     backend_host = ServiceHost(
         "127.0.0.1:0", [Aggregator(js, writer, settings, telemetry), QueryComponent(reader)], 1
     )

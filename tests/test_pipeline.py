@@ -3,6 +3,7 @@ against a real nats-server, the real chDB engine and real gRPC over loopback."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
@@ -140,3 +141,27 @@ async def test_ingest_stream_answers_each_request_in_order(pipeline: Pipeline) -
     assert [(r.accepted, [x.index for x in r.rejected]) for r in replies] == [(0, [0]), (2, [0]), (1, [0])]
     values = await poll_async(lambda: email_statistics(pipeline, "streamed"), lambda v: v["sent"] >= 3)
     assert values["sent"] == 3
+
+
+async def test_a_message_shared_by_concurrent_requests_links_their_traces(pipeline: Pipeline) -> None:
+    requests = [
+        ingest_service_pb2.IngestRequest(
+            events=[email_event(pipeline.tenant_id, "linked", event_pb2.EVENT_TYPE_SENT, f"p{i}")]
+        )
+        for i in range(5)
+    ]
+    await asyncio.gather(*(pipeline.ingest.Ingest(r) for r in requests))
+
+    async def finished() -> list:
+        return list(pipeline.spans.get_finished_spans())
+
+    spans = await poll_async(
+        finished, lambda s: sum(len(x.links) + 1 for x in s if x.name == "aggregator.store") >= 5
+    )
+    ingest_traces = {s.context.trace_id for s in spans if s.name == "Ingest"}
+    stored = [s for s in spans if s.name == "aggregator.store"]
+    reached = {s.context.trace_id for s in stored} | {
+        link.context.trace_id for s in stored for link in s.links
+    }
+    assert len(ingest_traces) == 5 and ingest_traces <= reached
+    assert len(stored) < 5, "group commit should have put concurrent requests in a shared message"

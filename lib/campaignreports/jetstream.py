@@ -18,8 +18,11 @@ __all__ = ["JetStreamContext", "NatsClient", "close", "connect", "ensure_stream"
 log = logging.getLogger(__name__)
 
 MSG_ID_HEADER = "Nats-Msg-Id"
-# How long JetStream remembers message ids to drop republished messages.
-DUPLICATE_WINDOW_SECONDS = 120.0
+# Trace contexts of the other requests whose events share a message (comma-separated
+# traceparents); the first request's context travels in the standard `traceparent` header.
+TRACE_LINKS_HEADER = "Campaign-Reports-Trace-Links"
+# The largest message the stream accepts; the ingest service packs below it.
+MAX_MESSAGE_BYTES = 1024 * 1024
 
 
 async def connect(settings: CommonSettings, name: str) -> NatsClient:
@@ -60,10 +63,13 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
         name=settings.stream_name,
         subjects=[settings.stream_subject],
         retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
+        storage=StorageType.FILE if settings.stream_storage == "file" else StorageType.MEMORY,
         discard=DiscardPolicy.OLD,
-        duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        num_replicas=1,
+        max_age=settings.stream_max_age_days * 86_400,
+        max_bytes=settings.stream_max_bytes or -1,
+        max_msg_size=MAX_MESSAGE_BYTES,
+        duplicate_window=settings.stream_duplicate_window_seconds,
+        num_replicas=settings.stream_replicas,
     )
 
 
@@ -77,3 +83,4 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
         log.info("created stream %s on %s", config.name, config.subjects)
         return
     await js.update_stream(config)
+    log.info("stream %s matches the settings", config.name)

@@ -28,9 +28,8 @@ log = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=CommonSettings)
 
-# Large batches are the normal way to send events; the ingest service enforces its own,
-# smaller, documented request limit and answers RESOURCE_EXHAUSTED above it.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Default cap on a message in either direction; the ingest service sets its own request cap.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
 class Component(Protocol):
@@ -48,16 +47,27 @@ class Component(Protocol):
 class ServiceHost:
     """One gRPC server hosting components, with health, reflection and graceful shutdown."""
 
-    def __init__(self, listen: str, components: Sequence[Component], grace_seconds: float) -> None:
+    def __init__(
+        self,
+        listen: str,
+        components: Sequence[Component],
+        grace_seconds: float,
+        *,
+        max_receive_bytes: int = MAX_MESSAGE_BYTES,
+        max_concurrent_rpcs: int | None = None,
+    ) -> None:
         self._components = list(components)
         self._grace = grace_seconds
         self._health = health.aio.HealthServicer()
         self._server = grpc.aio.server(
             options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                # Larger requests are refused by gRPC itself with RESOURCE_EXHAUSTED.
+                ("grpc.max_receive_message_length", max_receive_bytes),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                # Refuse to share a port by accident (a second instance must fail to start).
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = [name for component in self._components for name in component.service_names]

@@ -124,6 +124,21 @@ class CommonSettings:
     stream_subject: str = env(
         "CR_STREAM_SUBJECT", "campaignreports.events", doc="Subject events are published on."
     )
+    stream_max_age_days: float = env(
+        "CR_STREAM_MAX_AGE_DAYS",
+        30.0,
+        doc="How long the stream keeps events (the replay horizon of `rebuild`); 0 keeps them forever.",
+    )
+    stream_max_bytes: int = env("CR_STREAM_MAX_BYTES", 0, doc="Size cap of the stream in bytes; 0 is no cap.")
+    stream_replicas: int = env(
+        "CR_STREAM_REPLICAS", 1, doc="JetStream replicas of the stream (3 on a NATS cluster)."
+    )
+    stream_storage: str = env("CR_STREAM_STORAGE", "file", doc="`file` (durable) or `memory`.")
+    stream_duplicate_window_seconds: float = env(
+        "CR_STREAM_DUPLICATE_WINDOW_SECONDS",
+        120.0,
+        doc="How long JetStream remembers message ids to drop republished messages.",
+    )
     clickhouse_dsn: str = env(
         "CR_CLICKHOUSE_DSN",
         "chdb://.data/clickhouse",
@@ -152,5 +167,9 @@ class CommonSettings:
             raise ValueError("CR_CLICKHOUSE_DATABASE must match [A-Za-z_][A-Za-z0-9_]*")
         if not _IDENTIFIER.fullmatch(self.stream_name):
             raise ValueError("CR_STREAM_NAME must match [A-Za-z_][A-Za-z0-9_]*")
+        if self.stream_storage not in {"file", "memory"}:
+            raise ValueError("CR_STREAM_STORAGE must be file or memory")
+        if not 1 <= self.stream_replicas <= 5:
+            raise ValueError("CR_STREAM_REPLICAS must be between 1 and 5")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"CR_LOG_LEVEL={self.log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR")

@@ -81,6 +81,18 @@ def extract_context(headers: Mapping[str, str] | None) -> otel_context.Context:
     return _PROPAGATOR.extract(dict(headers or {}))
 
 
+def links_from_traceparents(joined: str | None) -> list[trace.Link]:
+    """Span links for comma-separated W3C traceparents (malformed ones are skipped)."""
+    links = []
+    for traceparent in (joined or "").split(","):
+        span_context = trace.get_current_span(
+            extract_context({"traceparent": traceparent})
+        ).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
+    return links
+
+
 def grpc_parent_context(
     invocation_metadata: Sequence[tuple[str, str | bytes]] | None,
 ) -> otel_context.Context:

@@ -23,8 +23,9 @@ from opentelemetry import trace
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, to_rows
+from campaignreports.jetstream import TRACE_LINKS_HEADER
 from campaignreports.stream.v1 import event_batch_pb2
-from campaignreports.telemetry import Telemetry, extract_context
+from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,14 @@ class Aggregator:
             rows.extend(to_rows(batch.events))
             decoded.append(message)
         with ExitStack() as spans:
-            # One span per message, in the trace of the ingest call that published it.
+            # One span per message, in the trace of the first ingest call whose events it holds,
+            # linked to the traces of the others.
             for message in decoded:
                 spans.enter_context(
                     self._tracer.start_as_current_span(
                         "aggregator.store",
                         context=extract_context(message.headers),
+                        links=links_from_traceparents((message.headers or {}).get(TRACE_LINKS_HEADER)),
                         kind=trace.SpanKind.CONSUMER,
                         attributes={"messaging.batch.message_count": len(rows)},
                     )

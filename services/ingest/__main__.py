@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from campaignreports import jetstream
-from campaignreports.ingest.app import build
+from campaignreports.ingest.app import build, host
 from campaignreports.ingest.settings import IngestSettings
-from campaignreports.service import ServiceHost, run_main, stop_event_on_signals
+from campaignreports.service import run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
 
 
@@ -15,10 +15,7 @@ async def run(settings: IngestSettings) -> None:
     try:
         js = nc.jetstream()
         await jetstream.ensure_stream(js, settings)
-        host = ServiceHost(
-            settings.ingest_listen, [build(settings, js, telemetry)], settings.shutdown_grace_seconds
-        )
-        await host.serve_until(stop_event_on_signals())
+        await host(settings, build(settings, nc, js, telemetry)).serve_until(stop_event_on_signals())
     finally:
         await jetstream.close(nc)
         telemetry.shutdown()

@@ -7,9 +7,10 @@ from datetime import timedelta
 import grpc
 
 from campaignreports import jetstream
-from campaignreports.ingest.publisher import EventPublisher
+from campaignreports.ingest.publisher import GroupCommitPublisher
 from campaignreports.ingest.servicer import IngestServicer
 from campaignreports.ingest.settings import IngestSettings
+from campaignreports.service import ServiceHost
 from campaignreports.telemetry import Telemetry
 from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
@@ -21,26 +22,50 @@ class IngestComponent:
 
     service_names = (SERVICE_NAME,)
 
-    def __init__(self, servicer: IngestServicer) -> None:
+    def __init__(self, servicer: IngestServicer, publisher: GroupCommitPublisher) -> None:
         self._servicer = servicer
+        self._publisher = publisher
 
     def register(self, server: grpc.aio.Server) -> None:
         ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(self._servicer, server)
 
     async def start(self) -> None:
-        """Nothing runs in the background."""
+        """Nothing to start: the publisher sends as requests come."""
 
     async def stop(self) -> None:
-        """Nothing runs in the background."""
+        """After the server stopped taking calls: send what is pending, await acknowledgements."""
+        await self._publisher.close()
 
 
-def build(settings: IngestSettings, js: jetstream.JetStreamContext, telemetry: Telemetry) -> IngestComponent:
-    publisher = EventPublisher(js, settings.stream_subject, settings.publish_timeout_seconds)
-    return IngestComponent(
-        IngestServicer(
-            publisher,
-            telemetry,
-            max_events_per_request=settings.max_events_per_request,
-            retention=timedelta(days=settings.retention_days),
-        )
+def build(
+    settings: IngestSettings, nc: jetstream.NatsClient, js: jetstream.JetStreamContext, telemetry: Telemetry
+) -> IngestComponent:
+    publisher = GroupCommitPublisher(
+        nc,
+        js,
+        settings.stream_subject,
+        timeout_seconds=settings.publish_timeout_seconds,
+        linger_seconds=settings.linger_seconds,
+        # Headroom below the stream's limit for headers (trace links).
+        max_message_bytes=jetstream.MAX_MESSAGE_BYTES - 8 * 1024,
+        max_inflight_messages=settings.max_inflight_messages,
+    )
+    servicer = IngestServicer(
+        publisher,
+        telemetry,
+        max_events_per_request=settings.max_events_per_request,
+        retention=timedelta(days=settings.retention_days),
+        stream_window=settings.stream_window,
+    )
+    return IngestComponent(servicer, publisher)
+
+
+def host(settings: IngestSettings, component: IngestComponent, listen: str | None = None) -> ServiceHost:
+    """The ingest gRPC server with its request limits."""
+    return ServiceHost(
+        listen or settings.ingest_listen,
+        [component],
+        settings.shutdown_grace_seconds,
+        max_receive_bytes=settings.max_request_bytes,
+        max_concurrent_rpcs=settings.max_concurrent_rpcs,
     )

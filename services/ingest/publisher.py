@@ -1,77 +1,179 @@
-"""Stores validated events in JetStream, batched into few messages.
+"""Stores validated events in JetStream with group commit.
 
-Events are packed into messages of at most MAX_EVENTS_PER_MESSAGE events and
-MAX_MESSAGE_BYTES bytes (JetStream's default max payload is 1 MiB). Each message's
-`Nats-Msg-Id` is a digest of its payload, so a retried request produces the same messages and
-JetStream's duplicate window drops the copies. The call returns only when JetStream has
-acknowledged every message.
+Events of concurrent requests are coalesced into few JetStream messages: a message is sent
+when it is full (MAX_EVENTS_PER_MESSAGE events or `max_message_bytes`) or when the first event
+in it has waited `linger_seconds`. Several messages are in flight at once (pipelined), up to
+`max_inflight_messages`. Each caller is answered only when every message holding its events
+has been acknowledged by JetStream.
+
+A request is never split across messages unless it is itself larger than one message, so a
+JetStream failure leaves a normal request entirely unaccepted. (A request larger than one
+message may be partly stored when a failure hits between its messages; its retry is safe
+because event_id is the idempotency key downstream.)
+
+Each message's `Nats-Msg-Id` is a digest of its payload, so a republished message is dropped
+by JetStream's duplicate window. The payload is an `EventBatch`, built by concatenating each
+event's length-delimited encoding (the wire format of a repeated field), so coalescing never
+re-encodes a batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import nats.errors
+from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 
-from campaignreports.jetstream import MSG_ID_HEADER
-from campaignreports.stream.v1 import event_batch_pb2
+from campaignreports.jetstream import MSG_ID_HEADER, TRACE_LINKS_HEADER
 from campaignreports.telemetry import inject_headers
 from campaignreports.v1 import event_pb2
 
+log = logging.getLogger(__name__)
+
 MAX_EVENTS_PER_MESSAGE = 1_000
-MAX_MESSAGE_BYTES = 512 * 1024
+_EVENT_BATCH_EVENTS_TAG = b"\x0a"  # field 1 (events), wire type 2 (length-delimited)
+_MAX_TRACE_LINKS = 32
 
 
 class PublishError(Exception):
-    """JetStream did not acknowledge; the caller may retry (nothing is half-accepted)."""
+    """JetStream did not acknowledge; the caller may retry."""
 
 
-def pack(events: Sequence[event_pb2.Event]) -> Iterator[bytes]:
-    """Serialise events into as few payloads as the size limits allow, keeping their order."""
-    batch = event_batch_pb2.EventBatch()
-    size = 0
-    for event in events:
-        event_size = event.ByteSize() + 5  # field tag and length prefix
-        if batch.events and (
-            len(batch.events) >= MAX_EVENTS_PER_MESSAGE or size + event_size > MAX_MESSAGE_BYTES
-        ):
-            yield batch.SerializeToString()
-            batch = event_batch_pb2.EventBatch()
-            size = 0
-        batch.events.append(event)
-        size += event_size
-    if batch.events:
-        yield batch.SerializeToString()
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def frame(event: event_pb2.Event) -> bytes:
+    """One event as an element of EventBatch.events, ready to concatenate."""
+    data = event.SerializeToString()
+    return _EVENT_BATCH_EVENTS_TAG + _varint(len(data)) + data
 
 
 def message_id(payload: bytes) -> str:
     return hashlib.blake2b(payload, digest_size=16).hexdigest()
 
 
-class EventPublisher:
-    def __init__(self, js: JetStreamContext, subject: str, timeout_seconds: float) -> None:
+@dataclass
+class _Message:
+    """A JetStream message being filled."""
+
+    frames: list[bytes] = field(default_factory=list)
+    size: int = 0
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+    traceparents: list[str] = field(default_factory=list)
+
+    def fits(self, frames: Sequence[bytes], size: int, max_bytes: int) -> bool:
+        return len(self.frames) + len(frames) <= MAX_EVENTS_PER_MESSAGE and self.size + size <= max_bytes
+
+
+def split(frames: list[bytes], max_bytes: int) -> list[list[bytes]]:
+    """Cut a request larger than one message into message-sized chunks, in order."""
+    chunks: list[list[bytes]] = [[]]
+    size = 0
+    for framed in frames:
+        if chunks[-1] and (len(chunks[-1]) >= MAX_EVENTS_PER_MESSAGE or size + len(framed) > max_bytes):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(framed)
+        size += len(framed)
+    return chunks
+
+
+class GroupCommitPublisher:
+    def __init__(
+        self,
+        nc: NatsClient,
+        js: JetStreamContext,
+        subject: str,
+        *,
+        timeout_seconds: float,
+        linger_seconds: float,
+        max_message_bytes: int,
+        max_inflight_messages: int,
+    ) -> None:
+        self._nc = nc
         self._js = js
         self._subject = subject
         self._timeout = timeout_seconds
+        self._linger = linger_seconds
+        self._max_bytes = max_message_bytes
+        self._inflight = asyncio.Semaphore(max_inflight_messages)
+        self._open = _Message()
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def publish(self, events: Sequence[event_pb2.Event]) -> None:
         """Store `events`; raise PublishError unless JetStream acknowledged all of them."""
-        trace_headers = inject_headers()
-        publishes = [
-            self._js.publish(
-                self._subject,
-                payload,
-                timeout=self._timeout,
-                headers={MSG_ID_HEADER: message_id(payload), **trace_headers},
-            )
-            for payload in pack(events)
-        ]
-        results = await asyncio.gather(*publishes, return_exceptions=True)
-        failures = [result for result in results if isinstance(result, BaseException)]
-        if failures:
-            if not all(isinstance(f, nats.errors.Error | asyncio.TimeoutError) for f in failures):
-                raise failures[0]
-            raise PublishError(f"JetStream did not acknowledge: {failures[0]!r}") from failures[0]
+        if not self._nc.is_connected:
+            raise PublishError("not connected to NATS")
+        frames = [frame(event) for event in events]
+        traceparent = inject_headers().get("traceparent", "")
+        waits = [self._add(chunk, traceparent) for chunk in split(frames, self._max_bytes)]
+        await asyncio.gather(*waits)
+
+    def _add(self, frames: list[bytes], traceparent: str) -> asyncio.Future[None]:
+        size = sum(map(len, frames))
+        if self._open.frames and not self._open.fits(frames, size, self._max_bytes):
+            self._flush()
+        message = self._open
+        message.frames.extend(frames)
+        message.size += size
+        waiter = asyncio.get_running_loop().create_future()
+        message.waiters.append(waiter)
+        if traceparent:
+            message.traceparents.append(traceparent)
+        if len(message.frames) >= MAX_EVENTS_PER_MESSAGE or message.size >= self._max_bytes:
+            self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._linger, self._flush)
+        return waiter
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        message, self._open = self._open, _Message()
+        if message.frames:
+            task = asyncio.create_task(self._send(message))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _send(self, message: _Message) -> None:
+        payload = b"".join(message.frames)
+        headers = {MSG_ID_HEADER: message_id(payload)}
+        if message.traceparents:
+            headers["traceparent"] = message.traceparents[0]
+            if len(message.traceparents) > 1:
+                headers[TRACE_LINKS_HEADER] = ",".join(message.traceparents[1:_MAX_TRACE_LINKS])
+        error: Exception | None = None
+        async with self._inflight:
+            try:
+                if not self._nc.is_connected:
+                    raise PublishError("not connected to NATS")
+                await self._js.publish(self._subject, payload, timeout=self._timeout, headers=headers)
+            except (nats.errors.Error, TimeoutError, PublishError) as exc:
+                log.warning("publish of %d events failed: %r", len(message.frames), exc)
+                error = PublishError(f"JetStream did not acknowledge: {exc!r}")
+        for waiter in message.waiters:
+            if waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    async def close(self) -> None:
+        """Send what is pending and wait for every message in flight."""
+        self._flush()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -11,25 +13,36 @@ from opentelemetry import trace
 
 from campaignreports.domain.validation import check_batch
 from campaignreports.grpcerrors import abort_field
-from campaignreports.ingest.publisher import EventPublisher, PublishError
+from campaignreports.ingest.publisher import GroupCommitPublisher, PublishError
 from campaignreports.telemetry import Telemetry, grpc_parent_context
 from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 
+class RequestError(Exception):
+    """A problem with a whole request, naming the field at fault (if a field is at fault)."""
+
+    def __init__(self, code: grpc.StatusCode, field: str, description: str) -> None:
+        super().__init__(f"{field}: {description}")
+        self.code, self.field, self.description = code, field, description
+
+
 class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     def __init__(
         self,
-        publisher: EventPublisher,
+        publisher: GroupCommitPublisher,
         telemetry: Telemetry,
+        *,
         max_events_per_request: int,
         retention: timedelta,
+        stream_window: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._publisher = publisher
         self._max_events = max_events_per_request
         self._retention = retention
+        self._stream_window = stream_window
         self._clock = clock
         self._tracer = telemetry.tracer(__name__)
         meter = telemetry.meter(__name__)
@@ -41,42 +54,79 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     ) -> ingest_service_pb2.IngestResponse:
         parent = grpc_parent_context(context.invocation_metadata())
         with self._tracer.start_as_current_span("Ingest", context=parent, kind=trace.SpanKind.SERVER):
-            return await self._ingest(request, context)
+            try:
+                return await self._ingest(request)
+            except RequestError as exc:
+                await self._abort(exc, context)
 
     async def IngestStream(
         self,
         request_iterator: AsyncIterator[ingest_service_pb2.IngestRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[ingest_service_pb2.IngestResponse]:
+        """Up to `stream_window` requests are processed at once; answers keep request order.
+
+        While the window is full the stream is not read, so HTTP/2 flow control holds a fast
+        producer back instead of letting requests pile up in memory.
+        """
         parent = grpc_parent_context(context.invocation_metadata())
-        async for request in request_iterator:
+        window: asyncio.Queue[asyncio.Task[ingest_service_pb2.IngestResponse] | None] = asyncio.Queue(
+            self._stream_window
+        )
+
+        async def handle(request: ingest_service_pb2.IngestRequest) -> ingest_service_pb2.IngestResponse:
             with self._tracer.start_as_current_span(
                 "IngestStream", context=parent, kind=trace.SpanKind.SERVER
             ):
-                yield await self._ingest(request, context)
+                return await self._ingest(request)
 
-    async def _ingest(
-        self, request: ingest_service_pb2.IngestRequest, context: grpc.aio.ServicerContext
-    ) -> ingest_service_pb2.IngestResponse:
+        async def read() -> None:
+            async for request in request_iterator:
+                await window.put(asyncio.create_task(handle(request)))
+            await window.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (task := await window.get()) is not None:
+                try:
+                    yield await task
+                except RequestError as exc:
+                    await self._abort(exc, context)
+            await reader
+        finally:
+            reader.cancel()
+            while not window.empty():
+                pending = window.get_nowait()
+                if pending is not None:
+                    pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def _abort(self, error: RequestError, context: grpc.aio.ServicerContext) -> None:
+        if error.field:
+            await abort_field(context, error.field, error.description, error.code)
+        await context.abort(error.code, error.description)
+
+    async def _ingest(self, request: ingest_service_pb2.IngestRequest) -> ingest_service_pb2.IngestResponse:
         count = len(request.events)
         if count == 0:
-            await abort_field(context, "events", "the request holds no event")
+            raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "events", "the request holds no event")
         if count > self._max_events:
-            await abort_field(
-                context,
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
                 "events",
                 f"{count} events in one request; the limit is {self._max_events}",
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
             )
-        valid, rejections = check_batch(list(request.events), self._clock(), self._retention)
+        valid, rejections = check_batch(request.events, self._clock(), self._retention)
         if valid:
             try:
                 await self._publisher.publish(valid)
             except PublishError as exc:
-                log.warning("publish failed: %s", exc)
-                await context.abort(
-                    grpc.StatusCode.UNAVAILABLE, "event stream unavailable: nothing was accepted, retry"
-                )
+                raise RequestError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "",
+                    "the event stream is unavailable; the events of this request were not accepted, retry",
+                ) from exc
         self._accepted.add(len(valid))
         self._rejected.add(len(rejections))
         return ingest_service_pb2.IngestResponse(

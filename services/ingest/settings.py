@@ -13,6 +13,29 @@ class IngestSettings(CommonSettings):
     max_events_per_request: int = env(
         "CR_INGEST_MAX_EVENTS", 10_000, doc="Events per request above which it is RESOURCE_EXHAUSTED."
     )
+    max_request_bytes: int = env(
+        "CR_INGEST_MAX_REQUEST_BYTES",
+        16 * 1024 * 1024,
+        doc="Bytes per request above which it is RESOURCE_EXHAUSTED.",
+    )
+    max_concurrent_rpcs: int = env(
+        "CR_INGEST_MAX_CONCURRENT_RPCS",
+        1_000,
+        doc="Calls (and open streams) served at once; more are RESOURCE_EXHAUSTED.",
+    )
+    stream_window: int = env(
+        "CR_INGEST_STREAM_WINDOW",
+        32,
+        doc="Requests of one IngestStream processed at once; the stream is not read further meanwhile.",
+    )
+    linger_seconds: float = env(
+        "CR_INGEST_LINGER_SECONDS",
+        0.002,
+        doc="Group commit: how long events wait for others to share their JetStream message.",
+    )
+    max_inflight_messages: int = env(
+        "CR_INGEST_MAX_INFLIGHT_MESSAGES", 64, doc="JetStream messages awaiting acknowledgement at once."
+    )
     publish_timeout_seconds: float = env(
         "CR_PUBLISH_TIMEOUT_SECONDS", 5.0, doc="How long to wait for JetStream's acknowledgement."
     )

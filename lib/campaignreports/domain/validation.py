@@ -15,7 +15,7 @@ generated from them (`python -m campaignreports.domain.validation`) and checked 
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -365,7 +365,7 @@ class Rejection:
 
 
 def check_batch(
-    events: list[event_pb2.Event], now: datetime, retention: timedelta
+    events: Sequence[event_pb2.Event], now: datetime, retention: timedelta
 ) -> tuple[list[event_pb2.Event], list[Rejection]]:
     """Split a request's events into the valid ones and the rejections (by request index)."""
     bounds = TimeBounds.at(now, retention)
