@@ -8,13 +8,10 @@ import grpc
 
 from campaignreports import jetstream
 from campaignreports.ingest.publisher import GroupCommitPublisher
-from campaignreports.ingest.servicer import IngestServicer
+from campaignreports.ingest.servicer import SERVICE_NAME, IngestServicer, add_to_server
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.service import ServiceHost
 from campaignreports.telemetry import Telemetry
-from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
-
-SERVICE_NAME = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 
 
 class IngestComponent:
@@ -27,7 +24,7 @@ class IngestComponent:
         self._publisher = publisher
 
     def register(self, server: grpc.aio.Server) -> None:
-        ingest_service_pb2_grpc.add_IngestServiceServicer_to_server(self._servicer, server)
+        add_to_server(self._servicer, server)
 
     async def start(self) -> None:
         """Nothing to start: the publisher sends as requests come."""

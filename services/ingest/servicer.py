@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import grpc
+from google.protobuf.message import DecodeError
 from opentelemetry import trace
 
 from campaignreports.domain.validation import check_batch
@@ -18,6 +20,36 @@ from campaignreports.telemetry import Telemetry, grpc_parent_context
 from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 log = logging.getLogger(__name__)
+
+SERVICE_NAME = ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """Request bytes that are not an IngestRequest (answered INVALID_ARGUMENT, not INTERNAL)."""
+
+    reason: str
+
+
+def decode_request(raw: bytes) -> ingest_service_pb2.IngestRequest | MalformedRequest:
+    try:
+        return ingest_service_pb2.IngestRequest.FromString(raw)
+    except DecodeError as exc:
+        return MalformedRequest(str(exc).rpartition(": ")[2] or "undecodable")
+
+
+def add_to_server(servicer: IngestServicer, server: grpc.aio.Server) -> None:
+    """Register like the generated helper, but decode requests leniently."""
+    serialize = ingest_service_pb2.IngestResponse.SerializeToString
+    handlers = {
+        "Ingest": grpc.unary_unary_rpc_method_handler(
+            servicer.Ingest, request_deserializer=decode_request, response_serializer=serialize
+        ),
+        "IngestStream": grpc.stream_stream_rpc_method_handler(
+            servicer.IngestStream, request_deserializer=decode_request, response_serializer=serialize
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
 
 
 class RequestError(Exception):
@@ -107,7 +139,15 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
             await abort_field(context, error.field, error.description, error.code)
         await context.abort(error.code, error.description)
 
-    async def _ingest(self, request: ingest_service_pb2.IngestRequest) -> ingest_service_pb2.IngestResponse:
+    async def _ingest(
+        self, request: ingest_service_pb2.IngestRequest | MalformedRequest
+    ) -> ingest_service_pb2.IngestResponse:
+        if isinstance(request, MalformedRequest):
+            raise RequestError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "",
+                f"the request is not a valid IngestRequest: {request.reason}",
+            )
         count = len(request.events)
         if count == 0:
             raise RequestError(grpc.StatusCode.INVALID_ARGUMENT, "events", "the request holds no event")
