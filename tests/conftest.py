@@ -58,6 +58,9 @@ class Pipeline:
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     query: query_service_pb2_grpc.QueryServiceStub
     tenant_id: str
+    ingest_address: str
+    nats: NatsServer
+    js: jetstream.JetStreamContext
 
 
 @pytest.fixture
@@ -96,6 +99,9 @@ async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipe
             ingest_service_pb2_grpc.IngestServiceStub(ingest_channel),
             query_service_pb2_grpc.QueryServiceStub(query_channel),
             tenant_id=f"tenant-{suffix}",
+            ingest_address=ingest_host.address,
+            nats=nats_server,
+            js=js,
         )
     finally:
         await ingest_channel.close()

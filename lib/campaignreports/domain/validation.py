@@ -252,7 +252,7 @@ def _check_pair(event: event_pb2.Event) -> Violation | None:
         channel_key = CHANNEL_KEYS.get(event.channel, "")
         return Violation(
             "type",
-            f"{_type_name(type_key)} is not valid on {_channel_name(channel_key)}; "
+            f"type {_type_name(type_key)} is not valid on {_channel_name(channel_key)}; "
             f"it is valid on {', '.join(valid_channels(type_key))}",
         )
     for field in pair.required:
