@@ -9,11 +9,19 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from campaignreports.settings import CommonSettings
 
-__all__ = ["JetStreamContext", "NatsClient", "close", "connect", "ensure_stream", "stream_config"]
+__all__ = [
+    "JetStreamContext",
+    "NatsClient",
+    "StreamDefinitionError",
+    "close",
+    "connect",
+    "ensure_stream",
+    "stream_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,10 @@ async def connect(settings: CommonSettings, name: str) -> NatsClient:
     )
 
 
+class StreamDefinitionError(RuntimeError):
+    """The existing stream differs from the settings in a way JetStream cannot update."""
+
+
 async def close(nc: NatsClient) -> None:
     """Drain (finish in-flight work) when connected; otherwise just close."""
     try:
@@ -82,5 +94,12 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
         await js.add_stream(config)
         log.info("created stream %s on %s", config.name, config.subjects)
         return
-    await js.update_stream(config)
+    try:
+        await js.update_stream(config)
+    except APIError as exc:
+        raise StreamDefinitionError(
+            f"stream {config.name} cannot be brought to the configured definition ({exc.description}); "
+            "settings such as CR_STREAM_STORAGE cannot change on an existing stream: "
+            "keep the old value, or migrate to a stream with a new CR_STREAM_NAME"
+        ) from exc
     log.info("stream %s matches the settings", config.name)

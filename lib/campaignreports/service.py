@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from campaignreports.jetstream import StreamDefinitionError
 from campaignreports.settings import CommonSettings, SettingsError, load_settings
 from campaignreports.telemetry import configure_logging
 
@@ -130,6 +131,6 @@ def run_main(settings_cls: type[S], run: Callable[[S], Awaitable[None]]) -> None
     configure_logging(settings.log_level)
     try:
         asyncio.run(run(settings))
-    except OSError as exc:
+    except (OSError, StreamDefinitionError) as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -1,0 +1,55 @@
+"""The stream is created, or brought to the configured definition, at start-up (idempotent)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from campaignreports import jetstream
+from campaignreports.processes import NatsServer
+from campaignreports.settings import CommonSettings, load_settings
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def settings_for(server: NatsServer, name: str, **extra: str) -> CommonSettings:
+    return load_settings(
+        CommonSettings,
+        {"CR_NATS_URL": server.url, "CR_STREAM_NAME": name, "CR_STREAM_SUBJECT": f"t.{name}", **extra},
+    )
+
+
+async def test_created_then_updated_from_settings(nats_server: NatsServer) -> None:
+    name = f"S_{uuid.uuid4().hex[:8]}"
+    first = settings_for(
+        nats_server, name, CR_STREAM_MAX_AGE_DAYS="2", CR_STREAM_DUPLICATE_WINDOW_SECONDS="60"
+    )
+    nc = await jetstream.connect(first, "test")
+    try:
+        js = nc.jetstream()
+        await jetstream.ensure_stream(js, first)
+        await jetstream.ensure_stream(js, first)  # idempotent
+        config = (await js.stream_info(name)).config
+        assert config.max_age == 2 * 86_400 and config.duplicate_window == 60
+        assert config.subjects == [f"t.{name}"] and config.max_msg_size == jetstream.MAX_MESSAGE_BYTES
+        changed = settings_for(nats_server, name, CR_STREAM_MAX_AGE_DAYS="7", CR_STREAM_MAX_BYTES="1000000")
+        await jetstream.ensure_stream(js, changed)
+        config = (await js.stream_info(name)).config
+        assert config.max_age == 7 * 86_400 and config.max_bytes == 1_000_000
+    finally:
+        await jetstream.close(nc)
+
+
+async def test_a_change_jetstream_cannot_make_is_a_clear_error(nats_server: NatsServer) -> None:
+    name = f"S_{uuid.uuid4().hex[:8]}"
+    nc = await jetstream.connect(settings_for(nats_server, name), "test")
+    try:
+        js = nc.jetstream()
+        await jetstream.ensure_stream(js, settings_for(nats_server, name))
+        with pytest.raises(
+            jetstream.StreamDefinitionError, match=r"can not change storage type.*CR_STREAM_STORAGE"
+        ):
+            await jetstream.ensure_stream(js, settings_for(nats_server, name, CR_STREAM_STORAGE="memory"))
+    finally:
+        await jetstream.close(nc)
