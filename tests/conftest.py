@@ -24,7 +24,7 @@ from campaignreports.ingest.app import host as ingest_server
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.processes import NatsServer
 from campaignreports.query.app import QueryComponent
-from campaignreports.schema import migrate
+from campaignreports.schema import Dialect, migrate
 from campaignreports.service import ServiceHost
 from campaignreports.settings import load_settings
 from campaignreports.stack.embedded import EmbeddedSettings
@@ -80,7 +80,7 @@ async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipe
     spans = InMemorySpanExporter()
     telemetry: Telemetry = setup_telemetry("test", {}, extra_span_processors=[SimpleSpanProcessor(spans)])
     writer, reader = ClickHouse(settings), ClickHouse(settings)
-    migrate(writer.client, settings.clickhouse_database)
+    migrate(writer.client, Dialect.from_settings(settings))
     nc = await jetstream.connect(settings, "test")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)

@@ -32,7 +32,7 @@ async def test_created_then_updated_from_settings(nats_server: NatsServer) -> No
         await jetstream.ensure_stream(js, first)  # idempotent
         config = (await js.stream_info(name)).config
         assert config.max_age == 2 * 86_400 and config.duplicate_window == 60
-        assert config.subjects == [f"t.{name}"] and config.max_msg_size == jetstream.MAX_MESSAGE_BYTES
+        assert config.subjects == [f"t.{name}.*"] and config.max_msg_size == jetstream.MAX_MESSAGE_BYTES
         changed = settings_for(nats_server, name, CR_STREAM_MAX_AGE_DAYS="7", CR_STREAM_MAX_BYTES="1000000")
         await jetstream.ensure_stream(js, changed)
         config = (await js.stream_info(name)).config

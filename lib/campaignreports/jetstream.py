@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 
 import nats
 import nats.errors
@@ -20,6 +21,8 @@ __all__ = [
     "close",
     "connect",
     "ensure_stream",
+    "partition_of",
+    "partition_subject",
     "stream_config",
 ]
 
@@ -70,10 +73,19 @@ async def close(nc: NatsClient) -> None:
         await nc.close()
 
 
+def partition_of(tenant_id: str, campaign_id: str, partitions: int) -> int:
+    """The stream partition of a campaign. Duplicates of an event share it, so one writer sees them."""
+    return zlib.crc32(f"{tenant_id}\x00{campaign_id}".encode()) % partitions
+
+
+def partition_subject(settings: CommonSettings, partition: int) -> str:
+    return f"{settings.stream_subject}.{partition}"
+
+
 def stream_config(settings: CommonSettings) -> StreamConfig:
     return StreamConfig(
         name=settings.stream_name,
-        subjects=[settings.stream_subject],
+        subjects=[f"{settings.stream_subject}.*"],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE if settings.stream_storage == "file" else StorageType.MEMORY,
         discard=DiscardPolicy.OLD,
@@ -85,9 +97,24 @@ def stream_config(settings: CommonSettings) -> StreamConfig:
     )
 
 
+def dead_letter_config(settings: CommonSettings) -> StreamConfig:
+    return StreamConfig(
+        name=settings.dead_letter_stream,
+        subjects=[settings.dead_letter_subject],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE if settings.stream_storage == "file" else StorageType.MEMORY,
+        max_age=settings.stream_max_age_days * 86_400,
+        num_replicas=settings.stream_replicas,
+    )
+
+
 async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
-    """Create the stream, or bring an existing one to the configured definition (idempotent)."""
-    config = stream_config(settings)
+    """Create the event and dead-letter streams, or bring them to the settings (idempotent)."""
+    for config in (stream_config(settings), dead_letter_config(settings)):
+        await _ensure(js, config)
+
+
+async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
     try:
         await js.stream_info(config.name)
     except NotFoundError:

@@ -67,7 +67,7 @@ def totals_query(
         parameters["channel"] = channel
     sql = (
         f"SELECT\n  {expressions}\nFROM {database}.rollup_minute\n"
-        "WHERE tenant_id = {tenant_id:String}\n  AND campaign_id = {campaign_id:String}"
+        "WHERE tenant_id = {tenant_id:String}\n  AND campaign_id = {campaign_id:String}\n  AND dimension = ''"
         f"{channel_condition}\n"
         "  AND bucket >= toDateTime({start:Int64}, 'UTC')\n  AND bucket < toDateTime({end:Int64}, 'UTC')"
     )

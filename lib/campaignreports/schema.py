@@ -1,115 +1,291 @@
-"""The ClickHouse schema as versioned, idempotent migrations.
+"""The ClickHouse schema: versioned, idempotent migrations and the current schema as data.
 
-`migrate` applies the migrations not yet recorded in `schema_migrations`, in order. Every
-statement is itself idempotent (IF NOT EXISTS), so a migration interrupted half-way is simply
-applied again.
+Write path (every name below is in the configured database):
 
-Tables:
-- `events`: raw events, the aggregator's insert target; retention by TTL.
-- `rollup_minute`: per-minute counts and distinct-profile states, fed by the materialized view
-  `rollup_minute_mv` on every insert into `events`; serves the live window (kept ~25 h).
+    aggregator --INSERT--> events_incoming (Null engine)
+        --events_dedup_mv--> events            (raw events; each (tenant_id, event_id) once)
+            --rollup_minute_mv--> rollup_minute (minute buckets, ~25 h: the live window)
+            --rollup_15m_mv-----> rollup_15m    (15-minute buckets, CR_GLOBAL_RETENTION_DAYS)
+
+Exactly-once: `events_dedup_mv` forwards only the rows of an inserted block whose
+(tenant_id, event_id) is not already in `events` for the block's campaigns and time range, and
+keeps one row per (tenant_id, event_id) within the block. Duplicates of an event share its
+occurred_at, so the horizon is the raw retention (CR_RETENTION_DAYS), not a time window. The
+check is exact when no two writers insert the same event concurrently: the stream is
+partitioned by campaign and each partition has one writer (see the aggregator).
+
+Rollups are long: one row per (channel, type, is_machine, dimension, value, bucket), where
+dimension '' holds the totals and each of BREAKDOWN_DIMENSIONS its breakdown, with an event
+count and an exact distinct-profile state. Buckets are UTC; 15 minutes divides every time
+zone's offset (+5:30, +5:45 included), so local days are cut exactly.
+
+Cluster mode (CR_CLICKHOUSE_CLUSTER): DDL runs ON CLUSTER, tables are Replicated*, the local
+tables take a `_local` suffix, and Distributed tables take the plain names: inserts into
+`events_incoming` are sharded by campaign (so duplicates meet on one shard) and reads of the
+rollups fan out to every shard.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from campaignreports.domain.catalog import BREAKDOWN_DIMENSIONS
+from campaignreports.domain.events import RAW_COLUMNS
+from campaignreports.settings import CommonSettings
+
 log = logging.getLogger(__name__)
+
+LIVE_ROLLUP_HOURS = 25
+TABLES = ("events_incoming", "events", "rollup_minute", "rollup_15m")
+VIEWS = ("events_dedup_mv", "rollup_minute_mv", "rollup_15m_mv")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How DDL is written for one database: plain, or for a cluster."""
+
+    database: str
+    cluster: str = ""
+    raw_retention_days: int = 30
+    global_retention_days: int = 400
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings, database: str | None = None) -> Dialect:
+        return cls(
+            database or settings.clickhouse_database,
+            settings.clickhouse_cluster,
+            settings.retention_days,
+            settings.global_retention_days,
+        )
+
+    @property
+    def on_cluster(self) -> str:
+        return f" ON CLUSTER {self.cluster}" if self.cluster else ""
+
+    def local(self, name: str) -> str:
+        """The name of the table holding the data (`_local` in cluster mode)."""
+        return f"{self.database}.{name}_local" if self.cluster else f"{self.database}.{name}"
+
+    def engine(self, kind: str, name: str) -> str:
+        if not self.cluster:
+            return kind
+        return f"Replicated{kind}('/clickhouse/tables/{{shard}}/{self.database}/{name}', '{{replica}}')"
+
+
+def _events(d: Dialect, s: str) -> str:
+    return f"""
+        CREATE TABLE IF NOT EXISTS {d.local("events" + s)}{d.on_cluster} (
+            {_RAW_COLUMN_DDL},
+            stored_at DateTime64(3, 'UTC') DEFAULT now64(3),
+            INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 4
+        )
+        ENGINE = {d.engine("MergeTree", "events" + s)}
+        PARTITION BY toYYYYMMDD(occurred_at)
+        ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
+        TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY
+    """
+
+
+def _incoming(d: Dialect, s: str) -> str:
+    return f"""
+        CREATE TABLE IF NOT EXISTS {d.local("events_incoming" + s)}{d.on_cluster} ({_RAW_COLUMN_DDL})
+        ENGINE = Null
+    """
+
+
+def _rollup(name: str, ttl: str) -> Callable[[Dialect, str], str]:
+    def ddl(d: Dialect, s: str) -> str:
+        return f"""
+            CREATE TABLE IF NOT EXISTS {d.local(name + s)}{d.on_cluster} (
+                tenant_id LowCardinality(String),
+                campaign_id String,
+                channel LowCardinality(String),
+                type LowCardinality(String),
+                is_machine Bool,
+                dimension LowCardinality(String),
+                value String,
+                bucket DateTime('UTC'),
+                events SimpleAggregateFunction(sum, UInt64),
+                profiles AggregateFunction(uniqExact, String)
+            )
+            ENGINE = {d.engine("AggregatingMergeTree", name + s)}
+            PARTITION BY toYYYYMMDD(bucket)
+            ORDER BY (tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value)
+            TTL bucket + INTERVAL {ttl.format(d=d)}
+        """
+
+    return ddl
+
+
+def _dedup_view(d: Dialect, s: str) -> str:
+    incoming, events = d.local("events_incoming" + s), d.local("events" + s)
+    columns = ", ".join(RAW_COLUMNS)
+    return f"""
+        CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.events_dedup_mv{s}{d.on_cluster} TO {events}
+        AS SELECT {columns}
+        FROM {incoming}
+        WHERE (tenant_id, event_id) NOT IN (
+            SELECT tenant_id, event_id FROM {events}
+            WHERE (tenant_id, campaign_id) IN (SELECT DISTINCT tenant_id, campaign_id FROM {incoming})
+              AND occurred_at >= (SELECT min(occurred_at) FROM {incoming})
+              AND occurred_at <= (SELECT max(occurred_at) FROM {incoming})
+        )
+        LIMIT 1 BY tenant_id, event_id
+    """
+
+
+def _rollup_view(name: str, bucket: str) -> Callable[[Dialect, str], str]:
+    breakdowns = ", ".join(f"('{dim}', CAST({dim} AS String))" for dim in BREAKDOWN_DIMENSIONS)
+
+    def ddl(d: Dialect, s: str) -> str:
+        return f"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{s}{d.on_cluster}
+            TO {d.local(name + s)}
+            AS SELECT
+                tenant_id, campaign_id, channel, type, is_machine,
+                breakdown.1 AS dimension, breakdown.2 AS value,
+                {bucket}(occurred_at) AS bucket,
+                count() AS events,
+                uniqExactState(profile_id) AS profiles
+            FROM {d.local("events" + s)}
+            ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [('', ''), {breakdowns}]) AS breakdown
+            GROUP BY tenant_id, campaign_id, channel, type, is_machine, dimension, value, bucket
+        """
+
+    return ddl
+
+
+def _distributed(name: str, sharding_key: str) -> Callable[[Dialect, str], str]:
+    def ddl(d: Dialect, s: str) -> str:
+        local = d.local(name + s).split(".", 1)[1]
+        return f"""
+            CREATE TABLE IF NOT EXISTS {d.database}.{name}{s}{d.on_cluster} AS {d.database}.{local}
+            ENGINE = Distributed({d.cluster}, {d.database}, {local}, {sharding_key})
+        """
+
+    return ddl
+
+
+_RAW_COLUMN_DDL = """
+            event_id String,
+            tenant_id LowCardinality(String),
+            campaign_id String,
+            message_id String,
+            channel LowCardinality(String),
+            type LowCardinality(String),
+            profile_id String,
+            occurred_at DateTime64(3, 'UTC'),
+            treatment_id String,
+            reason String,
+            bounce_category LowCardinality(String),
+            recipient_domain String,
+            platform LowCardinality(String),
+            url String,
+            interaction_type String,
+            element_id String,
+            is_machine Bool"""
+
+_TABLE_DDL: tuple[Callable[[Dialect, str], str], ...] = (
+    _events,
+    _incoming,
+    _rollup("rollup_minute", f"{LIVE_ROLLUP_HOURS} HOUR"),
+    _rollup("rollup_15m", "{d.global_retention_days} DAY"),
+)
+_VIEW_DDL: tuple[Callable[[Dialect, str], str], ...] = (
+    _dedup_view,
+    _rollup_view("rollup_minute", "toStartOfMinute"),
+    _rollup_view("rollup_15m", "toStartOfFifteenMinutes"),
+)
+_DISTRIBUTED_DDL: tuple[Callable[[Dialect, str], str], ...] = (
+    _distributed("events_incoming", "cityHash64(tenant_id, campaign_id)"),
+    _distributed("events", "rand()"),
+    _distributed("rollup_minute", "rand()"),
+    _distributed("rollup_15m", "rand()"),
+)
+
+
+def table_statements(dialect: Dialect, suffix: str = "") -> list[str]:
+    """Tables of the current schema (and, in cluster mode, their Distributed tables)."""
+    statements = [ddl(dialect, suffix) for ddl in _TABLE_DDL]
+    if dialect.cluster:
+        statements += [ddl(dialect, suffix) for ddl in _DISTRIBUTED_DDL]
+    return statements
+
+
+def view_statements(dialect: Dialect, suffix: str = "") -> list[str]:
+    """Materialized views of the current schema; created after the tables they connect."""
+    return [ddl(dialect, suffix) for ddl in _VIEW_DDL]
+
+
+def current_schema(dialect: Dialect, suffix: str = "") -> list[str]:
+    return table_statements(dialect, suffix) + view_statements(dialect, suffix)
 
 
 @dataclass(frozen=True)
 class Migration:
     version: int
     description: str
-    statements: tuple[str, ...]
+    statements: Callable[[Dialect], list[str]]
+
+
+def _v1(d: Dialect) -> list[str]:
+    """The first schema (superseded by version 2; kept so that old databases upgrade)."""
+    if d.cluster:
+        return []
+    db = d.database
+    return [
+        f"""CREATE TABLE IF NOT EXISTS {db}.events ({_RAW_COLUMN_DDL},
+                stored_at DateTime64(3, 'UTC') DEFAULT now64(3))
+            ENGINE = MergeTree PARTITION BY toYYYYMMDD(occurred_at)
+            ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
+            TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY""",
+    ]
+
+
+def _v2(d: Dialect) -> list[str]:
+    drops = (
+        []
+        if d.cluster
+        else [
+            f"DROP VIEW IF EXISTS {d.database}.rollup_minute_mv",
+            f"DROP TABLE IF EXISTS {d.database}.rollup_minute",
+            f"ALTER TABLE {d.database}.events ADD INDEX IF NOT EXISTS event_id_bloom event_id "
+            "TYPE bloom_filter(0.01) GRANULARITY 4",
+        ]
+    )
+    return drops + current_schema(d)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "raw events and the per-minute live rollup",
-        (
-            """
-            CREATE TABLE IF NOT EXISTS {db}.events (
-                event_id String,
-                tenant_id LowCardinality(String),
-                campaign_id String,
-                message_id String,
-                channel LowCardinality(String),
-                type LowCardinality(String),
-                profile_id String,
-                occurred_at DateTime64(3, 'UTC'),
-                treatment_id String,
-                reason String,
-                bounce_category LowCardinality(String),
-                recipient_domain String,
-                platform LowCardinality(String),
-                url String,
-                interaction_type String,
-                element_id String,
-                is_machine Bool,
-                stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
-            )
-            ENGINE = MergeTree
-            PARTITION BY toYYYYMMDD(occurred_at)
-            ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
-            TTL toDateTime(occurred_at) + INTERVAL 30 DAY
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS {db}.rollup_minute (
-                tenant_id LowCardinality(String),
-                campaign_id String,
-                channel LowCardinality(String),
-                type LowCardinality(String),
-                is_machine Bool,
-                bucket DateTime('UTC'),
-                events SimpleAggregateFunction(sum, UInt64),
-                profiles AggregateFunction(uniqExact, String)
-            )
-            ENGINE = AggregatingMergeTree
-            PARTITION BY toYYYYMMDD(bucket)
-            ORDER BY (tenant_id, campaign_id, bucket, channel, type, is_machine)
-            TTL bucket + INTERVAL 25 HOUR
-            """,
-            """
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.rollup_minute_mv TO {db}.rollup_minute AS
-            SELECT
-                tenant_id, campaign_id, channel, type, is_machine,
-                toStartOfMinute(occurred_at) AS bucket,
-                count() AS events,
-                uniqExactState(profile_id) AS profiles
-            FROM {db}.events
-            GROUP BY tenant_id, campaign_id, channel, type, is_machine, bucket
-            """,
-        ),
-    ),
+    Migration(1, "raw events", _v1),
+    Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
 )
 
 
-def migrate(client: Client, database: str) -> int:
-    """Bring `database` to the newest schema version; return that version."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+def migrate(client: Client, dialect: Dialect) -> int:
+    """Bring the database to the newest schema version; return that version."""
+    db = dialect.database
+    client.command(f"CREATE DATABASE IF NOT EXISTS {db}{dialect.on_cluster}")
     client.command(
         f"""
-        CREATE TABLE IF NOT EXISTS {database}.schema_migrations (
+        CREATE TABLE IF NOT EXISTS {db}.schema_migrations{dialect.on_cluster} (
             version UInt32, description String, applied_at DateTime DEFAULT now()
-        ) ENGINE = MergeTree ORDER BY version
+        ) ENGINE = {dialect.engine("ReplacingMergeTree", "schema_migrations")} ORDER BY version
         """
     )
-    applied = {
-        row[0] for row in client.query(f"SELECT version FROM {database}.schema_migrations").result_rows
-    }
+    applied = {row[0] for row in client.query(f"SELECT version FROM {db}.schema_migrations").result_rows}
     for migration in MIGRATIONS:
         if migration.version in applied:
             continue
         log.info("applying schema migration %d: %s", migration.version, migration.description)
-        for statement in migration.statements:
-            client.command(statement.format(db=database))
+        for statement in migration.statements(dialect):
+            client.command(statement)
         client.insert(
-            f"{database}.schema_migrations",
+            f"{db}.schema_migrations",
             [[migration.version, migration.description]],
             column_names=["version", "description"],
         )

@@ -122,7 +122,22 @@ class CommonSettings:
     )
     stream_name: str = env("CR_STREAM_NAME", "CAMPAIGN_EVENTS", doc="JetStream stream holding the events.")
     stream_subject: str = env(
-        "CR_STREAM_SUBJECT", "campaignreports.events", doc="Subject events are published on."
+        "CR_STREAM_SUBJECT",
+        "campaignreports.events",
+        doc="Subject prefix: events go to `<prefix>.<partition>`.",
+    )
+    stream_partitions: int = env(
+        "CR_STREAM_PARTITIONS",
+        4,
+        doc="Partitions of the stream (by tenant and campaign); each has one writer at a time.",
+    )
+    dead_letter_stream: str = env(
+        "CR_DEAD_LETTER_STREAM",
+        "CAMPAIGN_EVENTS_DEAD",
+        doc="Stream keeping messages the aggregator gave up on.",
+    )
+    dead_letter_subject: str = env(
+        "CR_DEAD_LETTER_SUBJECT", "campaignreports.dead", doc="Subject of dead-lettered messages."
     )
     stream_max_age_days: float = env(
         "CR_STREAM_MAX_AGE_DAYS",
@@ -156,6 +171,14 @@ class CommonSettings:
     retention_days: int = env(
         "CR_RETENTION_DAYS", 30, doc="Raw-event retention; older occurred_at values are refused at ingest."
     )
+    global_retention_days: int = env(
+        "CR_GLOBAL_RETENTION_DAYS", 400, doc="Retention of the 15-minute rollups behind global reports."
+    )
+    clickhouse_cluster: str = env(
+        "CR_CLICKHOUSE_CLUSTER",
+        "",
+        doc="ClickHouse cluster name: switches the schema to ON CLUSTER, Replicated and Distributed tables.",
+    )
     log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
     shutdown_grace_seconds: float = env(
         "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
@@ -165,8 +188,22 @@ class CommonSettings:
         # Both names end up inside DDL and subjects, where they cannot be bound as parameters.
         if not _IDENTIFIER.fullmatch(self.clickhouse_database):
             raise ValueError("CR_CLICKHOUSE_DATABASE must match [A-Za-z_][A-Za-z0-9_]*")
-        if not _IDENTIFIER.fullmatch(self.stream_name):
-            raise ValueError("CR_STREAM_NAME must match [A-Za-z_][A-Za-z0-9_]*")
+        for name, value in (
+            ("CR_STREAM_NAME", self.stream_name),
+            ("CR_DEAD_LETTER_STREAM", self.dead_letter_stream),
+        ):
+            if not _IDENTIFIER.fullmatch(value):
+                raise ValueError(f"{name} must match [A-Za-z_][A-Za-z0-9_]*")
+        if self.clickhouse_cluster and not _IDENTIFIER.fullmatch(self.clickhouse_cluster):
+            raise ValueError("CR_CLICKHOUSE_CLUSTER must match [A-Za-z_][A-Za-z0-9_]*")
+        if not 1 <= self.stream_partitions <= 256:
+            raise ValueError("CR_STREAM_PARTITIONS must be between 1 and 256")
+        if not 1 <= self.retention_days <= self.global_retention_days:
+            raise ValueError("CR_RETENTION_DAYS must be at least 1 and at most CR_GLOBAL_RETENTION_DAYS")
+        if self.stream_subject.startswith(self.dead_letter_subject) or self.dead_letter_subject.startswith(
+            self.stream_subject
+        ):
+            raise ValueError("CR_DEAD_LETTER_SUBJECT must not overlap CR_STREAM_SUBJECT")
         if self.stream_storage not in {"file", "memory"}:
             raise ValueError("CR_STREAM_STORAGE must be file or memory")
         if not 1 <= self.stream_replicas <= 5:

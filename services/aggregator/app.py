@@ -8,7 +8,7 @@ from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.schema import migrate
+from campaignreports.schema import Dialect, migrate
 from campaignreports.service import Component, ServiceHost, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
 
@@ -25,7 +25,7 @@ async def serve(
     clickhouse = ClickHouse(settings)
     try:
         if settings.migrate_on_start:
-            await clickhouse.run(migrate, clickhouse.client, settings.clickhouse_database)
+            await clickhouse.run(migrate, clickhouse.client, Dialect.from_settings(settings))
         nc = await jetstream.connect(settings, service_name)
         try:
             js = nc.jetstream()

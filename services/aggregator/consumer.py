@@ -1,10 +1,20 @@
-"""The durable pull consumer that stores events in ClickHouse.
+"""The aggregator: durable pull consumers that store the event stream in ClickHouse.
 
-Messages are fetched in batches, decoded, inserted as one block, and acknowledged only after
-ClickHouse stored them: a crash before the acknowledgement means redelivery, never loss.
-ClickHouse failures are retried with capped exponential backoff and nothing is acknowledged in
-the meantime. A message that cannot be decoded is terminated (logged) so it cannot block the
-stream.
+Each stream partition has its own durable consumer, and this replica consumes only the
+partitions it owns (`AggregatorSettings.partitions`), so every partition, and therefore every
+campaign, has exactly one writer: the condition under which the schema's per-event dedup is
+exact (see `campaignreports.schema`).
+
+Each round fetches from every owned partition at once, decodes, inserts all events as one
+block into `events_incoming`, and acknowledges only after ClickHouse stored them: a crash
+before the acknowledgement means redelivery, which the dedup view absorbs.
+
+Failures:
+- a message that cannot be decoded goes straight to the dead-letter subject (with the reason in
+  a header) and is acknowledged, so it cannot block its partition;
+- ClickHouse unreachable: retried with capped exponential backoff, nothing acknowledged;
+- ClickHouse refusing the data: the messages of the round are stored one by one, and a message
+  still refused after CR_AGGREGATOR_MAX_ATTEMPTS attempts is dead-lettered.
 """
 
 from __future__ import annotations
@@ -12,8 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
 
 import nats.errors
+from clickhouse_connect.driver.exceptions import OperationalError
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -23,17 +36,35 @@ from opentelemetry import trace
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, to_rows
-from campaignreports.jetstream import TRACE_LINKS_HEADER
+from campaignreports.jetstream import TRACE_LINKS_HEADER, partition_subject
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+INCOMING_TABLE = "events_incoming"
+DEAD_REASON_HEADER = "Campaign-Reports-Dead-Reason"
+DEAD_SOURCE_HEADER = "Campaign-Reports-Dead-Source"
+
+
+@dataclass
+class _Decoded:
+    message: Msg
+    rows: list[list[Any]]
+
+
+def consumer_name(settings: AggregatorSettings, partition: int) -> str:
+    return f"{settings.consumer_name}-p{partition}"
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """ClickHouse could not be reached (retry forever) rather than refusing the data."""
+    return isinstance(exc, OperationalError | OSError | TimeoutError)
 
 
 class Aggregator:
-    """Consumes the event stream into the raw events table (a ServiceHost component)."""
+    """Consumes the owned stream partitions into ClickHouse (a ServiceHost component)."""
 
     service_names: tuple[str, ...] = ()
 
@@ -44,102 +75,153 @@ class Aggregator:
         self._clickhouse = clickhouse
         self._settings = settings
         self._tracer = telemetry.tracer(__name__)
-        self._stored = telemetry.meter(__name__).create_counter(
-            "aggregator.events.stored", description="Events inserted into ClickHouse"
-        )
+        meter = telemetry.meter(__name__)
+        self._stored = meter.create_counter("aggregator.events.stored", description="Events inserted")
+        self._dead = meter.create_counter("aggregator.messages.dead", description="Messages dead-lettered")
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._subscription: JetStreamContext.PullSubscription | None = None
+        self._subscriptions: list[JetStreamContext.PullSubscription] = []
 
     def register(self, server: object) -> None:
         """No gRPC service of its own: the host serves health only."""
 
     async def start(self) -> None:
-        subscription = await self._js.pull_subscribe(
-            self._settings.stream_subject,
-            durable=self._settings.consumer_name,
-            stream=self._settings.stream_name,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=60,
-                max_ack_pending=20_000,
-            ),
-        )
-        self._subscription = subscription
-        self._task = asyncio.create_task(self._consume(subscription), name="aggregator-consume")
+        for partition in self._settings.partitions:
+            self._subscriptions.append(
+                await self._js.pull_subscribe(
+                    partition_subject(self._settings, partition),
+                    durable=consumer_name(self._settings, partition),
+                    stream=self._settings.stream_name,
+                    config=ConsumerConfig(
+                        ack_policy=AckPolicy.EXPLICIT,
+                        deliver_policy=DeliverPolicy.ALL,
+                        ack_wait=60,
+                        max_ack_pending=20_000,
+                    ),
+                )
+            )
+        log.info("consuming partitions %s of %s", self._settings.partitions, self._settings.stream_name)
+        self._task = asyncio.create_task(self._consume(), name="aggregator-consume")
 
     async def stop(self) -> None:
-        """Finish the batch in hand (stored and acknowledged, or returned), then unsubscribe."""
+        """Finish the round in hand (stored and acknowledged, or returned), then unsubscribe."""
         self._stopping.set()
         if self._task is not None:
             await self._task
-        if self._subscription is not None:
+        for subscription in self._subscriptions:
             try:
-                await self._subscription.unsubscribe()
+                await subscription.unsubscribe()
             except nats.errors.Error as exc:
                 log.warning("unsubscribe failed: %s", exc)
 
-    async def _consume(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+        try:
+            return await subscription.fetch(
+                self._settings.fetch_batch, timeout=self._settings.fetch_wait_seconds
+            )
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+
+    async def _consume(self) -> None:
         while not self._stopping.is_set():
             try:
-                messages = await subscription.fetch(
-                    self._settings.fetch_batch, timeout=self._settings.fetch_wait_seconds
-                )
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
+                rounds = await asyncio.gather(*(self._fetch(s) for s in self._subscriptions))
             except nats.errors.Error as exc:
                 log.warning("fetch failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
-            await self._store(messages)
+            messages = [message for batch in rounds for message in batch]
+            if messages:
+                await self._store(messages)
 
     async def _store(self, messages: list[Msg]) -> None:
-        rows = []
-        decoded: list[Msg] = []
+        decoded: list[_Decoded] = []
         for message in messages:
             batch = event_batch_pb2.EventBatch()
             try:
                 batch.ParseFromString(message.data)
-            except DecodeError:
-                log.error(
-                    "undecodable message %s on %s: terminated", message.metadata.sequence, message.subject
-                )
-                await message.term()
+            except DecodeError as exc:
+                await self._dead_letter(message, f"undecodable EventBatch: {exc}")
                 continue
-            rows.extend(to_rows(batch.events))
-            decoded.append(message)
+            decoded.append(_Decoded(message, to_rows(batch.events)))
+        if not decoded:
+            return
         with ExitStack() as spans:
             # One span per message, in the trace of the first ingest call whose events it holds,
             # linked to the traces of the others.
-            for message in decoded:
+            for item in decoded:
+                headers = item.message.headers or {}
                 spans.enter_context(
                     self._tracer.start_as_current_span(
                         "aggregator.store",
-                        context=extract_context(message.headers),
-                        links=links_from_traceparents((message.headers or {}).get(TRACE_LINKS_HEADER)),
+                        context=extract_context(headers),
+                        links=links_from_traceparents(headers.get(TRACE_LINKS_HEADER)),
                         kind=trace.SpanKind.CONSUMER,
-                        attributes={"messaging.batch.message_count": len(rows)},
+                        attributes={"messaging.batch.message_count": len(decoded)},
                     )
                 )
-            if rows and not await self._insert_with_retry(rows):
-                for message in decoded:
-                    await message.nak()
+            rows = [row for item in decoded for row in item.rows]
+            outcome = await self._insert(rows)
+            if outcome is None:
+                await self._finish(decoded)
                 return
-        for message in decoded:
-            await message.ack()
-        self._stored.add(len(rows))
+            if outcome == "stopping":
+                await self._return(decoded)
+                return
+            log.warning(
+                "ClickHouse refused a block of %d messages (%s); storing them one by one",
+                len(decoded),
+                outcome,
+            )
+            for item in decoded:
+                await self._store_alone(item)
 
-    async def _insert_with_retry(self, rows: list[list[object]]) -> bool:
-        """Insert until it succeeds; False only if the service is stopping first."""
+    async def _store_alone(self, item: _Decoded) -> None:
+        for _ in range(self._settings.max_attempts):
+            outcome = await self._insert(item.rows)
+            if outcome is None:
+                await self._finish([item])
+                return
+            if outcome == "stopping":
+                await self._return([item])
+                return
+        await self._dead_letter(item.message, f"refused by ClickHouse: {outcome}")
+
+    async def _insert(self, rows: list[list[Any]]) -> str | None:
+        """None once stored; "stopping" if the service stops while ClickHouse is unreachable;
+        otherwise the reason ClickHouse refused the rows."""
         delay = 0.1
         while True:
             try:
-                await self._clickhouse.run(self._clickhouse.insert, "events", rows, RAW_COLUMNS)
-                return True
+                if rows:
+                    await self._clickhouse.run(self._clickhouse.insert, INCOMING_TABLE, rows, RAW_COLUMNS)
+                return None
             except Exception as exc:
-                log.warning("insert of %d rows failed (%s); retrying in %.1fs", len(rows), exc, delay)
+                if not is_unavailable(exc):
+                    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                log.warning("ClickHouse unavailable (%s); retrying in %.1fs", exc, delay)
             if self._stopping.is_set():
-                return False
+                return "stopping"
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    async def _finish(self, items: list[_Decoded]) -> None:
+        for item in items:
+            await item.message.ack()
+        self._stored.add(sum(len(item.rows) for item in items))
+
+    async def _return(self, items: list[_Decoded]) -> None:
+        for item in items:
+            await item.message.nak()
+
+    async def _dead_letter(self, message: Msg, reason: str) -> None:
+        """Keep the message on the dead-letter subject with why, then let the partition move on."""
+        sequence = message.metadata.sequence.stream
+        log.error("dead-lettering message %s of %s: %s", sequence, message.subject, reason)
+        headers = {
+            DEAD_REASON_HEADER: reason[:1000],
+            DEAD_SOURCE_HEADER: f"{message.subject}#{sequence}",
+        }
+        await self._js.publish(self._settings.dead_letter_subject, message.data, headers=headers)
+        await message.ack()
+        self._dead.add(1)

@@ -19,6 +19,33 @@ class AggregatorSettings(CommonSettings):
         0.2,
         doc="Longest wait for a fetch to fill; bounds the added latency at low traffic.",
     )
+    replicas: int = env(
+        "CR_AGGREGATOR_REPLICAS",
+        1,
+        doc="Aggregator replicas sharing the stream; replica i consumes partitions p with p % replicas == i.",
+    )
+    replica_index: int = env(
+        "CR_AGGREGATOR_REPLICA_INDEX", 0, doc="This replica's index, 0 .. CR_AGGREGATOR_REPLICAS-1."
+    )
+    max_attempts: int = env(
+        "CR_AGGREGATOR_MAX_ATTEMPTS",
+        3,
+        doc="Attempts to store a message ClickHouse refuses before it is dead-lettered.",
+    )
     migrate_on_start: bool = env(
         "CR_MIGRATE_ON_START", True, doc="Apply pending schema migrations when the aggregator starts."
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.replica_index < self.replicas:
+            raise ValueError("CR_AGGREGATOR_REPLICA_INDEX must be below CR_AGGREGATOR_REPLICAS")
+        if self.replicas > self.stream_partitions:
+            raise ValueError("CR_AGGREGATOR_REPLICAS must not exceed CR_STREAM_PARTITIONS")
+        if self.max_attempts < 1:
+            raise ValueError("CR_AGGREGATOR_MAX_ATTEMPTS must be at least 1")
+
+    @property
+    def partitions(self) -> list[int]:
+        """The stream partitions this replica is the one writer of."""
+        return [p for p in range(self.stream_partitions) if p % self.replicas == self.replica_index]

@@ -40,7 +40,7 @@ def build(
     publisher = GroupCommitPublisher(
         nc,
         js,
-        settings.stream_subject,
+        [jetstream.partition_subject(settings, p) for p in range(settings.stream_partitions)],
         timeout_seconds=settings.publish_timeout_seconds,
         linger_seconds=settings.linger_seconds,
         # Headroom below the stream's limit for headers (trace links).

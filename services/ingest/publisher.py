@@ -6,10 +6,12 @@ in it has waited `linger_seconds`. Several messages are in flight at once (pipel
 `max_inflight_messages`. Each caller is answered only when every message holding its events
 has been acknowledged by JetStream.
 
-A request is never split across messages unless it is itself larger than one message, so a
-JetStream failure leaves a normal request entirely unaccepted. (A request larger than one
-message may be partly stored when a failure hits between its messages; its retry is safe
-because event_id is the idempotency key downstream.)
+Each event goes to the stream partition of its campaign (`jetstream.partition_of`), and each
+partition has its own message being filled. A request whose events belong to one campaign is
+never split across messages unless it is itself larger than one message, so a JetStream failure
+leaves it entirely unaccepted. (A request spanning campaigns or larger than one message may be
+partly stored when a failure hits between its messages; its retry is safe because event_id is
+the idempotency key downstream.)
 
 Each message's `Nats-Msg-Id` is a digest of its payload, so a republished message is dropped
 by JetStream's duplicate window. The payload is an `EventBatch`, built by concatenating each
@@ -29,7 +31,7 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 
-from campaignreports.jetstream import MSG_ID_HEADER, TRACE_LINKS_HEADER
+from campaignreports.jetstream import MSG_ID_HEADER, TRACE_LINKS_HEADER, partition_of
 from campaignreports.telemetry import inject_headers
 from campaignreports.v1 import event_pb2
 
@@ -94,7 +96,7 @@ class GroupCommitPublisher:
         self,
         nc: NatsClient,
         js: JetStreamContext,
-        subject: str,
+        subjects: Sequence[str],
         *,
         timeout_seconds: float,
         linger_seconds: float,
@@ -103,29 +105,40 @@ class GroupCommitPublisher:
     ) -> None:
         self._nc = nc
         self._js = js
-        self._subject = subject
+        self._subjects = list(subjects)
         self._timeout = timeout_seconds
         self._linger = linger_seconds
         self._max_bytes = max_message_bytes
         self._inflight = asyncio.Semaphore(max_inflight_messages)
-        self._open = _Message()
-        self._timer: asyncio.TimerHandle | None = None
+        self._open: dict[int, _Message] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}
         self._sending: set[asyncio.Task[None]] = set()
 
     async def publish(self, events: Sequence[event_pb2.Event]) -> None:
         """Store `events`; raise PublishError unless JetStream acknowledged all of them."""
         if not self._nc.is_connected:
             raise PublishError("not connected to NATS")
-        frames = [frame(event) for event in events]
+        by_partition: dict[int, list[bytes]] = {}
+        partitions = len(self._subjects)
+        for event in events:
+            partition = partition_of(event.tenant_id, event.campaign_id, partitions)
+            by_partition.setdefault(partition, []).append(frame(event))
         traceparent = inject_headers().get("traceparent", "")
-        waits = [self._add(chunk, traceparent) for chunk in split(frames, self._max_bytes)]
+        waits = [
+            self._add(partition, chunk, traceparent)
+            for partition, frames in by_partition.items()
+            for chunk in split(frames, self._max_bytes)
+        ]
         await asyncio.gather(*waits)
 
-    def _add(self, frames: list[bytes], traceparent: str) -> asyncio.Future[None]:
+    def _add(self, partition: int, frames: list[bytes], traceparent: str) -> asyncio.Future[None]:
         size = sum(map(len, frames))
-        if self._open.frames and not self._open.fits(frames, size, self._max_bytes):
-            self._flush()
-        message = self._open
+        message = self._open.get(partition)
+        if message is not None and not message.fits(frames, size, self._max_bytes):
+            self._flush(partition)
+            message = None
+        if message is None:
+            message = self._open[partition] = _Message()
         message.frames.extend(frames)
         message.size += size
         waiter = asyncio.get_running_loop().create_future()
@@ -133,22 +146,24 @@ class GroupCommitPublisher:
         if traceparent:
             message.traceparents.append(traceparent)
         if len(message.frames) >= MAX_EVENTS_PER_MESSAGE or message.size >= self._max_bytes:
-            self._flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._linger, self._flush)
+            self._flush(partition)
+        elif partition not in self._timers:
+            self._timers[partition] = asyncio.get_running_loop().call_later(
+                self._linger, self._flush, partition
+            )
         return waiter
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        message, self._open = self._open, _Message()
-        if message.frames:
-            task = asyncio.create_task(self._send(message))
+    def _flush(self, partition: int) -> None:
+        timer = self._timers.pop(partition, None)
+        if timer is not None:
+            timer.cancel()
+        message = self._open.pop(partition, None)
+        if message is not None and message.frames:
+            task = asyncio.create_task(self._send(self._subjects[partition], message))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
-    async def _send(self, message: _Message) -> None:
+    async def _send(self, subject: str, message: _Message) -> None:
         payload = b"".join(message.frames)
         headers = {MSG_ID_HEADER: message_id(payload)}
         if message.traceparents:
@@ -160,7 +175,7 @@ class GroupCommitPublisher:
             try:
                 if not self._nc.is_connected:
                     raise PublishError("not connected to NATS")
-                await self._js.publish(self._subject, payload, timeout=self._timeout, headers=headers)
+                await self._js.publish(subject, payload, timeout=self._timeout, headers=headers)
             except (nats.errors.Error, TimeoutError, PublishError) as exc:
                 log.warning("publish of %d events failed: %r", len(message.frames), exc)
                 error = PublishError(f"JetStream did not acknowledge: {exc!r}")
@@ -174,6 +189,7 @@ class GroupCommitPublisher:
 
     async def close(self) -> None:
         """Send what is pending and wait for every message in flight."""
-        self._flush()
+        for partition in list(self._open):
+            self._flush(partition)
         if self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)

@@ -53,6 +53,18 @@ WIDGETS: dict[str, WidgetDef] = {
     )
 }
 
+# Event fields the widgets break counts down by; the rollups keep one row per (dimension, value).
+BREAKDOWN_DIMENSIONS: tuple[str, ...] = (
+    "reason",
+    "bounce_category",
+    "recipient_domain",
+    "platform",
+    "url",
+    "interaction_type",
+    "element_id",
+    "treatment_id",
+)
+
 TABS: tuple[str, ...] = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
 
 for _widget in WIDGETS.values():
