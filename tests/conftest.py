@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,10 +62,17 @@ class Pipeline:
     ingest_address: str
     nats: NatsServer
     js: jetstream.JetStreamContext
+    clickhouse: ClickHouse
+
+    def rows(self, sql: str, **parameters: object) -> list[tuple]:
+        """Run a read query against this test's database (`{db}` is replaced by its name)."""
+        return self.clickhouse.query_rows(sql.replace("{db}", self.settings.clickhouse_database), parameters)
 
 
-@pytest.fixture
-async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+@asynccontextmanager
+async def open_pipeline(
+    nats_server: NatsServer, chdb_dsn: str, *, with_aggregator: bool
+) -> AsyncIterator[Pipeline]:
     suffix = uuid.uuid4().hex[:12]
     settings = load_settings(
         PipelineSettings,
@@ -85,9 +93,10 @@ async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipe
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
     ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), "127.0.0.1:0")
-    backend_host = ServiceHost(
-        "127.0.0.1:0", [Aggregator(js, writer, settings, telemetry), QueryComponent(reader)], 1
-    )
+    backend = [QueryComponent(reader)]
+    if with_aggregator:
+        backend.insert(0, Aggregator(js, writer, settings, telemetry))
+    backend_host = ServiceHost("127.0.0.1:0", backend, 1)
     await ingest_host.start()
     await backend_host.start()
     ingest_channel = grpc.aio.insecure_channel(ingest_host.address)
@@ -102,6 +111,7 @@ async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipe
             ingest_address=ingest_host.address,
             nats=nats_server,
             js=js,
+            clickhouse=reader,
         )
     finally:
         await ingest_channel.close()
@@ -113,3 +123,17 @@ async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipe
         writer.close()
         reader.close()
         telemetry.shutdown()
+
+
+@pytest.fixture
+async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+    """Ingest, aggregator and query in this process."""
+    async with open_pipeline(nats_server, chdb_dsn, with_aggregator=True) as running:
+        yield running
+
+
+@pytest.fixture
+async def pipeline_without_aggregator(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+    """Ingest and query only: for tests that run their own aggregators."""
+    async with open_pipeline(nats_server, chdb_dsn, with_aggregator=False) as running:
+        yield running
