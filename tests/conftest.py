@@ -71,7 +71,7 @@ class Pipeline:
 
 @asynccontextmanager
 async def open_pipeline(
-    nats_server: NatsServer, chdb_dsn: str, *, with_aggregator: bool
+    nats_server: NatsServer, chdb_dsn: str, *, with_aggregator: bool, **overrides: str
 ) -> AsyncIterator[Pipeline]:
     suffix = uuid.uuid4().hex[:12]
     settings = load_settings(
@@ -83,6 +83,7 @@ async def open_pipeline(
             "CR_STREAM_NAME": f"EVENTS_{suffix}",
             "CR_STREAM_SUBJECT": f"test.{suffix}.events",
             "CR_SHUTDOWN_GRACE_SECONDS": "1",
+            **overrides,
         },
     )
     spans = InMemorySpanExporter()

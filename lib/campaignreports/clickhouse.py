@@ -70,8 +70,14 @@ class ClickHouse:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
-        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        columns: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
 
     def query_rows(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self.client.query(sql, parameters=parameters).result_rows

@@ -7,12 +7,19 @@ Write path (every name below is in the configured database):
             --rollup_minute_mv--> rollup_minute (minute buckets, ~25 h: the live window)
             --rollup_15m_mv-----> rollup_15m    (15-minute buckets, CR_GLOBAL_RETENTION_DAYS)
 
-Exactly-once: `events_dedup_mv` forwards only the rows of an inserted block whose
-(tenant_id, event_id) is not already in `events` for the block's campaigns and time range, and
-keeps one row per (tenant_id, event_id) within the block. Duplicates of an event share its
-occurred_at, so the horizon is the raw retention (CR_RETENTION_DAYS), not a time window. The
-check is exact when no two writers insert the same event concurrently: the stream is
-partitioned by campaign and each partition has one writer (see the aggregator).
+Exactly-once, in two parts:
+- Duplicates across inserts: `events_dedup_mv` forwards only the rows of an inserted block
+  whose (tenant_id, event_id) is not already in `events` for the block's campaigns and time
+  range, and keeps one row per (tenant_id, event_id) within the block. Duplicates of an event
+  share its occurred_at, so the horizon is the raw retention (CR_RETENTION_DAYS). This is exact
+  when no two writers insert the same event concurrently: the stream is partitioned by
+  campaign and each partition has one writer (see the aggregator).
+- An insert interrupted between the tables of the chain (a crash after `events` was written but
+  before a rollup was): the aggregator retries exactly the same block with the same
+  `round_token` as `insert_deduplication_token`, with
+  `deduplicate_blocks_in_dependent_materialized_views`, so each table keeps the part it already
+  has and receives the part it lacks. The dedup view ignores rows stored under the block's own
+  round_token, so that the retried block passes it unchanged.
 
 Rollups are long: one row per (channel, type, is_machine, dimension, value, bucket), where
 dimension '' holds the totals and each of BREAKDOWN_DIMENSIONS its breakdown, with an event
@@ -40,6 +47,10 @@ from campaignreports.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 LIVE_ROLLUP_HOURS = 25
+# Insert blocks each table remembers; a retried block is always among the newest few.
+DEDUP_WINDOW_BLOCKS = 1000
+# Settings of every aggregator insert (see the module docstring).
+INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 TABLES = ("events_incoming", "events", "rollup_minute", "rollup_15m")
 VIEWS = ("events_dedup_mv", "rollup_minute_mv", "rollup_15m_mv")
 
@@ -70,6 +81,12 @@ class Dialect:
         """The name of the table holding the data (`_local` in cluster mode)."""
         return f"{self.database}.{name}_local" if self.cluster else f"{self.database}.{name}"
 
+    @property
+    def dedup_window(self) -> str:
+        """How many recent insert blocks a table remembers, to drop a retried one."""
+        setting = "replicated_deduplication_window" if self.cluster else "non_replicated_deduplication_window"
+        return f"SETTINGS {setting} = {DEDUP_WINDOW_BLOCKS}"
+
     def engine(self, kind: str, name: str) -> str:
         if not self.cluster:
             return kind
@@ -80,6 +97,7 @@ def _events(d: Dialect, s: str) -> str:
     return f"""
         CREATE TABLE IF NOT EXISTS {d.local("events" + s)}{d.on_cluster} (
             {_RAW_COLUMN_DDL},
+            round_token String,
             stored_at DateTime64(3, 'UTC') DEFAULT now64(3),
             INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 4
         )
@@ -87,12 +105,16 @@ def _events(d: Dialect, s: str) -> str:
         PARTITION BY toYYYYMMDD(occurred_at)
         ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
         TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY
+        {d.dedup_window}
     """
 
 
 def _incoming(d: Dialect, s: str) -> str:
     return f"""
-        CREATE TABLE IF NOT EXISTS {d.local("events_incoming" + s)}{d.on_cluster} ({_RAW_COLUMN_DDL})
+        CREATE TABLE IF NOT EXISTS {d.local("events_incoming" + s)}{d.on_cluster} (
+            {_RAW_COLUMN_DDL},
+            round_token String
+        )
         ENGINE = Null
     """
 
@@ -116,6 +138,7 @@ def _rollup(name: str, ttl: str) -> Callable[[Dialect, str], str]:
             PARTITION BY toYYYYMMDD(bucket)
             ORDER BY (tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value)
             TTL bucket + INTERVAL {ttl.format(d=d)}
+            {d.dedup_window}
         """
 
     return ddl
@@ -123,16 +146,18 @@ def _rollup(name: str, ttl: str) -> Callable[[Dialect, str], str]:
 
 def _dedup_view(d: Dialect, s: str) -> str:
     incoming, events = d.local("events_incoming" + s), d.local("events" + s)
-    columns = ", ".join(RAW_COLUMNS)
+    columns = ", ".join((*RAW_COLUMNS, "round_token"))
     return f"""
         CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.events_dedup_mv{s}{d.on_cluster} TO {events}
         AS SELECT {columns}
         FROM {incoming}
         WHERE (tenant_id, event_id) NOT IN (
-            SELECT tenant_id, event_id FROM {events}
-            WHERE (tenant_id, campaign_id) IN (SELECT DISTINCT tenant_id, campaign_id FROM {incoming})
-              AND occurred_at >= (SELECT min(occurred_at) FROM {incoming})
-              AND occurred_at <= (SELECT max(occurred_at) FROM {incoming})
+            SELECT stored.tenant_id, stored.event_id FROM {events} AS stored
+            WHERE (stored.tenant_id, stored.campaign_id) IN (
+                    SELECT DISTINCT tenant_id, campaign_id FROM {incoming})
+              AND stored.occurred_at >= (SELECT min(occurred_at) FROM {incoming})
+              AND stored.occurred_at <= (SELECT max(occurred_at) FROM {incoming})
+              AND stored.round_token != (SELECT any(round_token) FROM {incoming})
         )
         LIMIT 1 BY tenant_id, event_id
     """
@@ -247,17 +272,19 @@ def _v1(d: Dialect) -> list[str]:
 
 
 def _v2(d: Dialect) -> list[str]:
-    drops = (
-        []
-        if d.cluster
-        else [
-            f"DROP VIEW IF EXISTS {d.database}.rollup_minute_mv",
-            f"DROP TABLE IF EXISTS {d.database}.rollup_minute",
-            f"ALTER TABLE {d.database}.events ADD INDEX IF NOT EXISTS event_id_bloom event_id "
-            "TYPE bloom_filter(0.01) GRANULARITY 4",
-        ]
-    )
-    return drops + current_schema(d)
+    """Replace version 1's rollup, bring its `events` table to the current definition."""
+    if d.cluster:
+        return current_schema(d)
+    events = f"{d.database}.events"
+    upgrades = [
+        f"DROP VIEW IF EXISTS {d.database}.rollup_minute_mv",
+        f"DROP TABLE IF EXISTS {d.database}.rollup_minute",
+        f"ALTER TABLE {events} ADD COLUMN IF NOT EXISTS round_token String AFTER is_machine",
+        f"ALTER TABLE {events} ADD INDEX IF NOT EXISTS event_id_bloom event_id "
+        "TYPE bloom_filter(0.01) GRANULARITY 4",
+        f"ALTER TABLE {events} MODIFY SETTING non_replicated_deduplication_window = {DEDUP_WINDOW_BLOCKS}",
+    ]
+    return upgrades + current_schema(d)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

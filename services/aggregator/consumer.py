@@ -7,7 +7,14 @@ exact (see `campaignreports.schema`).
 
 Each round fetches from every owned partition at once, decodes, inserts all events as one
 block into `events_incoming`, and acknowledges only after ClickHouse stored them: a crash
-before the acknowledgement means redelivery, which the dedup view absorbs.
+before the acknowledgement means redelivery.
+
+Rounds are written ahead: before inserting, the round's members (partition, stream sequence)
+and token go to a NATS key-value entry of this replica; after the acknowledgements the entry is
+deleted. A replica that finds an entry at start-up (it crashed mid-round) waits for those
+messages to be redelivered and inserts exactly that round again with the same token, which is
+what makes an interrupted insert complete without double counting (see
+`campaignreports.schema`).
 
 Failures:
 - a message that cannot be decoded goes straight to the dead-letter subject (with the reason in
@@ -20,7 +27,10 @@ Failures:
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +39,17 @@ import nats.errors
 from clickhouse_connect.driver.exceptions import OperationalError
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
 from opentelemetry import trace
 
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, to_rows
 from campaignreports.jetstream import TRACE_LINKS_HEADER, partition_subject
+from campaignreports.schema import INSERT_SETTINGS
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
 
@@ -52,6 +65,32 @@ DEAD_SOURCE_HEADER = "Campaign-Reports-Dead-Source"
 class _Decoded:
     message: Msg
     rows: list[list[Any]]
+
+
+Member = tuple[int, int]  # (partition, stream sequence)
+
+
+def member(message: Msg) -> Member:
+    return int(message.subject.rpartition(".")[2]), message.metadata.sequence.stream
+
+
+def round_token(members: list[Member]) -> str:
+    """The deterministic token of a round: the same messages always give the same token."""
+    return hashlib.blake2b(json.dumps(sorted(members)).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Round:
+    token: str
+    members: frozenset[Member]
+
+    def encode(self) -> bytes:
+        return json.dumps({"token": self.token, "members": sorted(self.members)}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Round:
+        data = json.loads(raw)
+        return cls(data["token"], frozenset((p, q) for p, q in data["members"]))
 
 
 def consumer_name(settings: AggregatorSettings, partition: int) -> str:
@@ -81,11 +120,42 @@ class Aggregator:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._subscriptions: list[JetStreamContext.PullSubscription] = []
+        self._rounds: KeyValue | None = None
+        self._round_key = f"{settings.consumer_name}.{settings.replicas}.{settings.replica_index}"
+        self._unfinished: Round | None = None
+        self._unfinished_since = 0.0
+        self._held: dict[Member, Msg] = {}
 
     def register(self, server: object) -> None:
         """No gRPC service of its own: the host serves health only."""
 
+    async def _open_rounds(self) -> KeyValue:
+        bucket = f"{self._settings.stream_name}_ROUNDS"
+        try:
+            return await self._js.key_value(bucket)
+        except BucketNotFoundError:
+            return await self._js.create_key_value(
+                KeyValueConfig(
+                    bucket=bucket,
+                    history=1,
+                    storage=StorageType.FILE,
+                    replicas=self._settings.stream_replicas,
+                )
+            )
+
     async def start(self) -> None:
+        self._rounds = await self._open_rounds()
+        try:
+            entry = await self._rounds.get(self._round_key)
+            if entry.value:
+                self._unfinished = Round.decode(entry.value)
+                self._unfinished_since = time.monotonic()
+                log.warning(
+                    "an interrupted round of %d messages will be completed once redelivered",
+                    len(self._unfinished.members),
+                )
+        except KeyNotFoundError:
+            pass
         for partition in self._settings.partitions:
             self._subscriptions.append(
                 await self._js.pull_subscribe(
@@ -95,7 +165,7 @@ class Aggregator:
                     config=ConsumerConfig(
                         ack_policy=AckPolicy.EXPLICIT,
                         deliver_policy=DeliverPolicy.ALL,
-                        ack_wait=60,
+                        ack_wait=self._settings.ack_wait_seconds,
                         max_ack_pending=20_000,
                     ),
                 )
@@ -130,11 +200,33 @@ class Aggregator:
                 log.warning("fetch failed (%s); retrying", exc)
                 await asyncio.sleep(0.5)
                 continue
-            messages = [message for batch in rounds for message in batch]
-            if messages:
-                await self._store(messages)
+            for message in (message for batch in rounds for message in batch):
+                self._held[member(message)] = message  # a redelivery replaces the older copy
+            selected = self._next_round()
+            if selected is not None:
+                await self._store(*selected)
 
-    async def _store(self, messages: list[Msg]) -> None:
+    def _next_round(self) -> tuple[list[Msg], str] | None:
+        """The messages of the next round, in a deterministic order, and its token."""
+        if self._unfinished is not None:
+            if self._unfinished.members <= self._held.keys():
+                members = sorted(self._unfinished.members)
+                return [self._held.pop(m) for m in members], self._unfinished.token
+            if time.monotonic() - self._unfinished_since < 3 * self._settings.ack_wait_seconds:
+                return None  # its messages come back once their ack wait expires
+            # Not all of it came back: it was acknowledged, so it had been stored completely.
+            log.warning("the interrupted round was already complete; carrying on")
+            self._unfinished = None
+        if not self._held:
+            return None
+        members = sorted(self._held)
+        return [self._held.pop(m) for m in members], round_token(members)
+
+    async def _store(self, messages: list[Msg], token: str) -> None:
+        if self._unfinished is None or self._unfinished.token != token:
+            assert self._rounds is not None
+            await self._rounds.put(self._round_key, Round(token, frozenset(map(member, messages))).encode())
+        self._unfinished = None
         decoded: list[_Decoded] = []
         for message in messages:
             batch = event_batch_pb2.EventBatch()
@@ -143,8 +235,9 @@ class Aggregator:
             except DecodeError as exc:
                 await self._dead_letter(message, f"undecodable EventBatch: {exc}")
                 continue
-            decoded.append(_Decoded(message, to_rows(batch.events)))
+            decoded.append(_Decoded(message, [[*row, token] for row in to_rows(batch.events)]))
         if not decoded:
+            await self._round_done()
             return
         with ExitStack() as spans:
             # One span per message, in the trace of the first ingest call whose events it holds,
@@ -161,9 +254,10 @@ class Aggregator:
                     )
                 )
             rows = [row for item in decoded for row in item.rows]
-            outcome = await self._insert(rows)
+            outcome = await self._insert_round(rows, token)
             if outcome is None:
                 await self._finish(decoded)
+                await self._round_done()
                 return
             if outcome == "stopping":
                 await self._return(decoded)
@@ -174,11 +268,18 @@ class Aggregator:
                 outcome,
             )
             for item in decoded:
-                await self._store_alone(item)
+                await self._store_alone(item, token)
+            await self._round_done()
 
-    async def _store_alone(self, item: _Decoded) -> None:
+    async def _round_done(self) -> None:
+        assert self._rounds is not None
+        await self._rounds.delete(self._round_key)
+
+    async def _store_alone(self, item: _Decoded, token: str) -> None:
+        own_token = f"{token}/{member(item.message)}"
+        rows = [[*row[:-1], own_token] for row in item.rows]
         for _ in range(self._settings.max_attempts):
-            outcome = await self._insert(item.rows)
+            outcome = await self._insert(rows, own_token)
             if outcome is None:
                 await self._finish([item])
                 return
@@ -187,14 +288,34 @@ class Aggregator:
                 return
         await self._dead_letter(item.message, f"refused by ClickHouse: {outcome}")
 
-    async def _insert(self, rows: list[list[Any]]) -> str | None:
+    async def _insert_round(self, rows: list[list[Any]], token: str) -> str | None:
+        """Insert, retrying a refusal with the same token: a refusal may come from a view late in
+        the chain after earlier tables were written, and only the same token completes those."""
+        delay = 0.2
+        outcome = await self._insert(rows, token)
+        for _ in range(self._settings.max_attempts - 1):
+            if outcome is None or outcome == "stopping":
+                return outcome
+            log.warning("ClickHouse refused the round (%s); retrying in %.1fs", outcome, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+            outcome = await self._insert(rows, token)
+        return outcome
+
+    async def _insert(self, rows: list[list[Any]], token: str) -> str | None:
         """None once stored; "stopping" if the service stops while ClickHouse is unreachable;
         otherwise the reason ClickHouse refused the rows."""
         delay = 0.1
         while True:
             try:
                 if rows:
-                    await self._clickhouse.run(self._clickhouse.insert, INCOMING_TABLE, rows, RAW_COLUMNS)
+                    await self._clickhouse.run(
+                        self._clickhouse.insert,
+                        INCOMING_TABLE,
+                        rows,
+                        (*RAW_COLUMNS, "round_token"),
+                        {**INSERT_SETTINGS, "insert_deduplication_token": token},
+                    )
                 return None
             except Exception as exc:
                 if not is_unavailable(exc):

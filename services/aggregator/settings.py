@@ -27,6 +27,11 @@ class AggregatorSettings(CommonSettings):
     replica_index: int = env(
         "CR_AGGREGATOR_REPLICA_INDEX", 0, doc="This replica's index, 0 .. CR_AGGREGATOR_REPLICAS-1."
     )
+    ack_wait_seconds: float = env(
+        "CR_AGGREGATOR_ACK_WAIT_SECONDS",
+        30.0,
+        doc="How long JetStream waits for an acknowledgement before redelivering (the recovery time).",
+    )
     max_attempts: int = env(
         "CR_AGGREGATOR_MAX_ATTEMPTS",
         3,

@@ -1,0 +1,81 @@
+"""The schema: migrations are idempotent, an upgraded database equals a fresh one, and the
+cluster DDL is valid ClickHouse SQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from campaignreports.clickhouse import ClickHouse
+from campaignreports.schema import MIGRATIONS, Dialect, current_schema, migrate
+from campaignreports.settings import CommonSettings, load_settings
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def clickhouse(chdb_dsn: str) -> Iterator[ClickHouse]:
+    client = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn}))
+    yield client
+    client.close()
+
+
+def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
+    tables = clickhouse.query_rows(
+        "SELECT name, engine, sorting_key, partition_key FROM system.tables "
+        "WHERE database = {db:String} AND name != 'schema_migrations' ORDER BY name",
+        {"db": database},
+    )
+    columns = clickhouse.query_rows(
+        "SELECT table, name, type FROM system.columns WHERE database = {db:String} "
+        "AND table != 'schema_migrations' ORDER BY table, position",
+        {"db": database},
+    )
+    indexes = clickhouse.query_rows(
+        "SELECT table, name, type_full FROM system.data_skipping_indices "
+        "WHERE database = {db:String} ORDER BY 1, 2",
+        {"db": database},
+    )
+    return {"tables": tables, "columns": columns, "indexes": indexes}
+
+
+def test_migrating_twice_changes_nothing(clickhouse: ClickHouse) -> None:
+    dialect = Dialect(f"schema_{uuid.uuid4().hex[:8]}")
+    assert migrate(clickhouse.client, dialect) == MIGRATIONS[-1].version
+    before = structure(clickhouse, dialect.database)
+    assert migrate(clickhouse.client, dialect) == MIGRATIONS[-1].version
+    assert structure(clickhouse, dialect.database) == before
+    assert {t[0] for t in before["tables"]} >= {"events", "events_incoming", "rollup_minute", "rollup_15m"}
+
+
+def test_a_version_1_database_upgrades_to_the_fresh_schema(clickhouse: ClickHouse) -> None:
+    fresh = Dialect(f"fresh_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, fresh)
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
+    clickhouse.client.command(f"CREATE DATABASE {old.database}")
+    for statement in MIGRATIONS[0].statements(old):
+        clickhouse.client.command(statement)
+    clickhouse.client.command(
+        f"CREATE TABLE {old.database}.schema_migrations (version UInt32, description String, "
+        "applied_at DateTime DEFAULT now()) ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    clickhouse.client.insert(
+        f"{old.database}.schema_migrations", [[1, "raw events"]], ["version", "description"]
+    )
+    migrate(clickhouse.client, old)
+    assert structure(clickhouse, old.database) == structure(clickhouse, fresh.database)
+
+
+def test_the_cluster_ddl_parses(clickhouse: ClickHouse) -> None:
+    dialect = Dialect("reports", cluster="reports_cluster")
+    statements = current_schema(dialect)
+    assert all(" ON CLUSTER reports_cluster" in s for s in statements)
+    assert any("ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/reports/" in s for s in statements)
+    assert any(
+        "Distributed(reports_cluster, reports, events_incoming_local, cityHash64" in s for s in statements
+    )
+    for statement in statements:
+        formatted = clickhouse.query_rows("SELECT formatQuery({q:String})", {"q": statement})[0][0]
+        assert formatted.startswith("CREATE")
