@@ -13,7 +13,7 @@ BUF := .tools/node_modules/.bin/buf
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest
+.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,9 @@ buf-lint: $(BUF) ## Lint the protos with buf (STANDARD rules, see protos/buf.yam
 lint: venv buf-lint ## ruff and buf lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+docs: venv ## Regenerate README's configuration table and docs/validation.md from the code
+	$(BIN)/python -m campaignreports.stack.docs
 
 fmt: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .

@@ -9,7 +9,7 @@ A detail field that is neither required nor allowed for the event's channel and 
 refused, so a sender learns at once that, say, a bounce category on a SENT event goes nowhere.
 The ingest service refuses an event at the first rule it breaks and reports the field and a
 sentence a person understands. Tests iterate over these tables, and `docs/validation.md` is
-generated from them (`python -m campaignreports.domain.validation`) and checked by a test.
+generated from them (`make docs`) and checked by a test.
 """
 
 from __future__ import annotations
@@ -448,8 +448,8 @@ def markdown() -> str:
     lines = [
         "# Event validation rules",
         "",
-        "Generated from `lib/campaignreports/domain/validation.py` by",
-        "`python -m campaignreports.domain.validation`; a test keeps this file in step.",
+        "Generated from `lib/campaignreports/domain/validation.py` by `make docs`;",
+        "a test keeps this file in step.",
         "",
         "## Strings",
         "",
@@ -480,7 +480,3 @@ def markdown() -> str:
                 f"{', '.join(f'`{f}`' for f in details.allows) or '-'} |"
             )
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(markdown(), end="")

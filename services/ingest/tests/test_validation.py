@@ -159,4 +159,4 @@ def test_the_documentation_is_generated_from_the_table() -> None:
     from campaignreports.domain.validation import markdown
 
     documented = (Path(__file__).parents[3] / "docs" / "validation.md").read_text()
-    assert documented == markdown(), "run: python -m campaignreports.domain.validation > docs/validation.md"
+    assert documented == markdown(), "run: make docs"

@@ -1,0 +1,59 @@
+"""`make docs`: regenerate the documents derived from code.
+
+- README.md's configuration table, from every service's settings declarations;
+- docs/validation.md, from the validation tables.
+
+Tests fail while either is out of date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from campaignreports.aggregator.settings import AggregatorSettings
+from campaignreports.domain.validation import markdown
+from campaignreports.ingest.settings import IngestSettings
+from campaignreports.query.settings import QuerySettings
+from campaignreports.settings import CommonSettings, describe
+from campaignreports.stack.__main__ import StackSettings
+
+SETTINGS = (
+    ("all", CommonSettings),
+    ("ingest", IngestSettings),
+    ("aggregator", AggregatorSettings),
+    ("query", QuerySettings),
+    ("`make run`", StackSettings),
+)
+# Rows the table keeps after the generated ones (variables read outside the settings classes).
+TABLE_END_MARKER = "| `CR_NATS_SERVER_BIN` |"
+
+
+def settings_rows() -> list[str]:
+    seen: set[str] = set()
+    rows = []
+    for used_by, cls in SETTINGS:
+        for variable, default, doc in describe(cls):
+            if variable in seen:
+                continue
+            seen.add(variable)
+            shown = {"": "(empty)", "True": "`true`", "False": "`false`"}.get(default, f"`{default}`")
+            rows.append(f"| `{variable}` | {used_by} | {shown} | {doc} |")
+    return rows
+
+
+def readme_with_table(readme: str) -> str:
+    start = readme.index("| `CR_NATS_URL` |")
+    end = readme.index(TABLE_END_MARKER)
+    return readme[:start] + "\n".join(settings_rows()) + "\n" + readme[end:]
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = root / "README.md"
+    readme.write_text(readme_with_table(readme.read_text()))
+    (root / "docs" / "validation.md").write_text(markdown())
+    print("updated README.md and docs/validation.md")
+
+
+if __name__ == "__main__":
+    main()
