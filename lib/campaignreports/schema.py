@@ -52,6 +52,8 @@ DEDUP_WINDOW_BLOCKS = 1000
 # Settings of every aggregator insert (see the module docstring).
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 TABLES = ("events_incoming", "events", "rollup_minute", "rollup_15m")
+# The tables that hold data (the others are Null or Distributed and hold none).
+DATA_TABLES = ("events", "rollup_minute", "rollup_15m")
 VIEWS = ("events_dedup_mv", "rollup_minute_mv", "rollup_15m_mv")
 
 
@@ -248,6 +250,31 @@ def view_statements(dialect: Dialect, suffix: str = "") -> list[str]:
 
 def current_schema(dialect: Dialect, suffix: str = "") -> list[str]:
     return table_statements(dialect, suffix) + view_statements(dialect, suffix)
+
+
+def drop_statements(dialect: Dialect, suffix: str) -> list[str]:
+    """Drop every object of the schema carrying `suffix` (views first)."""
+    d = dialect
+    views = [f"DROP VIEW IF EXISTS {d.database}.{name}{suffix}{d.on_cluster} SYNC" for name in VIEWS]
+    tables = [f"DROP TABLE IF EXISTS {d.local(name + suffix)}{d.on_cluster} SYNC" for name in TABLES]
+    if d.cluster:
+        tables += [f"DROP TABLE IF EXISTS {d.database}.{name}{suffix}{d.on_cluster} SYNC" for name in TABLES]
+    return views + tables
+
+
+def switch_statements(dialect: Dialect, suffix: str) -> list[str]:
+    """Put the tables built under `suffix` in place of the live ones, whose data then carries
+    `suffix`; the views of both are dropped and the live views recreated over the new data."""
+    d = dialect
+    drops = [
+        f"DROP VIEW IF EXISTS {d.database}.{name}{s}{d.on_cluster} SYNC"
+        for name in VIEWS
+        for s in ("", suffix)
+    ]
+    exchanges = [
+        f"EXCHANGE TABLES {d.local(name)} AND {d.local(name + suffix)}{d.on_cluster}" for name in DATA_TABLES
+    ]
+    return drops + exchanges + view_statements(d)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from campaignreports.jetstream import StreamDefinitionError
 from campaignreports.settings import CommonSettings, SettingsError, load_settings
 from campaignreports.telemetry import configure_logging
 
@@ -131,6 +130,6 @@ def run_main(settings_cls: type[S], run: Callable[[S], Awaitable[None]]) -> None
     configure_logging(settings.log_level)
     try:
         asyncio.run(run(settings))
-    except (OSError, StreamDefinitionError) as exc:
+    except (OSError, RuntimeError) as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -97,6 +97,17 @@ def consumer_name(settings: AggregatorSettings, partition: int) -> str:
     return f"{settings.consumer_name}-p{partition}"
 
 
+def insert_events(clickhouse: ClickHouse, table: str, rows: list[list[Any]], token: str) -> None:
+    """Insert raw rows (each ending with `token`) so that a retry of the same block with the same
+    token completes whatever an interrupted one left undone (see campaignreports.schema)."""
+    clickhouse.insert(
+        table,
+        rows,
+        (*RAW_COLUMNS, "round_token"),
+        {**INSERT_SETTINGS, "insert_deduplication_token": token},
+    )
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """ClickHouse could not be reached (retry forever) rather than refusing the data."""
     return isinstance(exc, OperationalError | OSError | TimeoutError)
@@ -309,13 +320,7 @@ class Aggregator:
         while True:
             try:
                 if rows:
-                    await self._clickhouse.run(
-                        self._clickhouse.insert,
-                        INCOMING_TABLE,
-                        rows,
-                        (*RAW_COLUMNS, "round_token"),
-                        {**INSERT_SETTINGS, "insert_deduplication_token": token},
-                    )
+                    await self._clickhouse.run(insert_events, self._clickhouse, INCOMING_TABLE, rows, token)
                 return None
             except Exception as exc:
                 if not is_unavailable(exc):

@@ -37,6 +37,9 @@ class AggregatorSettings(CommonSettings):
         3,
         doc="Attempts to store a message ClickHouse refuses before it is dead-lettered.",
     )
+    migrate_wait_seconds: float = env(
+        "CR_MIGRATE_WAIT_SECONDS", 300.0, doc="`migrate`: how long to wait for ClickHouse to answer."
+    )
     migrate_on_start: bool = env(
         "CR_MIGRATE_ON_START", True, doc="Apply pending schema migrations when the aggregator starts."
     )
