@@ -12,8 +12,9 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest docs
+.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest bench-aggregator docs
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,10 +42,13 @@ run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052) emb
 test: venv ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: bench-ingest ## Run every benchmark (figures beside the raw limits; JSON in bench-results/)
+bench: bench-ingest bench-aggregator ## Run every benchmark (figures beside the raw limits; JSON in bench-results/)
 
 bench-ingest: venv ## Ingest events/s for batches of 1/100/1000 and the stream, beside raw JetStream
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)
+
+bench-aggregator: venv ## Aggregator rows/s through the exactly-once path, beside raw chDB inserts
+	$(BIN)/python -m bench.aggregator $(BENCH_AGGREGATOR_ARGS)
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)

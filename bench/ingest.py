@@ -51,6 +51,9 @@ class Figure:
     def ratio(self) -> float | None:
         return self.events_per_second / self.limit_events_per_second if self.limit_events_per_second else None
 
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self) | {"ratio": self.ratio}
+
 
 def make_events(count: int) -> list[event_pb2.Event]:
     now = datetime.now(UTC)
@@ -206,13 +209,13 @@ def run(seconds: float, pool_events: int) -> tuple[list[Figure], dict[str, float
     return figures, memory
 
 
-def print_table(figures: list[Figure], memory: dict[str, float]) -> None:
-    print(f"\n{'figure':<58} {'events/s':>12} {'of raw limit':>13}")
+def print_table(figures: list[Figure], memory: dict[str, float], unit: str = "events/s") -> None:
+    print(f"\n{'figure':<62} {unit:>12} {'of raw limit':>13}")
     for figure in figures:
         ratio = f"{figure.ratio:.0%}" if figure.ratio is not None else "(limit)"
-        print(f"{figure.name:<58} {figure.events_per_second:>12,.0f} {ratio:>13}")
+        print(f"{figure.name:<62} {figure.events_per_second:>12,.0f} {ratio:>13}")
     for name, value in memory.items():
-        print(f"{name:<58} {value:>12.0f}")
+        print(f"{name:<62} {value:>12.0f}")
 
 
 def main() -> None:
