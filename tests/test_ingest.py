@@ -59,20 +59,7 @@ def _now(delta: timedelta = timedelta()) -> event_pb2.Event:
     return event
 
 
-def _with(**fields: object) -> Callable[[str], event_pb2.Event]:
-    def build(tenant_id: str) -> event_pb2.Event:
-        event = email_event(tenant_id, "bad", event_pb2.EVENT_TYPE_SENT, "p")
-        for name, value in fields.items():
-            if value is None:
-                event.ClearField(name)
-            else:
-                setattr(event, name, value)
-        return event
-
-    return build
-
-
-def _of(channel: str, event_type: str, **fields: object) -> Callable[[str], event_pb2.Event]:
+def _of(channel: str, event_type: str, /, **fields: object) -> Callable[[str], event_pb2.Event]:
     def build(tenant_id: str) -> event_pb2.Event:
         event = complete_event(channel, event_type, tenant_id, "bad")
         for name, value in fields.items():
@@ -83,6 +70,11 @@ def _of(channel: str, event_type: str, **fields: object) -> Callable[[str], even
         return event
 
     return build
+
+
+def _with(**fields: object) -> Callable[[str], event_pb2.Event]:
+    """An email SENT event with `fields` set (None clears a field)."""
+    return _of("EMAIL", "SENT", **fields)
 
 
 def _timestamp(delta: timedelta) -> Callable[[str], event_pb2.Event]:
