@@ -12,9 +12,10 @@ BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest bench-aggregator docs
+.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +39,9 @@ proto: $(PROTO_STAMP) ## Generate the gRPC code from protos/
 
 run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052) embedded; Ctrl-C stops
 	$(BIN)/python -m campaignreports.stack
+
+demo: venv ## Fill the running stack (make run) with a realistic multi-channel campaign
+	$(BIN)/python -m campaignreports.stack.traffic $(DEMO_ARGS)
 
 test: venv ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -136,3 +136,32 @@ def test_the_first_event_example_prints_the_campaign_numbers(stack: RunningStack
         line.split()[0]: line.split()[-1] for line in result.stdout.splitlines() if line.startswith("  ")
     }
     assert lines["Sent"] == "2" and lines["Clicks"] == "1"
+
+
+def test_make_demo_fills_the_stack(stack: RunningStack) -> None:
+    """`make demo` runs `python -m campaignreports.stack.traffic` against the running stack."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "campaignreports.stack.traffic",
+            "--ingest",
+            stack.ingest_address,
+            "--profiles",
+            "2000",
+            "--campaign",
+            "demo-e2e",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert " 0 rejected" in result.stdout
+    with grpc.insecure_channel(stack.query_address) as query:
+        stub = query_service_pb2_grpc.QueryServiceStub(query)
+        request = query_service_pb2.GetWidgetRequest(
+            tenant_id="demo", campaign_id="demo-e2e", widget_id="email_statistics"
+        )
+        values = poll(lambda: metric_values(stub.GetWidget(request, timeout=10)), lambda v: v["sent"] > 1_500)
+    assert values["delivered"] <= values["sent"] and values["opens"] > values["clicks"] > 0

@@ -1,0 +1,284 @@
+"""A deterministic traffic generator: realistic campaigns on every channel.
+
+For each profile of a campaign it plays a funnel (SPEC section 4 proportions, roughly):
+PROFILE_ENTERED, then per channel the profile is reached on:
+
+- email: targeted -> ~2% excluded -> sent -> ~97% delivered, else a hard/soft/ignored bounce
+  (hard bounces sometimes quarantined) or an error -> ~30% open (repeats, ~10% by machines)
+  -> ~5% click one of a few dozen URLs -> unsubscribes, complaints, mirror pages, forwards;
+- sms: targeted, excluded, sent, delivered, bounced, error, clicked;
+- push: the same funnel with a platform (ios/android/web), opens and actions;
+- in-app and web: impressions and interactions (types, page elements);
+- direct mail: targeted, excluded, sent, errors.
+
+Every profile is in one of two treatments. Times are spread over `span` before `now`, in
+funnel order per profile. The same seed, profile count and `now` give the same events, ids
+included. `python -m campaignreports.stack.traffic` (`make demo`) sends a campaign to the
+running stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import grpc
+
+from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
+
+# Short names: E.OPENED is EVENT_TYPE_OPENED; EMAIL is CHANNEL_EMAIL.
+E = SimpleNamespace(
+    **{name.removeprefix("EVENT_TYPE_"): number for name, number in event_pb2.EventType.items()}
+)
+CAMPAIGN, EMAIL, SMS, PUSH, IN_APP, WEB, DIRECT_MAIL = range(7)
+HARD = event_pb2.BOUNCE_CATEGORY_HARD
+
+DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "orange.fr", "web.de", "example.org")
+URLS = tuple(f"https://shop.example.com/p/{i}" for i in range(36))
+BOUNCE_REASONS = {
+    HARD: ("unknown_user", "invalid_domain"),
+    event_pb2.BOUNCE_CATEGORY_SOFT: ("mailbox_full", "refused"),
+    event_pb2.BOUNCE_CATEGORY_IGNORED: ("out_of_office", "postmaster"),
+}
+ERROR_REASONS = ("unreachable", "timeout", "quarantined_address")
+EXCLUSION_REASONS = ("duplicate", "blocklisted", "missing_address")
+PLATFORMS = (event_pb2.PLATFORM_IOS, event_pb2.PLATFORM_ANDROID, event_pb2.PLATFORM_WEB)
+INTERACTIONS = ("click", "dismiss", "button_1", "button_2")
+ELEMENTS = ("hero-banner", "signup-form", "footer-link", "carousel")
+TREATMENTS = ("treatment-a", "treatment-b")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    tenant_id: str
+    campaign_id: str
+    profiles: int
+    seed: int
+    now: datetime
+    span: timedelta = timedelta(hours=23)
+
+
+class _Funnel:
+    """Builds the events of one profile, in time order."""
+
+    def __init__(self, campaign: Campaign, rng: random.Random, profile: int) -> None:
+        self.campaign = campaign
+        self.rng = rng
+        self.profile_id = f"profile-{profile}"
+        self.treatment = TREATMENTS[profile % 2]
+        start = campaign.now - campaign.span * rng.random()
+        self.clock = start
+        self.events: list[event_pb2.Event] = []
+
+    def emit(self, channel: int, event_type: int, **details: object) -> None:
+        """One event, a few seconds to minutes after the previous one (never after `now`)."""
+        self.clock = min(self.clock + timedelta(seconds=self.rng.expovariate(1 / 90)), self.campaign.now)
+        event = event_pb2.Event(
+            event_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            tenant_id=self.campaign.tenant_id,
+            campaign_id=self.campaign.campaign_id,
+            message_id=f"{self.campaign.campaign_id}-{event_pb2.Channel.Name(channel).lower()}",
+            channel=channel,
+            type=event_type,
+            profile_id=self.profile_id,
+            treatment_id=self.treatment if channel else "",
+            **details,
+        )
+        event.occurred_at.FromDatetime(self.clock)
+        self.events.append(event)
+
+    def chance(self, probability: float) -> bool:
+        return self.rng.random() < probability
+
+    def email(self) -> None:
+        domain = {"recipient_domain": self.rng.choice(DOMAINS)}
+        self.emit(EMAIL, E.TARGETED, **domain)
+        if self.chance(0.02):
+            self.emit(EMAIL, E.EXCLUDED, reason=self.rng.choice(EXCLUSION_REASONS), **domain)
+            return
+        if self.chance(0.01):
+            self.emit(EMAIL, E.ERROR, reason=self.rng.choice(ERROR_REASONS), **domain)
+            return
+        self.emit(EMAIL, E.SENT, **domain)
+        if not self.chance(0.97):
+            category = self.rng.choice(tuple(BOUNCE_REASONS))
+            reason = self.rng.choice(BOUNCE_REASONS[category])
+            self.emit(EMAIL, E.BOUNCED, reason=reason, bounce_category=category, **domain)
+            if category == HARD and self.chance(0.5):
+                self.emit(EMAIL, E.QUARANTINED, reason=reason, **domain)
+            return
+        self.emit(EMAIL, E.DELIVERED, **domain)
+        if self.chance(0.08):  # privacy proxies open (almost) everything
+            self.emit(EMAIL, E.OPENED, is_machine=True, **domain)
+        if not self.chance(0.30 if self.treatment == TREATMENTS[0] else 0.34):
+            return
+        for _ in range(1 + int(self.rng.expovariate(1.5))):
+            self.emit(EMAIL, E.OPENED, **domain)
+        if self.chance(0.03):
+            self.emit(EMAIL, E.MIRROR_PAGE_VIEWED, **domain)
+        if self.chance(0.01):
+            self.emit(EMAIL, E.FORWARDED, **domain)
+        if self.chance(0.17):  # about 5% of the delivered
+            url = URLS[min(int(self.rng.expovariate(0.15)), len(URLS) - 1)]
+            for _ in range(1 + int(self.rng.expovariate(2.0))):
+                self.emit(EMAIL, E.CLICKED, url=url, **domain)
+            if self.chance(0.1):
+                self.emit(EMAIL, E.CLICKED, url=url, is_machine=True, **domain)
+        if self.chance(0.015):
+            self.emit(EMAIL, E.UNSUBSCRIBED, **domain)
+        if self.chance(0.003):
+            self.emit(EMAIL, E.SPAM_COMPLAINT, **domain)
+
+    def sms(self) -> None:
+        self.emit(SMS, E.TARGETED)
+        if self.chance(0.03):
+            self.emit(SMS, E.EXCLUDED, reason=self.rng.choice(EXCLUSION_REASONS))
+            return
+        self.emit(SMS, E.SENT)
+        if self.chance(0.02):
+            self.emit(SMS, E.ERROR, reason=self.rng.choice(ERROR_REASONS))
+        elif self.chance(0.03):
+            category = HARD
+            self.emit(SMS, E.BOUNCED, reason="invalid_number", bounce_category=category)
+        else:
+            self.emit(SMS, E.DELIVERED)
+            if self.chance(0.06):
+                self.emit(SMS, E.CLICKED, url=self.rng.choice(URLS[:5]))
+
+    def push(self) -> None:
+        platform = {"platform": self.rng.choice(PLATFORMS)}
+        self.emit(PUSH, E.TARGETED, **platform)
+        if self.chance(0.02):
+            self.emit(PUSH, E.EXCLUDED, reason="no_device_token", **platform)
+            return
+        self.emit(PUSH, E.SENT, **platform)
+        if self.chance(0.02):
+            self.emit(PUSH, E.ERROR, reason=self.rng.choice(ERROR_REASONS), **platform)
+            return
+        if self.chance(0.02):
+            category = HARD
+            self.emit(
+                PUSH,
+                E.BOUNCED,
+                reason="token_expired",
+                bounce_category=category,
+                **platform,
+            )
+            return
+        self.emit(PUSH, E.DELIVERED, **platform)
+        if self.chance(0.12):
+            self.emit(PUSH, E.OPENED, **platform)
+            if self.chance(0.3):
+                action = self.rng.choice(INTERACTIONS)
+                self.emit(PUSH, E.ACTION, interaction_type=action, **platform)
+
+    def in_app(self) -> None:
+        for _ in range(1 + int(self.rng.expovariate(1.0))):
+            self.emit(IN_APP, E.IMPRESSION)
+        if self.chance(0.25):
+            self.emit(IN_APP, E.INTERACTION, interaction_type=self.rng.choice(INTERACTIONS))
+
+    def web(self) -> None:
+        for _ in range(1 + int(self.rng.expovariate(0.8))):
+            self.emit(WEB, E.IMPRESSION)
+        if self.chance(0.15):
+            self.emit(WEB, E.INTERACTION, element_id=self.rng.choice(ELEMENTS))
+
+    def direct_mail(self) -> None:
+        self.emit(DIRECT_MAIL, E.TARGETED)
+        if self.chance(0.05):
+            self.emit(DIRECT_MAIL, E.EXCLUDED, reason="no_postal_address")
+        elif self.chance(0.01):
+            self.emit(DIRECT_MAIL, E.ERROR, reason="undeliverable")
+        else:
+            self.emit(DIRECT_MAIL, E.SENT)
+
+
+# How often a profile is reached on each channel.
+CHANNEL_MIX = (
+    (_Funnel.email, 0.9),
+    (_Funnel.sms, 0.3),
+    (_Funnel.push, 0.4),
+    (_Funnel.in_app, 0.3),
+    (_Funnel.web, 0.35),
+    (_Funnel.direct_mail, 0.1),
+)
+
+
+def generate(campaign: Campaign) -> Iterator[event_pb2.Event]:
+    """The campaign's events, profile by profile (each profile's events in time order)."""
+    rng = random.Random(campaign.seed)
+    for profile in range(campaign.profiles):
+        funnel = _Funnel(campaign, rng, profile)
+        funnel.emit(CAMPAIGN, E.PROFILE_ENTERED)
+        for play, probability in CHANNEL_MIX:
+            if funnel.chance(probability):
+                play(funnel)
+        yield from funnel.events
+
+
+def batches(events: Iterator[event_pb2.Event], size: int) -> Iterator[list[event_pb2.Event]]:
+    batch: list[event_pb2.Event] = []
+    for event in events:
+        batch.append(event)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def send(address: str, campaign: Campaign, batch_size: int = 1_000) -> tuple[int, int]:
+    """Send the campaign over IngestStream; return (accepted, rejected)."""
+    accepted = rejected = 0
+    with grpc.insecure_channel(address) as channel:
+        stub = ingest_service_pb2_grpc.IngestServiceStub(channel)
+        requests = (
+            ingest_service_pb2.IngestRequest(events=batch)
+            for batch in batches(generate(campaign), batch_size)
+        )
+        for reply in stub.IngestStream(requests, timeout=600):
+            accepted += reply.accepted
+            rejected += len(reply.rejected)
+            if reply.rejected:
+                print(
+                    f"rejected: {reply.rejected[0].field}: {reply.rejected[0].description}", file=sys.stderr
+                )
+    return accepted, rejected
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Fill the running stack with a realistic campaign (make demo)."
+    )
+    parser.add_argument("--ingest", default="127.0.0.1:50051", help="IngestService address")
+    parser.add_argument("--tenant", default="demo")
+    parser.add_argument("--campaign", default="spring-sale")
+    parser.add_argument("--profiles", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hours", type=float, default=23.0, help="spread the events over this many hours")
+    args = parser.parse_args()
+    campaign = Campaign(
+        args.tenant, args.campaign, args.profiles, args.seed, datetime.now(UTC), timedelta(hours=args.hours)
+    )
+    started = time.perf_counter()
+    try:
+        accepted, rejected = send(args.ingest, campaign)
+    except grpc.RpcError as exc:
+        sys.exit(f"cannot send to {args.ingest}: {exc.code().name}: {exc.details()} (is `make run` running?)")
+    elapsed = time.perf_counter() - started
+    print(
+        f"campaign {args.campaign} of tenant {args.tenant}: {accepted:,} events accepted, {rejected} rejected"
+    )
+    print(f"sent in {elapsed:.1f}s; read it with GetReport / GetWidget on the query service")
+
+
+if __name__ == "__main__":
+    main()
