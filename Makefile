@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-ingest bench-aggregator docs demo
+.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,7 +46,11 @@ demo: venv ## Fill the running stack (make run) with a realistic multi-channel c
 test: venv ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: bench-ingest bench-aggregator ## Run every benchmark (figures beside the raw limits; JSON in bench-results/)
+bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
+	$(BIN)/python -m bench.run
+
+bench-short: venv ## The CI-sized benchmark (under 2 minutes; must pass, need not meet targets)
+	$(BIN)/python -m bench.run --short
 
 bench-ingest: venv ## Ingest events/s for batches of 1/100/1000 and the stream, beside raw JetStream
 	$(BIN)/python -m bench.ingest $(BENCH_ARGS)

@@ -1,0 +1,401 @@
+"""`make bench`: the whole product measured on this machine, beside the raw limits.
+
+Starts the embedded stack exactly as `make run` does (real nats-server, ingest, aggregator +
+query with chDB), then measures, through the public gRPC API:
+
+- ingest: events/s accepted for unary batches of 1, 100 and 1,000 and for IngestStream;
+- end to end: events/s from the first ingest call until every event is visible in a widget;
+- freshness: seconds from an ingest acknowledgement to visibility in a live widget, while a
+  steady background load runs (p50/p95/p99);
+- query: p50/p99 of each widget and of a whole tab (live window) for campaigns of two sizes,
+  loaded straight into the stream (the aggregator's bulk path) and queried over gRPC;
+- resident memory of every process;
+- raw limits measured in the same run: nats-py batched JetStream publish, and chDB
+  `INSERT ... SELECT` into the same schema. Pipeline figures carry their ratio to a limit.
+
+Writes bench-results/bench.json and bench-results/bench.png. `--short` is the CI-sized run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+
+from bench.ingest import Figure, raw_jetstream, requests, rss_mib, stream, unary
+from campaignreports import jetstream
+from campaignreports.clickhouse import ClickHouse
+from campaignreports.domain.catalog import WIDGETS
+from campaignreports.processes import free_port
+from campaignreports.schema import Dialect, migrate
+from campaignreports.settings import CommonSettings, load_settings
+from campaignreports.stack.__main__ import Stack, StackSettings
+from campaignreports.stream.v1 import event_batch_pb2
+from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2, query_service_pb2_grpc
+
+INGEST_STREAM = "/campaignreports.v1.IngestService/IngestStream"
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much a run measures."""
+
+    seconds: float  # per throughput figure
+    end_to_end_events: int
+    freshness_probes: int
+    background_events_per_second: int
+    datasets: tuple[int, ...]
+    query_calls: int
+
+
+SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 100_000), 15)
+FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100)
+
+
+@dataclass
+class Results:
+    figures: list[Figure] = field(default_factory=list)
+    freshness: list[float] = field(default_factory=list)
+    queries: dict[str, list[float]] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def sent_events(tenant: str, campaign: str, count: int, start: int = 0) -> list[event_pb2.Event]:
+    now = datetime.now(UTC)
+    events = []
+    for i in range(start, start + count):
+        event = event_pb2.Event(
+            event_id=f"{campaign}-{i}",
+            tenant_id=tenant,
+            campaign_id=campaign,
+            channel=event_pb2.CHANNEL_EMAIL,
+            type=event_pb2.EVENT_TYPE_SENT,
+            profile_id=f"p{i}",
+            recipient_domain=("gmail.com", "yahoo.com", "example.org")[i % 3],
+        )
+        event.occurred_at.FromDatetime(now)
+        events.append(event)
+    return events
+
+
+class Client:
+    """The bench's gRPC view of the stack."""
+
+    def __init__(self, ingest: str, query: str) -> None:
+        self.ingest_address, self.query_address = ingest, query
+        self.query_channel = grpc.aio.insecure_channel(query)
+        self.query = query_service_pb2_grpc.QueryServiceStub(self.query_channel)
+
+    async def sent(self, tenant: str, campaign: str) -> float:
+        widget = await self.query.GetWidget(
+            query_service_pb2.GetWidgetRequest(
+                tenant_id=tenant, campaign_id=campaign, widget_id="email_statistics"
+            )
+        )
+        return next(m.value for m in widget.metrics if m.id == "sent")
+
+    async def wait_for(self, tenant: str, campaign: str, count: int, within: float = 900) -> float:
+        """Seconds until `count` SENT events of the campaign are visible."""
+        start = time.perf_counter()
+        while await self.sent(tenant, campaign) < count:
+            if time.perf_counter() - start > within:
+                raise TimeoutError(f"{campaign}: not all {count} events visible after {within:.0f}s")
+            await asyncio.sleep(0.02)
+        return time.perf_counter() - start
+
+
+async def end_to_end(client: Client, size: Size) -> Figure:
+    """Stream events as fast as possible; time until the last is visible."""
+    campaign = f"e2e-{uuid.uuid4().hex[:6]}"
+    payloads = [
+        ingest_service_pb2.IngestRequest(
+            events=sent_events("bench", campaign, 1_000, start)
+        ).SerializeToString()
+        for start in range(0, size.end_to_end_events, 1_000)
+    ]
+    started = time.perf_counter()
+    async with grpc.aio.insecure_channel(client.ingest_address) as channel:
+
+        async def produce():
+            for payload in payloads:
+                yield payload
+
+        async for _ in channel.stream_stream(INGEST_STREAM)(produce()):
+            pass
+    await client.wait_for("bench", campaign, len(payloads) * 1_000)
+    return Figure(
+        "end to end: first ingest call -> all visible",
+        len(payloads) * 1_000 / (time.perf_counter() - started),
+    )
+
+
+async def freshness(client: Client, size: Size) -> list[float]:
+    """Ack-to-visible latencies of probe events while a steady background load runs."""
+    stop = asyncio.Event()
+
+    async def background() -> None:
+        campaign, sent = f"load-{uuid.uuid4().hex[:6]}", 0
+        async with grpc.aio.insecure_channel(client.ingest_address) as channel:
+            call = channel.unary_unary("/campaignreports.v1.IngestService/Ingest")
+            while not stop.is_set():
+                tick = time.perf_counter()
+                batch = max(1, size.background_events_per_second // 10)
+                await call(
+                    ingest_service_pb2.IngestRequest(
+                        events=sent_events("bench", campaign, batch, sent)
+                    ).SerializeToString()
+                )
+                sent += batch
+                await asyncio.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
+
+    load = asyncio.create_task(background())
+    latencies = []
+    try:
+        async with grpc.aio.insecure_channel(client.ingest_address) as channel:
+            call = channel.unary_unary("/campaignreports.v1.IngestService/Ingest")
+            for _ in range(size.freshness_probes):
+                campaign = f"probe-{uuid.uuid4().hex[:8]}"
+                await call(
+                    ingest_service_pb2.IngestRequest(
+                        events=sent_events("bench", campaign, 1)
+                    ).SerializeToString()
+                )
+                acknowledged = time.perf_counter()
+                await client.wait_for("bench", campaign, 1, within=60)
+                latencies.append(time.perf_counter() - acknowledged)
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await load
+    return latencies
+
+
+async def load_dataset(settings: CommonSettings, client: Client, campaign: str, events: int) -> float:
+    """Publish `events` straight into the stream (batched), wait until aggregated; seconds taken."""
+    nc = await jetstream.connect(settings, "bench-loader")
+    js = nc.jetstream()
+    subject = jetstream.partition_subject(
+        settings, jetstream.partition_of("bench", campaign, settings.stream_partitions)
+    )
+    started = time.perf_counter()
+    pending = []
+    for start in range(0, events, 1_000):
+        payload = event_batch_pb2.EventBatch(
+            events=sent_events("bench", campaign, 1_000, start)
+        ).SerializeToString()
+        pending.append(js.publish(subject, payload))
+        if len(pending) == 32:
+            await asyncio.gather(*pending)
+            pending = []
+    await asyncio.gather(*pending)
+    await jetstream.close(nc)
+    await client.wait_for("bench", campaign, events, within=1800)
+    return time.perf_counter() - started
+
+
+async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {}
+    live = query_service_pb2.TimeWindow(live=query_service_pb2.LiveWindow())
+    for widget in WIDGETS.values():
+        request = query_service_pb2.GetWidgetRequest(
+            tenant_id="bench", campaign_id=campaign, widget_id=widget.id, window=live
+        )
+        timings[f"widget {widget.id}"] = await _timed(lambda r=request: client.query.GetWidget(r), calls)
+    for tab in sorted({w.tab for w in WIDGETS.values()}):
+        request = query_service_pb2.GetReportRequest(
+            tenant_id="bench", campaign_id=campaign, tab=tab, window=live
+        )
+        timings[f"tab {tab}"] = await _timed(lambda r=request: client.query.GetReport(r), calls)
+    return timings
+
+
+async def _timed(call, calls: int) -> list[float]:
+    await call()  # warm-up
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def drained(settings: CommonSettings, within: float = 1800) -> None:
+    """Wait until the aggregator has nothing left to consume (so phases do not overlap)."""
+    nc = await jetstream.connect(settings, "bench-drain")
+    js = nc.jetstream()
+    deadline = time.perf_counter() + within
+    try:
+        while time.perf_counter() < deadline:
+            infos = [
+                await js.consumer_info(settings.stream_name, f"aggregator-p{partition}")
+                for partition in range(settings.stream_partitions)
+            ]
+            if all(info.num_pending == 0 and info.num_ack_pending == 0 for info in infos):
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("the aggregator did not drain the stream")
+    finally:
+        await jetstream.close(nc)
+
+
+def raw_chdb_insert(rows: int) -> Figure:
+    """chDB INSERT ... SELECT into the same schema, in this process (its own engine)."""
+    with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
+        clickhouse = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": f"chdb://{tmp}"}))
+        migrate(clickhouse.client, Dialect("raw"))
+        from bench.aggregator import raw_engine
+
+        figure = raw_engine(clickhouse, "raw", rows)
+        clickhouse.close()
+    return figure
+
+
+def children_memory(stack: Stack) -> dict[str, float]:
+    memory = {f"{name} rss MiB": rss_mib(child.pid) for name, child in stack.children.items()}
+    if stack.nats.process is not None:
+        memory["nats-server rss MiB"] = rss_mib(stack.nats.process.pid)
+    return memory
+
+
+async def measure(stack: Stack, size: Size) -> Results:
+    results = Results()
+    client = Client(stack.ingest_listen, stack.query_listen)
+    settings = load_settings(CommonSettings, {"CR_NATS_URL": stack.nats.url})
+    step = lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)  # noqa: E731
+    step("raw limits")
+    publish_limit = await raw_jetstream(stack.nats.url, size.seconds)
+    insert_limit = raw_chdb_insert(max(size.end_to_end_events, 200_000))
+    results.figures += [publish_limit, insert_limit]
+    step("ingest")
+    for batch, concurrency in ((1, 64), (100, 32), (1_000, 8)):
+        results.figures.append(
+            await unary(stack.ingest_listen, batch, concurrency, size.seconds, requests(batch, 50_000))
+        )
+    results.figures.append(await stream(stack.ingest_listen, size.seconds, requests(1_000, 50_000)))
+    for figure in results.figures[2:]:
+        figure.limit_name, figure.limit_events_per_second = (
+            publish_limit.name,
+            publish_limit.events_per_second,
+        )
+    step("waiting for the aggregator to drain the ingest figures' events")
+    await drained(settings)
+    step("end to end")
+    e2e = await end_to_end(client, size)
+    e2e.limit_name, e2e.limit_events_per_second = insert_limit.name, insert_limit.events_per_second
+    results.figures.append(e2e)
+    await drained(settings)
+    step("freshness under load")
+    results.freshness = await freshness(client, size)
+    for events in size.datasets:
+        campaign = f"dataset-{events}"
+        await drained(settings)
+        step(f"loading {events:,} events")
+        seconds = await load_dataset(settings, client, campaign, events)
+        loaded = Figure(f"bulk load of {events:,} events (stream -> rollups)", events / seconds)
+        loaded.limit_name, loaded.limit_events_per_second = insert_limit.name, insert_limit.events_per_second
+        results.figures.append(loaded)
+        step(f"queries at {events:,} events")
+        for name, samples in (await query_latencies(client, campaign, size.query_calls)).items():
+            results.queries[f"{name} @ {events:,}"] = samples
+    results.memory = children_memory(stack)
+    await client.query_channel.close()
+    return results
+
+
+def report(results: Results, size: Size, output: Path) -> None:
+    print(f"\n{'figure':<62} {'events/s':>12} {'of raw limit':>13}")
+    for figure in results.figures:
+        ratio = f"{figure.ratio:.1%}" if figure.ratio is not None else "(limit)"
+        print(f"{figure.name:<62} {figure.events_per_second:>12,.0f} {ratio:>13}")
+    fresh = results.freshness
+    load = size.background_events_per_second
+    print(f"\nfreshness (ack -> visible, {len(fresh)} probes under {load:,} events/s of background load):")
+    p50, p95, p99 = (percentile(fresh, p) for p in (50, 95, 99))
+    print(f"  p50 {p50:.3f}s  p95 {p95:.3f}s  p99 {p99:.3f}s")
+    print(f"\n{'query (live window)':<62} {'p50 ms':>10} {'p99 ms':>10}")
+    for name, samples in results.queries.items():
+        print(f"{name:<62} {percentile(samples, 50) * 1e3:>10.1f} {percentile(samples, 99) * 1e3:>10.1f}")
+    print()
+    for name, value in results.memory.items():
+        print(f"{name:<62} {value:>10.0f}")
+    output.mkdir(parents=True, exist_ok=True)
+    data = {
+        "cores": os.cpu_count(),
+        "size": size.__dict__,
+        "figures": [f.as_dict() for f in results.figures],
+        "freshness_seconds": {
+            "p50": percentile(fresh, 50),
+            "p95": percentile(fresh, 95),
+            "p99": percentile(fresh, 99),
+            "samples": fresh,
+        },
+        "queries_ms": {
+            n: {"p50": percentile(s, 50) * 1e3, "p99": percentile(s, 99) * 1e3}
+            for n, s in results.queries.items()
+        },
+        "memory_mib": results.memory,
+    }
+    (output / "bench.json").write_text(json.dumps(data, indent=2))
+    plot(results, output / "bench.png")
+    print(f"\nwritten: {output / 'bench.json'}, {output / 'bench.png'}")
+
+
+def plot(results: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (fresh_axis, query_axis) = plt.subplots(1, 2, figsize=(13, 5))
+    fresh = sorted(results.freshness)
+    fresh_axis.plot(fresh, [i / max(1, len(fresh) - 1) for i in range(len(fresh))])
+    fresh_axis.axvline(2.0, color="red", linestyle="--", label="bar: p99 <= 2 s")
+    fresh_axis.set(title="Freshness: ingest ack -> visible (CDF)", xlabel="seconds", ylabel="fraction")
+    fresh_axis.legend()
+    names = list(results.queries)
+    query_axis.boxplot(
+        [[s * 1e3 for s in results.queries[n]] for n in names], orientation="horizontal", tick_labels=names
+    )
+    query_axis.axvline(50, color="red", linestyle="--", label="widget bar 50 ms")
+    query_axis.axvline(150, color="orange", linestyle="--", label="tab bar 150 ms")
+    query_axis.set(title="Query latency (gRPC, live window)", xlabel="milliseconds")
+    query_axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true", help="the CI-sized run (under 2 minutes)")
+    parser.add_argument("--output", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+    size = SHORT if args.short else FULL
+    with tempfile.TemporaryDirectory(prefix="bench-stack-") as data_dir:
+        settings = load_settings(StackSettings, {"CR_DATA_DIR": data_dir})
+        os.environ["CR_LOG_LEVEL"] = "WARNING"
+        stack = Stack(settings, f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
+        try:
+            stack.start()
+            results = asyncio.run(measure(stack, size))
+        finally:
+            stack.stop()
+    report(results, size, args.output)
+
+
+if __name__ == "__main__":
+    main()
