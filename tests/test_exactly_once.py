@@ -241,3 +241,18 @@ async def test_a_chain_failing_part_way_then_recovering_counts_once(
         expected = expected_totals(events)
         assert rollup_totals(pipeline, "rollup_minute") == expected
         assert rollup_totals(pipeline, "rollup_15m") == expected
+
+
+async def test_distinct_profile_states_are_kept_only_where_a_metric_needs_them(pipeline: Pipeline) -> None:
+    events = [complete_event("EMAIL", t, pipeline.tenant_id, "states") for t in ("SENT", "OPENED", "OPENED")]
+    events[2].profile_id = "another"
+    await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=events))
+    await settled(pipeline, 3)
+    distinct = dict(
+        pipeline.rows(
+            "SELECT type, uniqExactMerge(profiles) FROM {db}.rollup_minute "
+            "WHERE tenant_id = {t:String} AND dimension = '' GROUP BY type",
+            t=pipeline.tenant_id,
+        )
+    )
+    assert distinct == {"sent": 0, "opened": 2}

@@ -23,7 +23,8 @@ Exactly-once, in two parts:
 
 Rollups are long: one row per (channel, type, is_machine, dimension, value, bucket), where
 dimension '' holds the totals and each of BREAKDOWN_DIMENSIONS its breakdown, with an event
-count and an exact distinct-profile state. Buckets are UTC; 15 minutes divides every time
+count and, for the types some metric counts distinct profiles of (DISTINCT_PROFILE_TYPES), an
+exact distinct-profile state. Buckets are UTC; 15 minutes divides every time
 zone's offset (+5:30, +5:45 included), so local days are cut exactly.
 
 Cluster mode (CR_CLICKHOUSE_CLUSTER): DDL runs ON CLUSTER, tables are Replicated*, the local
@@ -42,6 +43,7 @@ from clickhouse_connect.driver.client import Client
 
 from campaignreports.domain.catalog import BREAKDOWN_DIMENSIONS
 from campaignreports.domain.events import RAW_COLUMNS
+from campaignreports.domain.metrics import DISTINCT_PROFILE_TYPES
 from campaignreports.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,7 @@ def _dedup_view(d: Dialect, s: str) -> str:
 
 def _rollup_view(name: str, bucket: str) -> Callable[[Dialect, str], str]:
     breakdowns = ", ".join(f"('{dim}', CAST({dim} AS String))" for dim in BREAKDOWN_DIMENSIONS)
+    distinct_types = ", ".join(f"'{t}'" for t in sorted(DISTINCT_PROFILE_TYPES))
 
     def ddl(d: Dialect, s: str) -> str:
         return f"""
@@ -177,7 +180,7 @@ def _rollup_view(name: str, bucket: str) -> Callable[[Dialect, str], str]:
                 breakdown.1 AS dimension, breakdown.2 AS value,
                 {bucket}(occurred_at) AS bucket,
                 count() AS events,
-                uniqExactState(profile_id) AS profiles
+                uniqExactStateIf(profile_id, type IN ({distinct_types})) AS profiles
             FROM {d.local("events" + s)}
             ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [('', ''), {breakdowns}]) AS breakdown
             GROUP BY tenant_id, campaign_id, channel, type, is_machine, dimension, value, bucket

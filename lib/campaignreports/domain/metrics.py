@@ -100,6 +100,20 @@ METRICS: dict[str, MetricDef] = {
 }
 
 
+# Event types whose distinct profiles a metric or a breakdown counts: the rollups keep
+# distinct-profile states for these only, since a state costs memory and query time per
+# profile (SENT and DELIVERED states would make every query read every profile). INTERACTION:
+# the per-element and per-type widgets count distinct profiles (SPEC section 5).
+DISTINCT_PROFILE_TYPES: frozenset[str] = frozenset(
+    {
+        m.source.event_type
+        for m in METRICS.values()
+        if isinstance(m.source, Counted) and m.source.aggregate is Aggregate.DISTINCT_PROFILES
+    }
+    | {"interaction"}
+)
+
+
 def counted_dependencies(metric_ids: list[str]) -> list[str]:
     """Every counted metric needed to compute `metric_ids` and their rates, in stable order."""
     needed: dict[str, None] = {}
