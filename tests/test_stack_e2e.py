@@ -4,6 +4,7 @@ a real nats-server, the services as separate processes, chDB, gRPC over loopback
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,46 +116,31 @@ def test_email_statistics_are_exact_in_the_live_window(stack: RunningStack) -> N
     }
 
 
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a command-line tool of the project as a user would."""
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
+
+
 def test_the_first_event_example_prints_the_campaign_numbers(stack: RunningStack) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "campaignreports.stack.example",
-            "--ingest",
-            stack.ingest_address,
-            "--query",
-            stack.query_address,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_module(
+        "campaignreports.stack.example", "--ingest", stack.ingest_address, "--query", stack.query_address
     )
     assert result.returncode == 0, result.stderr
     assert "10 events accepted, 0 rejected" in result.stdout
-    lines = {
-        line.split()[0]: line.split()[-1] for line in result.stdout.splitlines() if line.startswith("  ")
-    }
-    assert lines["Sent"] == "2" and lines["Clicks"] == "1"
+    values = dict(re.findall(r"^  (\S.*?)\s+(\d+)", result.stdout, flags=re.MULTILINE))
+    assert values["Sent"] == "2" and values["Distinct opens"] == "2" and values["Clicks"] == "1"
 
 
 def test_make_demo_fills_the_stack(stack: RunningStack) -> None:
     """`make demo` runs `python -m campaignreports.stack.traffic` against the running stack."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "campaignreports.stack.traffic",
-            "--ingest",
-            stack.ingest_address,
-            "--profiles",
-            "2000",
-            "--campaign",
-            "demo-e2e",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_module(
+        "campaignreports.stack.traffic",
+        "--ingest",
+        stack.ingest_address,
+        "--profiles",
+        "2000",
+        "--campaign",
+        "demo-e2e",
     )
     assert result.returncode == 0, result.stderr
     assert " 0 rejected" in result.stdout
