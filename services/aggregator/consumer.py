@@ -27,6 +27,7 @@ Failures:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -177,7 +178,9 @@ class Aggregator:
                         ack_policy=AckPolicy.EXPLICIT,
                         deliver_policy=DeliverPolicy.ALL,
                         ack_wait=self._settings.ack_wait_seconds,
-                        max_ack_pending=20_000,
+                        # Bounds what a replica holds in memory, notably while an interrupted
+                        # round waits for its redelivery.
+                        max_ack_pending=max(4 * self._settings.fetch_batch, 256),
                     ),
                 )
             )
@@ -189,6 +192,10 @@ class Aggregator:
         self._stopping.set()
         if self._task is not None:
             await self._task
+        held, self._held = list(self._held.values()), {}
+        for message in held:  # fetched but not stored: let them be redelivered now
+            with contextlib.suppress(nats.errors.Error):  # else they come back after the ack wait
+                await message.nak()
         for subscription in self._subscriptions:
             try:
                 await subscription.unsubscribe()
