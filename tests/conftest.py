@@ -26,11 +26,11 @@ from campaignreports.ingest.settings import IngestSettings
 from campaignreports.processes import NatsServer
 from campaignreports.query.app import QueryComponent
 from campaignreports.schema import Dialect, migrate
-from campaignreports.service import ServiceHost
+from campaignreports.service import Component, ServiceHost
 from campaignreports.settings import load_settings
 from campaignreports.stack.embedded import EmbeddedSettings
 from campaignreports.telemetry import Telemetry, setup_telemetry
-from campaignreports.v1 import ingest_service_pb2_grpc, query_service_pb2_grpc
+from campaignreports.v1 import dashboard_service_pb2_grpc, ingest_service_pb2_grpc, query_service_pb2_grpc
 
 
 @pytest.fixture(scope="session")
@@ -58,6 +58,7 @@ class Pipeline:
     spans: InMemorySpanExporter
     ingest: ingest_service_pb2_grpc.IngestServiceStub
     query: query_service_pb2_grpc.QueryServiceStub
+    dashboards: dashboard_service_pb2_grpc.DashboardServiceStub
     tenant_id: str
     ingest_address: str
     nats: NatsServer
@@ -82,6 +83,7 @@ async def open_pipeline(
             "CR_CLICKHOUSE_DATABASE": f"test_{suffix}",
             "CR_STREAM_NAME": f"EVENTS_{suffix}",
             "CR_STREAM_SUBJECT": f"test.{suffix}.events",
+            "CR_DASHBOARD_BUCKET": f"DASHBOARDS_{suffix}",
             "CR_SHUTDOWN_GRACE_SECONDS": "1",
             **overrides,
         },
@@ -94,7 +96,7 @@ async def open_pipeline(
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
     ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), "127.0.0.1:0")
-    backend = [QueryComponent(reader)]
+    backend: list[Component] = [QueryComponent(reader, js, settings)]
     if with_aggregator:
         backend.insert(0, Aggregator(js, writer, settings, telemetry))
     backend_host = ServiceHost("127.0.0.1:0", backend, 1)
@@ -108,6 +110,7 @@ async def open_pipeline(
             spans,
             ingest_service_pb2_grpc.IngestServiceStub(ingest_channel),
             query_service_pb2_grpc.QueryServiceStub(query_channel),
+            dashboard_service_pb2_grpc.DashboardServiceStub(query_channel),
             tenant_id=f"tenant-{suffix}",
             ingest_address=ingest_host.address,
             nats=nats_server,

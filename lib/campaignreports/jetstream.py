@@ -8,9 +8,10 @@ import zlib
 import nats
 import nats.errors
 from nats.aio.client import Client as NatsClient
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
 
 from campaignreports.settings import CommonSettings
 
@@ -21,6 +22,7 @@ __all__ = [
     "close",
     "connect",
     "ensure_stream",
+    "open_key_value",
     "partition_of",
     "partition_subject",
     "stream_config",
@@ -130,3 +132,16 @@ async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
             "keep the old value, or migrate to a stream with a new CR_STREAM_NAME"
         ) from exc
     log.info("stream %s matches the settings", config.name)
+
+
+async def open_key_value(js: JetStreamContext, bucket: str, settings: CommonSettings) -> KeyValue:
+    """The key-value bucket `bucket` (one revision per key, on file, replicated like the stream)."""
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        log.info("creating key-value bucket %s", bucket)
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=bucket, history=1, storage=StorageType.FILE, replicas=settings.stream_replicas
+            )
+        )

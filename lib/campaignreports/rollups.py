@@ -1,20 +1,48 @@
-"""Reads metric values from the rollup tables: SQL built from the metric table, never by hand.
+"""Reads counted metrics from the rollup tables: SQL built from the metric table, never by hand.
 
-Every value a user controls (tenant, campaign, window bounds) is a bound parameter. The only
-text put into the SQL comes from the metric and catalog tables in this repository, and is
-checked to be a plain lower-case key.
+Every value a user controls (tenant, campaign, window bounds, time zone) is a bound parameter.
+The only text put into the SQL comes from the metric and catalog tables in this repository,
+and is checked to be a plain lower-case key.
+
+Two queries answer any set of widgets over one window:
+- `breakdown_query`: one row per (dimension, value), the totals being dimension '' (KPI
+  widgets, and the wholes that shares are taken of), the breakdowns the rows of `rows` widgets;
+- `series_query`: one row per bucket of the window (series widgets).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from campaignreports.domain.metrics import METRICS, Aggregate, Counted, Machine
+from campaignreports.domain.windows import Granularity, Window
 
 _KEY = re.compile(r"[a-z_]+")
+
+# Rollup table answering a window's granularity.
+LIVE_TABLE = "rollup_minute"
+GLOBAL_TABLE = "rollup_15m"
+
+_LOCAL = "{timezone:String}"
+# The start (a unix timestamp) of the window bucket holding a rollup bucket.
+_BUCKET_START = {
+    Granularity.MINUTE: "toUnixTimestamp(bucket)",
+    Granularity.HOUR: "toUnixTimestamp(toStartOfHour(bucket, {timezone:String}))",
+    Granularity.DAY: "toUnixTimestamp(toStartOfDay(bucket, {timezone:String}))",
+    Granularity.WEEK: f"toUnixTimestamp(toDateTime(toMonday(bucket, {_LOCAL}), {_LOCAL}))",
+    Granularity.MONTH: f"toUnixTimestamp(toDateTime(toStartOfMonth(bucket, {_LOCAL}), {_LOCAL}))",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Column:
+    """One counted metric restricted to one channel (None: every channel)."""
+
+    metric_id: str
+    channel: str | None
 
 
 def _machine_condition(machine: Machine, include_machine_activity: bool) -> str:
@@ -25,12 +53,16 @@ def _machine_condition(machine: Machine, include_machine_activity: bool) -> str:
     return ""
 
 
-def counted_expression(metric_id: str, include_machine_activity: bool) -> str:
+def counted_expression(column: Column, include_machine_activity: bool) -> str:
     """The aggregate expression over a rollup table that yields a counted metric."""
-    source = METRICS[metric_id].source
-    assert isinstance(source, Counted), metric_id
+    source = METRICS[column.metric_id].source
+    assert isinstance(source, Counted), column
     assert _KEY.fullmatch(source.event_type), source.event_type
-    condition = f"type = '{source.event_type}'" + _machine_condition(source.machine, include_machine_activity)
+    condition = f"type = '{source.event_type}'"
+    if column.channel is not None:
+        assert _KEY.fullmatch(column.channel), column.channel
+        condition = f"channel = '{column.channel}' AND {condition}"
+    condition += _machine_condition(source.machine, include_machine_activity)
     if source.aggregate is Aggregate.DISTINCT_PROFILES:
         return f"uniqExactMergeIf(profiles, {condition})"
     return f"sumIf(events, {condition})"
@@ -42,33 +74,67 @@ class RollupQuery:
     parameters: dict[str, Any]
 
 
-def totals_query(
-    database: str,
-    metric_ids: list[str],
-    *,
-    tenant_id: str,
-    campaign_id: str,
-    channel: str | None,
-    start: datetime,
-    end: datetime,
-    include_machine_activity: bool,
-) -> RollupQuery:
-    """One row: the counted metrics over minute buckets starting in [start, end)."""
-    expressions = ",\n  ".join(counted_expression(m, include_machine_activity) for m in metric_ids)
-    channel_condition = ""
+def _scope(tenant_id: str, campaign_id: str, window: Window) -> tuple[str, dict[str, Any]]:
     parameters: dict[str, Any] = {
         "tenant_id": tenant_id,
         "campaign_id": campaign_id,
-        "start": int(start.timestamp()),
-        "end": int(end.timestamp()),
+        "start": int(window.start.timestamp()),
+        "end": int(window.end.timestamp()),
+        "timezone": window.timezone,
     }
-    if channel is not None:
-        channel_condition = "\n  AND channel = {channel:String}"
-        parameters["channel"] = channel
-    sql = (
-        f"SELECT\n  {expressions}\nFROM {database}.rollup_minute\n"
-        "WHERE tenant_id = {tenant_id:String}\n  AND campaign_id = {campaign_id:String}\n  AND dimension = ''"
-        f"{channel_condition}\n"
+    where = (
+        "WHERE tenant_id = {tenant_id:String}\n  AND campaign_id = {campaign_id:String}\n"
         "  AND bucket >= toDateTime({start:Int64}, 'UTC')\n  AND bucket < toDateTime({end:Int64}, 'UTC')"
+    )
+    return where, parameters
+
+
+def _select(columns: Sequence[Column], include_machine_activity: bool) -> str:
+    return ",\n  ".join(
+        f"{counted_expression(c, include_machine_activity)} AS c{i}" for i, c in enumerate(columns)
+    )
+
+
+def table_for(window: Window) -> str:
+    return LIVE_TABLE if window.is_live else GLOBAL_TABLE
+
+
+def breakdown_query(
+    database: str,
+    columns: Sequence[Column],
+    dimensions: Sequence[str],
+    *,
+    tenant_id: str,
+    campaign_id: str,
+    window: Window,
+    include_machine_activity: bool,
+) -> RollupQuery:
+    """Rows (dimension, value, *columns) for the totals (dimension '') and each dimension."""
+    where, parameters = _scope(tenant_id, campaign_id, window)
+    parameters["dimensions"] = ["", *dimensions]
+    sql = (
+        f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity)}\n"
+        f"FROM {database}.{table_for(window)}\n{where}\n  AND dimension IN {{dimensions:Array(String)}}\n"
+        "GROUP BY dimension, value"
+    )
+    return RollupQuery(sql, parameters)
+
+
+def series_query(
+    database: str,
+    columns: Sequence[Column],
+    *,
+    tenant_id: str,
+    campaign_id: str,
+    window: Window,
+    include_machine_activity: bool,
+) -> RollupQuery:
+    """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window."""
+    where, parameters = _scope(tenant_id, campaign_id, window)
+    sql = (
+        f"SELECT\n  {_BUCKET_START[window.granularity]} AS at,\n"
+        f"  {_select(columns, include_machine_activity)}\n"
+        f"FROM {database}.{table_for(window)}\n{where}\n  AND dimension = ''\n"
+        "GROUP BY at\nORDER BY at"
     )
     return RollupQuery(sql, parameters)

@@ -41,6 +41,9 @@ class Component(Protocol):
 
     async def start(self) -> None: ...
 
+    async def drain(self) -> None:
+        """The server takes no new RPCs: end long-lived streams so that it can stop at once."""
+
     async def stop(self) -> None: ...
 
 
@@ -98,7 +101,10 @@ class ServiceHost:
 
     async def stop(self) -> None:
         await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
-        await self._server.stop(self._grace)
+        stopping = asyncio.ensure_future(self._server.stop(self._grace))
+        for component in self._components:
+            await component.drain()
+        await stopping
         for component in reversed(self._components):
             await component.stop()
         log.info("stopped %s", self.address)

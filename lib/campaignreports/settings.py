@@ -24,6 +24,11 @@ _MISSING = dataclasses.MISSING
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def is_identifier(value: str) -> bool:
+    """Whether `value` may be put into DDL or a subject, where it cannot be a bound parameter."""
+    return bool(_IDENTIFIER.fullmatch(value))
+
+
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 

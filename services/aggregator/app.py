@@ -18,7 +18,7 @@ async def serve(
     *,
     service_name: str = "campaign-reports-aggregator",
     listen: str | None = None,
-    extra_components: Callable[[], Sequence[Component]] = tuple,
+    extra_components: Callable[[jetstream.JetStreamContext], Sequence[Component]] = lambda js: (),
 ) -> None:
     """Run the aggregator (plus `extra_components` on the same gRPC server) until SIGTERM."""
     telemetry = setup_telemetry(service_name)
@@ -30,7 +30,7 @@ async def serve(
         try:
             js = nc.jetstream()
             await jetstream.ensure_stream(js, settings)
-            components = [Aggregator(js, clickhouse, settings, telemetry), *extra_components()]
+            components = [Aggregator(js, clickhouse, settings, telemetry), *extra_components(js)]
             host = ServiceHost(
                 listen or settings.aggregator_listen, components, settings.shutdown_grace_seconds
             )

@@ -40,12 +40,13 @@ import nats.errors
 from clickhouse_connect.driver.exceptions import OperationalError
 from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from opentelemetry import trace
 
+from campaignreports import jetstream
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, to_rows
@@ -138,25 +139,16 @@ class Aggregator:
         self._unfinished_since = 0.0
         self._held: dict[Member, Msg] = {}
 
+    async def drain(self) -> None:
+        """No long-lived streams."""
+
     def register(self, server: object) -> None:
         """No gRPC service of its own: the host serves health only."""
 
-    async def _open_rounds(self) -> KeyValue:
-        bucket = f"{self._settings.stream_name}_ROUNDS"
-        try:
-            return await self._js.key_value(bucket)
-        except BucketNotFoundError:
-            return await self._js.create_key_value(
-                KeyValueConfig(
-                    bucket=bucket,
-                    history=1,
-                    storage=StorageType.FILE,
-                    replicas=self._settings.stream_replicas,
-                )
-            )
-
     async def start(self) -> None:
-        self._rounds = await self._open_rounds()
+        self._rounds = await jetstream.open_key_value(
+            self._js, f"{self._settings.stream_name}_ROUNDS", self._settings
+        )
         try:
             entry = await self._rounds.get(self._round_key)
             if entry.value:

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.query.app import QueryComponent
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import ServiceHost, run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
 
+SERVICE = "campaign-reports-query"
+
 
 async def run(settings: QuerySettings) -> None:
-    telemetry = setup_telemetry("campaign-reports-query")
+    telemetry = setup_telemetry(SERVICE)
     clickhouse = ClickHouse(settings)
     try:
-        host = ServiceHost(
-            settings.query_listen, [QueryComponent(clickhouse)], settings.shutdown_grace_seconds
-        )
-        await host.serve_until(stop_event_on_signals())
+        nc = await jetstream.connect(settings, SERVICE)
+        try:
+            host = ServiceHost(
+                settings.query_listen,
+                [QueryComponent(clickhouse, nc.jetstream(), settings)],
+                settings.shutdown_grace_seconds,
+            )
+            await host.serve_until(stop_event_on_signals())
+        finally:
+            await jetstream.close(nc)
     finally:
         clickhouse.close()
         telemetry.shutdown()

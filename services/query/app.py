@@ -4,25 +4,49 @@ from __future__ import annotations
 
 import grpc
 
+from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.query.dashboards import DashboardServicer, DashboardStore
 from campaignreports.query.engine import WidgetEngine
 from campaignreports.query.servicer import QueryServicer
-from campaignreports.v1 import query_service_pb2, query_service_pb2_grpc
+from campaignreports.query.settings import QuerySettings
+from campaignreports.v1 import (
+    dashboard_service_pb2,
+    dashboard_service_pb2_grpc,
+    query_service_pb2,
+    query_service_pb2_grpc,
+)
 
 SERVICE_NAME = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
+DASHBOARD_SERVICE_NAME = dashboard_service_pb2.DESCRIPTOR.services_by_name["DashboardService"].full_name
 
 
 class QueryComponent:
-    service_names = (SERVICE_NAME,)
+    """QueryService (over ClickHouse) and DashboardService (over a NATS key-value bucket)."""
 
-    def __init__(self, clickhouse: ClickHouse) -> None:
-        self._servicer = QueryServicer(WidgetEngine(clickhouse))
+    service_names = (SERVICE_NAME, DASHBOARD_SERVICE_NAME)
+
+    def __init__(
+        self, clickhouse: ClickHouse, js: jetstream.JetStreamContext, settings: QuerySettings
+    ) -> None:
+        self._queries = QueryServicer(
+            WidgetEngine(clickhouse),
+            retention_days=settings.global_retention_days,
+            watch_interval_seconds=settings.watch_interval_seconds,
+        )
+        self._store = DashboardStore(js, settings.dashboard_bucket, settings)
 
     def register(self, server: grpc.aio.Server) -> None:
-        query_service_pb2_grpc.add_QueryServiceServicer_to_server(self._servicer, server)
+        query_service_pb2_grpc.add_QueryServiceServicer_to_server(self._queries, server)
+        dashboard_service_pb2_grpc.add_DashboardServiceServicer_to_server(
+            DashboardServicer(self._store), server
+        )
 
     async def start(self) -> None:
-        """Nothing runs in the background."""
+        await self._store.open()
+
+    async def drain(self) -> None:
+        self._queries.close_streams()
 
     async def stop(self) -> None:
         """Nothing runs in the background."""

@@ -1,16 +1,37 @@
-"""Evaluates catalog widgets against the rollups: one engine for every widget definition."""
+"""Evaluates catalog widgets against the rollups: one engine for every widget definition.
+
+Any set of widgets over one window (one widget, or every widget of a tab) is answered by at
+most two queries run side by side: the totals and breakdowns, and the series. The rest is
+arithmetic over the metric table.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.domain import metrics
-from campaignreports.domain.catalog import WidgetDef
-from campaignreports.rollups import totals_query
+from campaignreports.domain import experiment, metrics, texts
+from campaignreports.domain.catalog import Kind, WidgetDef
+from campaignreports.domain.windows import Window
+from campaignreports.rollups import Column, breakdown_query, series_query
 
-LIVE_WINDOW = timedelta(hours=24)
+TOTALS = ("", "")
+Counts = Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a request asks about, beyond the widgets."""
+
+    tenant_id: str
+    campaign_id: str
+    window: Window
+    locale: str = "en"
+    include_machine_activity: bool = False
+    control_treatment_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -18,59 +39,188 @@ class MetricValue:
     id: str
     label: str
     value: float
-    rate: float | None
+    rate: float | None = None
+
+
+@dataclass(frozen=True)
+class RowValue:
+    key: str
+    label: str
+    metrics: list[MetricValue]
+
+
+@dataclass(frozen=True)
+class SeriesValue:
+    metric_id: str
+    label: str
+    points: list[tuple[datetime, float]]
 
 
 @dataclass(frozen=True)
 class WidgetResult:
     widget: WidgetDef
-    metrics: list[MetricValue]
+    title: str
+    description: str
     as_of: datetime
+    window: Window
+    metrics: list[MetricValue] = field(default_factory=list)
+    rows: list[RowValue] = field(default_factory=list)
+    series: list[SeriesValue] = field(default_factory=list)
 
 
-def live_bounds(now: datetime) -> tuple[datetime, datetime]:
-    """The live window: minute buckets from the one holding now - 24 h to the current one."""
-    start = (now - LIVE_WINDOW).replace(second=0, microsecond=0)
-    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return start, end
+class UnknownControlError(ValueError):
+    """The request names a control treatment the experiment does not have."""
+
+
+def _columns(widget: WidgetDef) -> list[Column]:
+    return [Column(m, widget.channel) for m in metrics.counted_dependencies(widget.metric_ids)]
+
+
+def _counts(widget: WidgetDef, values: Mapping[Column, float]) -> dict[str, float]:
+    return {c.metric_id: values.get(c, 0.0) for c in _columns(widget)}
+
+
+def _metric_values(
+    metric_ids: Sequence[str], counted: Counts, locale: str, whole: Counts | None = None
+) -> list[MetricValue]:
+    return [
+        MetricValue(
+            m,
+            texts.metric_label(m, locale),
+            metrics.evaluate(m, counted, whole),
+            metrics.rate(m, counted),
+        )
+        for m in metric_ids
+    ]
 
 
 class WidgetEngine:
     def __init__(self, clickhouse: ClickHouse) -> None:
         self._clickhouse = clickhouse
 
-    async def live(
-        self,
-        widget: WidgetDef,
-        *,
-        tenant_id: str,
-        campaign_id: str,
-        include_machine_activity: bool,
-        now: datetime,
-    ) -> WidgetResult:
-        counted_ids = metrics.counted_dependencies(list(widget.metric_ids))
-        start, end = live_bounds(now)
-        query = totals_query(
-            self._clickhouse.database,
-            counted_ids,
-            tenant_id=tenant_id,
-            campaign_id=campaign_id,
-            channel=widget.channel,
-            start=start,
-            end=end,
-            include_machine_activity=include_machine_activity,
+    async def evaluate(self, widgets: Sequence[WidgetDef], scope: Scope, now: datetime) -> list[WidgetResult]:
+        """Every widget's content over the scope's window, read at `now`."""
+        tabular = [w for w in widgets if w.kind is not Kind.SERIES]
+        timed = [w for w in widgets if w.kind is Kind.SERIES]
+        breakdowns, series = await asyncio.gather(
+            self._breakdowns(tabular, scope), self._series(timed, scope)
         )
-        rows = await self._clickhouse.run(self._clickhouse.query_rows, query.sql, query.parameters)
-        counted = {
-            metric_id: float(value or 0) for metric_id, value in zip(counted_ids, rows[0], strict=True)
+        results = []
+        for widget in widgets:
+            title, description = texts.widget_text(widget.id, scope.locale)
+            result = WidgetResult(widget, title, description, now, scope.window)
+            if widget.kind is Kind.KPI:
+                counted = _counts(widget, breakdowns.get(TOTALS, {}))
+                result.metrics.extend(_metric_values(widget.metric_ids, counted, scope.locale))
+            elif widget.kind is Kind.ROWS:
+                result.rows.extend(_rows(widget, breakdowns, scope))
+            else:
+                result.series.extend(_series_values(widget, series, scope))
+            results.append(result)
+        return results
+
+    async def _query(self, sql: str, parameters: dict) -> list[tuple]:
+        return await self._clickhouse.run(self._clickhouse.query_rows, sql, parameters)
+
+    async def _breakdowns(
+        self, widgets: Sequence[WidgetDef], scope: Scope
+    ) -> dict[tuple[str, str], dict[Column, float]]:
+        if not widgets:
+            return {}
+        columns = sorted({c for w in widgets for c in _columns(w)})
+        dimensions = sorted({w.dimension for w in widgets if w.dimension})
+        query = breakdown_query(
+            self._clickhouse.database,
+            columns,
+            dimensions,
+            tenant_id=scope.tenant_id,
+            campaign_id=scope.campaign_id,
+            window=scope.window,
+            include_machine_activity=scope.include_machine_activity,
+        )
+        return {
+            (dimension, value): dict(zip(columns, map(float, counts), strict=True))
+            for dimension, value, *counts in await self._query(query.sql, query.parameters)
         }
-        values = [
-            MetricValue(
-                metric_id,
-                metrics.METRICS[metric_id].label,
-                metrics.evaluate(metric_id, counted),
-                metrics.rate(metric_id, counted),
-            )
-            for metric_id in widget.metric_ids
-        ]
-        return WidgetResult(widget, values, now)
+
+    async def _series(
+        self, widgets: Sequence[WidgetDef], scope: Scope
+    ) -> dict[datetime, dict[Column, float]]:
+        if not widgets:
+            return {}
+        columns = sorted({c for w in widgets for c in _columns(w)})
+        query = series_query(
+            self._clickhouse.database,
+            columns,
+            tenant_id=scope.tenant_id,
+            campaign_id=scope.campaign_id,
+            window=scope.window,
+            include_machine_activity=scope.include_machine_activity,
+        )
+        return {
+            datetime.fromtimestamp(at, UTC): dict(zip(columns, map(float, counts), strict=True))
+            for at, *counts in await self._query(query.sql, query.parameters)
+        }
+
+
+def _rows(
+    widget: WidgetDef, breakdowns: Mapping[tuple[str, str], Mapping[Column, float]], scope: Scope
+) -> list[RowValue]:
+    whole = _counts(widget, breakdowns.get(TOTALS, {}))
+    counted_rows = [
+        (value, counted)
+        for (dimension, value), values in breakdowns.items()
+        if dimension == widget.dimension
+        for counted in [_counts(widget, values)]
+        if any(counted[m] > 0 for m in widget.counted_metric_ids)
+    ]
+    if widget.order_by_key:
+        counted_rows.sort(key=lambda row: row[0])
+    else:
+        counted_rows.sort(key=lambda row: (-metrics.evaluate(widget.ordering_metric, row[1], whole), row[0]))
+    counted_rows = counted_rows[: widget.limit]
+    extra: dict[str, dict[str, float]] = {}
+    if widget.comparison_metric_ids and counted_rows:
+        extra = {
+            k: c.values() for k, c in _compare_treatments(counted_rows, scope.control_treatment_id).items()
+        }
+    return [
+        RowValue(
+            key,
+            texts.key_label(widget.dimension, key, scope.locale),
+            _metric_values(widget.metric_ids, counted, scope.locale, whole)
+            + [MetricValue(m, texts.metric_label(m, scope.locale), v) for m, v in extra.get(key, {}).items()],
+        )
+        for key, counted in counted_rows
+    ]
+
+
+def _compare_treatments(
+    rows: list[tuple[str, dict[str, float]]], control_id: str
+) -> dict[str, experiment.Comparison]:
+    arms = [
+        experiment.Arm(key, counted["delivered"], counted["distinct_opens"], counted["distinct_clicks"])
+        for key, counted in rows
+    ]
+    control_id = control_id or arms[0].treatment_id
+    if control_id not in {arm.treatment_id for arm in arms}:
+        raise UnknownControlError(
+            f"no treatment {control_id!r} in this window; "
+            f"treatments: {', '.join(a.treatment_id for a in arms)}"
+        )
+    return experiment.compare(arms, control_id)
+
+
+def _series_values(
+    widget: WidgetDef, series: Mapping[datetime, Mapping[Column, float]], scope: Scope
+) -> list[SeriesValue]:
+    starts = sorted(set(scope.window.bucket_starts()) | set(series))
+    counted_at = {at: _counts(widget, series.get(at, {})) for at in starts}
+    return [
+        SeriesValue(
+            m,
+            texts.metric_label(m, scope.locale),
+            [(at, metrics.evaluate(m, counted_at[at])) for at in starts],
+        )
+        for m in widget.metric_ids
+    ]

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
 
-from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef
+from campaignreports.domain import texts
+from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_widgets
+from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
-from campaignreports.query.engine import WidgetEngine, WidgetResult
-from campaignreports.v1 import query_service_pb2, query_service_pb2_grpc
+from campaignreports.query.engine import MetricValue, Scope, UnknownControlError, WidgetEngine, WidgetResult
+from campaignreports.v1 import query_service_pb2 as pb
+from campaignreports.v1 import query_service_pb2_grpc
 
-_KINDS = {
-    Kind.KPI: query_service_pb2.WIDGET_KIND_KPI,
-    Kind.ROWS: query_service_pb2.WIDGET_KIND_ROWS,
-    Kind.SERIES: query_service_pb2.WIDGET_KIND_SERIES,
+_KINDS = {Kind.KPI: pb.WIDGET_KIND_KPI, Kind.ROWS: pb.WIDGET_KIND_ROWS, Kind.SERIES: pb.WIDGET_KIND_SERIES}
+_GRANULARITIES = {
+    pb.GRANULARITY_UNSPECIFIED: Granularity.DAY,
+    pb.GRANULARITY_HOUR: Granularity.HOUR,
+    pb.GRANULARITY_DAY: Granularity.DAY,
+    pb.GRANULARITY_WEEK: Granularity.WEEK,
+    pb.GRANULARITY_MONTH: Granularity.MONTH,
 }
+Request = pb.GetWidgetRequest | pb.GetReportRequest
 
 
 def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
@@ -26,90 +35,162 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     return stamp
 
 
-def _to_proto(result: WidgetResult) -> query_service_pb2.Widget:
-    widget = result.widget
-    return query_service_pb2.Widget(
-        id=widget.id,
-        title=widget.title,
-        description=widget.description,
-        kind=_KINDS[widget.kind],
-        metrics=[
-            query_service_pb2.Metric(id=m.id, label=m.label, value=m.value, rate=m.rate)
-            for m in result.metrics
+def _metric(m: MetricValue) -> pb.Metric:
+    return pb.Metric(id=m.id, label=m.label, value=m.value, rate=m.rate)
+
+
+def _to_proto(result: WidgetResult) -> pb.Widget:
+    return pb.Widget(
+        id=result.widget.id,
+        title=result.title,
+        description=result.description,
+        kind=_KINDS[result.widget.kind],
+        metrics=[_metric(m) for m in result.metrics],
+        rows=[pb.Row(key=r.key, label=r.label, metrics=[_metric(m) for m in r.metrics]) for r in result.rows],
+        series=[
+            pb.Series(
+                metric_id=s.metric_id,
+                label=s.label,
+                points=[pb.Point(at=_timestamp(at), value=value) for at, value in s.points],
+            )
+            for s in result.series
         ],
         as_of=_timestamp(result.as_of),
+        window_start=_timestamp(result.window.start),
+        window_end=_timestamp(result.window.end),
     )
+
+
+def _report(tab: str, results: list[WidgetResult], now: datetime) -> pb.Report:
+    return pb.Report(tab=tab, widgets=[_to_proto(r) for r in results], as_of=_timestamp(now))
+
+
+def _content(report: pb.Report) -> bytes:
+    """A report's numbers and texts without its read times: what WatchReport compares."""
+    unstamped = pb.Report()
+    unstamped.CopyFrom(report)
+    unstamped.ClearField("as_of")
+    for widget in unstamped.widgets:
+        widget.ClearField("as_of")
+    return unstamped.SerializeToString(deterministic=True)
 
 
 class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     def __init__(
-        self, engine: WidgetEngine, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        engine: WidgetEngine,
+        *,
+        retention_days: int,
+        watch_interval_seconds: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
+        self._retention_days = retention_days
+        self._watch_interval = watch_interval_seconds
         self._clock = clock
+        self._closing = asyncio.Event()
+
+    def close_streams(self) -> None:
+        """End every WatchReport stream (at shutdown, so that the server can stop at once)."""
+        self._closing.set()
 
     async def ListWidgets(
-        self, request: query_service_pb2.ListWidgetsRequest, context: grpc.aio.ServicerContext
-    ) -> query_service_pb2.ListWidgetsResponse:
-        return query_service_pb2.ListWidgetsResponse(
-            widgets=[
-                query_service_pb2.WidgetInfo(
+        self, request: pb.ListWidgetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListWidgetsResponse:
+        infos = []
+        for w in WIDGETS.values():
+            title, description = texts.widget_text(w.id, request.locale)
+            infos.append(
+                pb.WidgetInfo(
                     id=w.id,
                     tab=w.tab,
                     kind=_KINDS[w.kind],
-                    title=w.title,
-                    description=w.description,
-                    metric_ids=w.metric_ids,
+                    title=title,
+                    description=description,
+                    metric_ids=w.listed_metric_ids,
                 )
-                for w in WIDGETS.values()
-            ]
-        )
+            )
+        return pb.ListWidgetsResponse(widgets=infos)
 
-    async def GetWidget(
-        self, request: query_service_pb2.GetWidgetRequest, context: grpc.aio.ServicerContext
-    ) -> query_service_pb2.Widget:
+    async def GetWidget(self, request: pb.GetWidgetRequest, context: grpc.aio.ServicerContext) -> pb.Widget:
         widget = WIDGETS.get(request.widget_id)
         if widget is None:
             await abort_field(context, "widget_id", f"unknown widget {request.widget_id!r}; see ListWidgets")
-        await self._check_scope(request, context)
-        return _to_proto(await self._evaluate(widget, request))
+        now = self._clock()
+        scope = await self._scope(request, context, now)
+        results = await self._evaluate([widget], scope, context, now)
+        return _to_proto(results[0])
 
-    async def GetReport(
-        self, request: query_service_pb2.GetReportRequest, context: grpc.aio.ServicerContext
-    ) -> query_service_pb2.Report:
+    async def GetReport(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> pb.Report:
+        widgets = await self._tab(request, context)
+        now = self._clock()
+        scope = await self._scope(request, context, now)
+        return _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
+
+    async def WatchReport(
+        self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Report]:
+        widgets = await self._tab(request, context)
+        if request.HasField("window") and request.window.WhichOneof("kind") == "range":
+            await abort_field(
+                context, "window", "WatchReport serves the live window only; use GetReport for a range"
+            )
+        last_sent = b""
+        while not self._closing.is_set():
+            now = self._clock()
+            scope = await self._scope(request, context, now)
+            report = _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
+            content = _content(report)
+            if content != last_sent:
+                yield report
+                last_sent = content
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self._watch_interval)
+
+    async def _tab(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> list[WidgetDef]:
         if request.tab not in TABS:
             await abort_field(context, "tab", f"unknown tab {request.tab!r}; one of {', '.join(TABS)}")
-        await self._check_scope(request, context)
-        now = self._clock()
-        widgets = [w for w in WIDGETS.values() if w.tab == request.tab]
-        results = [await self._evaluate(w, request, now) for w in widgets]
-        return query_service_pb2.Report(
-            tab=request.tab, widgets=[_to_proto(r) for r in results], as_of=_timestamp(now)
-        )
+        return tab_widgets(request.tab)
 
-    async def _check_scope(
-        self,
-        request: query_service_pb2.GetWidgetRequest | query_service_pb2.GetReportRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> None:
+    async def _scope(self, request: Request, context: grpc.aio.ServicerContext, now: datetime) -> Scope:
         for field in ("tenant_id", "campaign_id"):
             if not getattr(request, field):
                 await abort_field(context, field, f"{field} is required")
-        if request.HasField("window") and request.window.WhichOneof("kind") == "range":
-            await context.abort(
-                grpc.StatusCode.UNIMPLEMENTED, "window.range: only the live window is served yet"
-            )
+        try:
+            window = self._window(request, now)
+        except WindowError as exc:
+            await abort_field(context, exc.field, str(exc))
+        return Scope(
+            request.tenant_id,
+            request.campaign_id,
+            window,
+            request.locale,
+            request.include_machine_activity,
+            getattr(request, "control_treatment_id", ""),
+        )
+
+    def _window(self, request: Request, now: datetime) -> Window:
+        if not request.HasField("window") or request.window.WhichOneof("kind") != "range":
+            return live_window(now)
+        requested = request.window.range
+        for bound in ("start", "end"):
+            if not requested.HasField(bound):
+                raise WindowError(f"window.range.{bound}", f"window.range.{bound} is required")
+        if requested.granularity not in _GRANULARITIES:
+            raise WindowError("window.range.granularity", f"unknown granularity {requested.granularity}")
+        return range_window(
+            requested.start.ToDatetime(UTC),
+            requested.end.ToDatetime(UTC),
+            requested.timezone,
+            _GRANULARITIES[requested.granularity],
+            now=now,
+            retention_days=self._retention_days,
+        )
 
     async def _evaluate(
-        self,
-        widget: WidgetDef,
-        request: query_service_pb2.GetWidgetRequest | query_service_pb2.GetReportRequest,
-        now: datetime | None = None,
-    ) -> WidgetResult:
-        return await self._engine.live(
-            widget,
-            tenant_id=request.tenant_id,
-            campaign_id=request.campaign_id,
-            include_machine_activity=request.include_machine_activity,
-            now=now or self._clock(),
-        )
+        self, widgets: list[WidgetDef], scope: Scope, context: grpc.aio.ServicerContext, now: datetime
+    ) -> list[WidgetResult]:
+        try:
+            return await self._engine.evaluate(widgets, scope, now)
+        except UnknownControlError as exc:
+            await abort_field(context, "control_treatment_id", str(exc))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from campaignreports.settings import CommonSettings, ListenAddress, env
+from campaignreports.settings import CommonSettings, ListenAddress, env, is_identifier
 
 
 @dataclass(frozen=True)
@@ -10,3 +10,20 @@ class QuerySettings(CommonSettings):
     query_listen: ListenAddress = env(
         "CR_QUERY_LISTEN", ListenAddress("127.0.0.1:50052"), doc="Address of the QueryService gRPC server."
     )
+    watch_interval_seconds: float = env(
+        "CR_QUERY_WATCH_INTERVAL_SECONDS",
+        1.0,
+        doc="How often WatchReport re-reads a report (at least 1: at most one report a second).",
+    )
+    dashboard_bucket: str = env(
+        "CR_DASHBOARD_BUCKET",
+        "CAMPAIGN_REPORTS_DASHBOARDS",
+        doc="NATS key-value bucket holding the saved dashboard layouts.",
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.watch_interval_seconds < 1.0:
+            raise ValueError("CR_QUERY_WATCH_INTERVAL_SECONDS must be at least 1")
+        if not is_identifier(self.dashboard_bucket):
+            raise ValueError("CR_DASHBOARD_BUCKET must match [A-Za-z_][A-Za-z0-9_]*")

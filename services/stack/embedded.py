@@ -29,7 +29,7 @@ async def run(settings: EmbeddedSettings) -> None:
             settings,
             service_name="campaign-reports-embedded",
             listen=settings.query_listen,
-            extra_components=lambda: [QueryComponent(reader)],
+            extra_components=lambda js: [QueryComponent(reader, js, settings)],
         )
     finally:
         reader.close()

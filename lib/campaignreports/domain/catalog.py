@@ -1,11 +1,17 @@
-"""The widget catalog (SPEC section 5) as data, evaluated by the query engine."""
+"""The widget catalog (SPEC section 5) as data, evaluated by the query engine.
+
+A widget is a kind, the channel it counts (None: every channel), its metrics and, for `rows`
+widgets, the event field it breaks counts down by, the metric ordering the rows and an
+optional row limit. Titles, descriptions and labels live in `texts`, per locale.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
 
-from campaignreports.domain.metrics import METRICS
+from campaignreports.domain.experiment import COMPARISON_METRICS
+from campaignreports.domain.metrics import METRICS, Counted
 
 
 class Kind(Enum):
@@ -14,30 +20,66 @@ class Kind(Enum):
     SERIES = "series"
 
 
+# How a dashboard shows a widget (SPEC section 3, WidgetPlacement.view).
+VIEWS: tuple[str, ...] = ("graph", "table", "donut")
+
+
 @dataclass(frozen=True)
 class WidgetDef:
     id: str
     tab: str
     kind: Kind
-    channel: str | None  # the channel counted, None for campaign-level widgets
+    channel: str | None  # the channel counted; None: every channel
     metric_ids: tuple[str, ...]
-    title: str
-    description: str
+    dimension: str = ""  # rows: the event field the counts are broken down by
+    order_by: str = ""  # rows: the metric ordering them, descending (default: the first)
+    limit: int | None = None  # rows: at most this many
+    order_by_key: bool = False  # rows: ordered by key instead of by a metric
+    # rows: metrics added to each row by a comparison of the rows (the experiment's)
+    comparison_metric_ids: tuple[str, ...] = ()
+    view: str = "table"  # the default view on a dashboard
+
+    @property
+    def ordering_metric(self) -> str:
+        return self.order_by or self.metric_ids[0]
+
+    @property
+    def listed_metric_ids(self) -> tuple[str, ...]:
+        """Every metric id the widget's content carries."""
+        return self.metric_ids + self.comparison_metric_ids
+
+    @property
+    def counted_metric_ids(self) -> tuple[str, ...]:
+        """The widget's own metrics read straight from the rollups (a row exists when one is > 0)."""
+        return tuple(m for m in self.metric_ids if isinstance(METRICS[m].source, Counted))
+
+
+K, R, S = Kind.KPI, Kind.ROWS, Kind.SERIES
+_SENDING = ("sent", "delivered", "bounces", "errors")
+
+
+def _rows(
+    widget_id: str, tab: str, channel: str | None, dimension: str, *metric_ids: str, **kw: object
+) -> WidgetDef:
+    return WidgetDef(widget_id, tab, R, channel, metric_ids, dimension=dimension, **kw)  # type: ignore[arg-type]
+
+
+def _series(widget_id: str, tab: str, channel: str, *metric_ids: str) -> WidgetDef:
+    return WidgetDef(widget_id, tab, S, channel, metric_ids, view="graph")
 
 
 WIDGETS: dict[str, WidgetDef] = {
     w.id: w
     for w in (
+        WidgetDef("campaign_statistics", "campaign", K, None, ("entered_profiles",)),
+        WidgetDef("email_sending_statistics", "email", K, "email", ("targeted", *_SENDING)),
         WidgetDef(
             "email_statistics",
             "email",
-            Kind.KPI,
+            K,
             "email",
             (
-                "sent",
-                "delivered",
-                "bounces",
-                "errors",
+                *_SENDING,
                 "opens",
                 "distinct_opens",
                 "clicks",
@@ -47,8 +89,137 @@ WIDGETS: dict[str, WidgetDef] = {
                 "machine_opens",
                 "machine_clicks",
             ),
-            "Email statistics",
-            "Sending and reaction figures of the email deliveries.",
+        ),
+        _series("email_summary", "email", "email", "sent", "delivered", "opens", "clicks"),
+        _series("email_performance_by_date", "email", "email", *_SENDING),
+        _rows("email_bounce_categories", "email", "email", "bounce_category", "bounces", view="donut"),
+        _rows("email_bounce_reasons", "email", "email", "reason", "bounces"),
+        _rows("email_error_reasons", "email", "email", "reason", "errors"),
+        _rows("email_excluded_reasons", "email", "email", "reason", "excluded"),
+        _rows(
+            "email_top_recipient_domains",
+            "email",
+            "email",
+            "recipient_domain",
+            "sent",
+            "delivered",
+            "bounces",
+            "opens",
+            "clicks",
+            "spam_complaints",
+            "reactivity",
+            order_by="opens",
+            limit=10,
+        ),
+        WidgetDef(
+            "email_delivery_summary",
+            "email",
+            K,
+            "email",
+            ("sent", "delivered", "bounces", "distinct_opens", "distinct_clicks"),
+        ),
+        WidgetDef("email_target_audience", "email", K, "email", ("targeted", "to_deliver", "excluded")),
+        WidgetDef(
+            "email_execution_statistics",
+            "email",
+            K,
+            "email",
+            ("to_deliver", "delivered", "errors", "new_quarantines"),
+        ),
+        WidgetDef(
+            "email_reaction_statistics",
+            "email",
+            K,
+            "email",
+            (
+                "distinct_opens",
+                "opens",
+                "unsubscribes",
+                "mirror_page_views",
+                "forwards",
+                "machine_opens",
+                "machine_clicks",
+            ),
+        ),
+        WidgetDef("email_clickstreams", "email", K, "email", ("distinct_clicks", "clicks", "reactivity")),
+        _rows("email_errors_by_domain", "email", "email", "recipient_domain", "errors", "bounces"),
+        _rows("email_top_links", "email", "email", "url", "clicks", "distinct_clicks", "share", limit=10),
+        _series("email_user_activities", "email", "email", "opens", "clicks"),
+        WidgetDef(
+            "inapp_performance", "in_app", K, "in_app", ("impressions", "unique_impressions", "interactions")
+        ),
+        _series("inapp_summary", "in_app", "in_app", "impressions", "interactions"),
+        _rows(
+            "inapp_interactions_by_type",
+            "in_app",
+            "in_app",
+            "interaction_type",
+            "interactions",
+            "distinct_profiles",
+            view="donut",
+        ),
+        WidgetDef("push_sending_performance", "push", K, "push", _SENDING),
+        WidgetDef("push_statistics", "push", K, "push", (*_SENDING, "opens", "actions", "engagements")),
+        _series("push_sending_summary", "push", "push", "sent", "delivered", "errors"),
+        WidgetDef("push_sending_failed", "push", K, "push", ("errors", "bounces")),
+        _rows("push_error_reasons", "push", "push", "reason", "errors"),
+        _rows("push_excluded_reasons", "push", "push", "reason", "excluded"),
+        _rows(
+            "push_breakdown_by_platform",
+            "push",
+            "push",
+            "platform",
+            *_SENDING,
+            "opens",
+            "actions",
+        ),
+        _rows("push_sending_by_platform", "push", "push", "platform", "sent", "delivered", view="donut"),
+        _rows(
+            "push_tracking_by_platform",
+            "push",
+            "push",
+            "platform",
+            "opens",
+            "actions",
+            "engagements",
+            order_by="engagements",
+        ),
+        WidgetDef(
+            "sms_statistics",
+            "sms",
+            K,
+            "sms",
+            ("targeted", "excluded", *_SENDING, "clicks", "distinct_clicks"),
+        ),
+        _series("sms_performance_by_date", "sms", "sms", *_SENDING),
+        _rows("sms_excluded_reasons", "sms", "sms", "reason", "excluded"),
+        _rows("sms_bounce_reasons", "sms", "sms", "reason", "bounces"),
+        _rows("sms_error_reasons", "sms", "sms", "reason", "errors"),
+        WidgetDef("web_performance", "web", K, "web", ("impressions", "unique_impressions", "interactions")),
+        _series("web_summary", "web", "web", "impressions", "unique_impressions", "interactions"),
+        _rows("web_interactions_by_element", "web", "web", "element_id", "interactions", "distinct_profiles"),
+        WidgetDef(
+            "direct_mail_sending_statistics",
+            "direct_mail",
+            K,
+            "direct_mail",
+            ("targeted", "sent", "errors", "excluded"),
+        ),
+        _rows("direct_mail_excluded_reasons", "direct_mail", "direct_mail", "reason", "excluded"),
+        _rows("direct_mail_error_reasons", "direct_mail", "direct_mail", "reason", "errors"),
+        _rows(
+            "experiment_treatments",
+            "experiment",
+            None,
+            "treatment_id",
+            "sent",
+            "delivered",
+            "distinct_opens",
+            "distinct_clicks",
+            "open_rate",
+            "click_rate",
+            order_by_key=True,
+            comparison_metric_ids=COMPARISON_METRICS,
         ),
     )
 }
@@ -67,6 +238,14 @@ BREAKDOWN_DIMENSIONS: tuple[str, ...] = (
 
 TABS: tuple[str, ...] = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
 
+
+def tab_widgets(tab: str) -> list[WidgetDef]:
+    """The widgets of one tab, in catalog order."""
+    return [w for w in WIDGETS.values() if w.tab == tab]
+
+
 for _widget in WIDGETS.values():
     assert _widget.tab in TABS, _widget
     assert all(metric_id in METRICS for metric_id in _widget.metric_ids), _widget
+    assert (_widget.kind is Kind.ROWS) == (_widget.dimension in BREAKDOWN_DIMENSIONS), _widget
+    assert _widget.view in VIEWS, _widget

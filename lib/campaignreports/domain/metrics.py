@@ -1,14 +1,17 @@
 """Metric definitions (SPEC section 4) as one table.
 
-A metric is either counted from the rollups (`Counted`: events of one type, or distinct
-profiles with that type) or derived from other metrics (`Derived`). A metric may carry a rate
-base: the metric its `rate` is a fraction of. Machine activity (opens and clicks flagged
-`is_machine`) is excluded from the human metrics unless a request asks to include it, and is
-counted on its own by the machine_* metrics.
+A metric is counted from the rollups (`Counted`: events of one type, or distinct profiles
+with that type), or derived from other metrics: a signed sum (`Sum`: to_deliver, engagements),
+a ratio (`Ratio`: open_rate, reactivity), or a row's share of the widget's total (`Share`: a
+link's share of all clicks). A metric may carry a rate base: the metric its `rate` is a
+fraction of. Machine activity (opens and clicks flagged `is_machine`) is excluded from the
+human metrics unless a request asks to include it, and is counted on its own by the machine_*
+metrics.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -34,97 +37,119 @@ class Counted:
 
 
 @dataclass(frozen=True)
-class Derived:
-    """minuend - subtrahend (the only derivation the catalog needs)."""
+class Sum:
+    """The sum of `plus` minus the sum of `minus`."""
 
-    minuend: str
-    subtrahend: str
+    plus: tuple[str, ...]
+    minus: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """numerator / denominator as a fraction; 0 when the denominator is 0."""
+
+    numerator: str
+    denominator: str
+
+
+@dataclass(frozen=True)
+class Share:
+    """A breakdown row's value of `of`, as a fraction of the whole (all rows and the rest)."""
+
+    of: str
+
+
+Source = Counted | Sum | Ratio | Share
 
 
 @dataclass(frozen=True)
 class MetricDef:
     id: str
-    label: str
-    source: Counted | Derived
+    source: Source
     rate_base: str | None = None
 
 
-def _count(metric_id: str, label: str, event_type: str, **kwargs: object) -> MetricDef:
+def _count(metric_id: str, event_type: str, **kwargs: object) -> MetricDef:
     rate_base = kwargs.pop("rate_base", None)
-    return MetricDef(metric_id, label, Counted(event_type, **kwargs), rate_base)  # type: ignore[arg-type]
+    return MetricDef(metric_id, Counted(event_type, **kwargs), rate_base)  # type: ignore[arg-type]
 
 
 _DISTINCT = Aggregate.DISTINCT_PROFILES
+_HUMAN = Machine.HUMAN
 
 METRICS: dict[str, MetricDef] = {
     m.id: m
     for m in (
-        _count("entered_profiles", "Entered profiles", "profile_entered", aggregate=_DISTINCT),
-        _count("targeted", "Targeted", "targeted"),
-        _count("excluded", "Excluded", "excluded", rate_base="targeted"),
-        MetricDef("to_deliver", "To deliver", Derived("targeted", "excluded")),
-        _count("sent", "Sent", "sent"),
-        _count("delivered", "Delivered", "delivered", rate_base="sent"),
-        _count("bounces", "Bounces", "bounced", rate_base="sent"),
-        _count("errors", "Errors", "error", rate_base="to_deliver"),
-        _count("new_quarantines", "New quarantines", "quarantined", rate_base="to_deliver"),
-        _count("opens", "Opens", "opened", machine=Machine.HUMAN),
-        _count(
-            "distinct_opens",
-            "Distinct opens",
-            "opened",
-            aggregate=_DISTINCT,
-            machine=Machine.HUMAN,
-            rate_base="delivered",
-        ),
-        _count("clicks", "Clicks", "clicked", machine=Machine.HUMAN),
-        _count(
-            "distinct_clicks",
-            "Distinct clicks",
-            "clicked",
-            aggregate=_DISTINCT,
-            machine=Machine.HUMAN,
-            rate_base="delivered",
-        ),
-        _count("machine_opens", "Machine opens", "opened", machine=Machine.MACHINE_ONLY),
-        _count("machine_clicks", "Machine clicks", "clicked", machine=Machine.MACHINE_ONLY),
-        _count("unsubscribes", "Unsubscribes", "unsubscribed", rate_base="delivered"),
-        _count("spam_complaints", "Spam complaints", "spam_complaint", rate_base="delivered"),
-        _count("mirror_page_views", "Mirror page views", "mirror_page_viewed"),
-        _count("forwards", "Forwards", "forwarded"),
-        _count("actions", "Actions", "action"),
-        _count("impressions", "Impressions", "impression"),
-        _count("unique_impressions", "Unique impressions", "impression", aggregate=_DISTINCT),
-        _count("interactions", "Interactions", "interaction"),
+        _count("entered_profiles", "profile_entered", aggregate=_DISTINCT),
+        _count("targeted", "targeted"),
+        _count("excluded", "excluded", rate_base="targeted"),
+        MetricDef("to_deliver", Sum(("targeted",), ("excluded",)), rate_base="targeted"),
+        _count("sent", "sent"),
+        _count("delivered", "delivered", rate_base="sent"),
+        _count("bounces", "bounced", rate_base="sent"),
+        _count("errors", "error", rate_base="to_deliver"),
+        _count("new_quarantines", "quarantined", rate_base="to_deliver"),
+        _count("opens", "opened", machine=_HUMAN),
+        _count("distinct_opens", "opened", aggregate=_DISTINCT, machine=_HUMAN, rate_base="delivered"),
+        _count("clicks", "clicked", machine=_HUMAN),
+        _count("distinct_clicks", "clicked", aggregate=_DISTINCT, machine=_HUMAN, rate_base="delivered"),
+        _count("machine_opens", "opened", machine=Machine.MACHINE_ONLY),
+        _count("machine_clicks", "clicked", machine=Machine.MACHINE_ONLY),
+        _count("unsubscribes", "unsubscribed", rate_base="delivered"),
+        _count("spam_complaints", "spam_complaint", rate_base="delivered"),
+        _count("mirror_page_views", "mirror_page_viewed"),
+        _count("forwards", "forwarded"),
+        _count("actions", "action"),
+        MetricDef("engagements", Sum(("opens", "actions"))),
+        _count("impressions", "impression"),
+        _count("unique_impressions", "impression", aggregate=_DISTINCT),
+        _count("interactions", "interaction"),
+        _count("distinct_profiles", "interaction", aggregate=_DISTINCT),
+        MetricDef("open_rate", Ratio("distinct_opens", "delivered")),
+        MetricDef("click_rate", Ratio("distinct_clicks", "delivered")),
+        MetricDef("reactivity", Ratio("distinct_clicks", "distinct_opens")),
+        MetricDef("delivered_rate", Ratio("delivered", "sent")),
+        MetricDef("bounce_rate", Ratio("bounces", "sent")),
+        MetricDef("error_rate", Ratio("errors", "to_deliver")),
+        MetricDef("quarantine_rate", Ratio("new_quarantines", "to_deliver")),
+        MetricDef("unsubscribe_rate", Ratio("unsubscribes", "delivered")),
+        MetricDef("complaint_rate", Ratio("spam_complaints", "delivered")),
+        MetricDef("share", Share("clicks")),
     )
 }
 
 
-# Event types whose distinct profiles a metric or a breakdown counts: the rollups keep
-# distinct-profile states for these only, since a state costs memory and query time per
-# profile (SENT and DELIVERED states would make every query read every profile). INTERACTION:
-# the per-element and per-type widgets count distinct profiles (SPEC section 5).
+# Event types whose distinct profiles some metric counts: the rollups keep distinct-profile
+# states for these only, since a state costs memory and query time per profile (SENT and
+# DELIVERED states would make every query read every profile).
 DISTINCT_PROFILE_TYPES: frozenset[str] = frozenset(
-    {
-        m.source.event_type
-        for m in METRICS.values()
-        if isinstance(m.source, Counted) and m.source.aggregate is Aggregate.DISTINCT_PROFILES
-    }
-    | {"interaction"}
+    m.source.event_type
+    for m in METRICS.values()
+    if isinstance(m.source, Counted) and m.source.aggregate is Aggregate.DISTINCT_PROFILES
 )
 
 
-def counted_dependencies(metric_ids: list[str]) -> list[str]:
+def _inputs(metric: MetricDef) -> tuple[str, ...]:
+    source = metric.source
+    if isinstance(source, Sum):
+        return source.plus + source.minus
+    if isinstance(source, Ratio):
+        return (source.numerator, source.denominator)
+    if isinstance(source, Share):
+        return (source.of,)
+    return ()
+
+
+def counted_dependencies(metric_ids: list[str] | tuple[str, ...]) -> list[str]:
     """Every counted metric needed to compute `metric_ids` and their rates, in stable order."""
     needed: dict[str, None] = {}
 
     def visit(metric_id: str) -> None:
         metric = METRICS[metric_id]
-        if isinstance(metric.source, Derived):
-            visit(metric.source.minuend)
-            visit(metric.source.subtrahend)
-        else:
+        if isinstance(metric.source, Counted):
             needed[metric_id] = None
+        for input_id in _inputs(metric):
+            visit(input_id)
         if metric.rate_base:
             visit(metric.rate_base)
 
@@ -133,18 +158,31 @@ def counted_dependencies(metric_ids: list[str]) -> list[str]:
     return list(needed)
 
 
-def evaluate(metric_id: str, counted: dict[str, float]) -> float:
-    """The value of `metric_id` given the values of the counted metrics."""
+def _fraction(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator > 0 else 0.0
+
+
+def evaluate(metric_id: str, counted: Mapping[str, float], whole: Mapping[str, float] | None = None) -> float:
+    """The value of `metric_id` given the counted metrics (of a row, and of the `whole` for shares)."""
     source = METRICS[metric_id].source
-    if isinstance(source, Derived):
-        return evaluate(source.minuend, counted) - evaluate(source.subtrahend, counted)
-    return counted[metric_id]
+    if isinstance(source, Counted):
+        return counted[metric_id]
+    if isinstance(source, Sum):
+        return sum(evaluate(m, counted, whole) for m in source.plus) - sum(
+            evaluate(m, counted, whole) for m in source.minus
+        )
+    if isinstance(source, Ratio):
+        return _fraction(
+            evaluate(source.numerator, counted, whole), evaluate(source.denominator, counted, whole)
+        )
+    return _fraction(
+        evaluate(source.of, counted), evaluate(source.of, whole if whole is not None else counted)
+    )
 
 
-def rate(metric_id: str, counted: dict[str, float]) -> float | None:
+def rate(metric_id: str, counted: Mapping[str, float]) -> float | None:
     """The metric's rate against its base; 0 for a zero base (never NaN); None without a base."""
     base_id = METRICS[metric_id].rate_base
     if base_id is None:
         return None
-    base = evaluate(base_id, counted)
-    return evaluate(metric_id, counted) / base if base > 0 else 0.0
+    return _fraction(evaluate(metric_id, counted), evaluate(base_id, counted))

@@ -1,0 +1,684 @@
+"""Everything a user reads, in the four seed languages: widget titles and descriptions, metric
+labels and the labels of fixed breakdown keys.
+
+English titles follow the seed documents (`Email - Bounce categories`); the other languages
+use the seed translations where they exist and our own otherwise. A locale is resolved from
+its language part (`fr-CA` is `fr`); anything unsupported is English.
+"""
+
+from __future__ import annotations
+
+LOCALES: tuple[str, ...] = ("en", "fr", "sv", "nl")
+DEFAULT_LOCALE = "en"
+
+
+def resolve_locale(locale: str) -> str:
+    language = locale.strip().replace("_", "-").split("-", 1)[0].lower()
+    return language if language in LOCALES else DEFAULT_LOCALE
+
+
+# widget id -> locale -> (title, description)
+WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
+    "campaign_statistics": {
+        "en": ("Campaign statistics", "Profiles that entered the campaign."),
+        "fr": ("Statistiques de la campagne", "Profils entrés dans la campagne."),
+        "sv": ("Kampanjstatistik", "Profiler som gick in i kampanjen."),
+        "nl": ("Campagnestatistieken", "Profielen die de campagne zijn binnengekomen."),
+    },
+    "email_sending_statistics": {
+        "en": (
+            "Email - Sending statistics",
+            "Essential data about your email such as Targeted or Delivered.",
+        ),
+        "fr": (
+            "Email - Statistiques d'envoi",
+            "Données essentielles de votre email, comme les ciblés ou les délivrés.",
+        ),
+        "sv": (
+            "E-post - Sändningsstatistik",
+            "Viktiga uppgifter om din e-post, till exempel målgrupp och levererade.",
+        ),
+        "nl": (
+            "E-mail - Verzendstatistieken",
+            "Essentiële gegevens over uw e-mail, zoals getarget of afgeleverd.",
+        ),
+    },
+    "email_statistics": {
+        "en": (
+            "Email - Statistics",
+            "Profile activity for your email: sending, opens, clicks and reactions.",
+        ),
+        "fr": (
+            "Email - Statistiques",
+            "Activité des profils pour votre email : envois, ouvertures, clics et réactions.",
+        ),
+        "sv": (
+            "E-post - Statistik",
+            "Profilaktivitet för din e-post: utskick, öppningar, klick och reaktioner.",
+        ),
+        "nl": (
+            "E-mail - Statistieken",
+            "Profielactiviteit voor uw e-mail: verzending, opens, kliks en reacties.",
+        ),
+    },
+    "email_summary": {
+        "en": ("Email summary", "Sent, delivered, opens and clicks over time."),
+        "fr": ("Résumé de l'email", "Envoyés, délivrés, ouvertures et clics au fil du temps."),
+        "sv": ("E-postsammanfattning", "Skickade, levererade, öppningar och klick över tid."),
+        "nl": ("E-mailoverzicht", "Verzonden, afgeleverd, opens en kliks in de tijd."),
+    },
+    "email_performance_by_date": {
+        "en": ("Email - Performance by date", "Sent emails over time, with deliveries, bounces and errors."),
+        "fr": (
+            "Email - Performances par date",
+            "Emails envoyés au fil du temps, avec délivrés, rebonds et erreurs.",
+        ),
+        "sv": (
+            "E-post - Resultat per datum",
+            "Skickade e-postmeddelanden över tid, med leveranser, studsar och fel.",
+        ),
+        "nl": (
+            "E-mail - Prestaties per datum",
+            "Verzonden e-mails in de tijd, met afleveringen, bounces en fouten.",
+        ),
+    },
+    "email_bounce_categories": {
+        "en": (
+            "Email - Bounce categories",
+            "Bounces by category: hard (permanent), soft (temporary) and ignored.",
+        ),
+        "fr": (
+            "Email - Catégories de rebonds",
+            "Rebonds par catégorie : définitifs, temporaires et ignorés.",
+        ),
+        "sv": (
+            "E-post - Studskategorier",
+            "Studsar per kategori: hårda (permanenta), mjuka (tillfälliga) och ignorerade.",
+        ),
+        "nl": (
+            "E-mail - Bouncecategorieën",
+            "Bounces per categorie: hard (permanent), soft (tijdelijk) en genegeerd.",
+        ),
+    },
+    "email_bounce_reasons": {
+        "en": ("Email - Bounces reasons", "Bounced messages by reason."),
+        "fr": ("Email - Raisons des rebonds", "Messages en rebond par raison."),
+        "sv": ("E-post - Orsaker till studsar", "Studsade meddelanden per orsak."),
+        "nl": ("E-mail - Redenen voor bounces", "Gebounste berichten per reden."),
+    },
+    "email_error_reasons": {
+        "en": ("Email - Error reasons", "The errors that occurred during the sending process, by reason."),
+        "fr": ("Email - Raisons des erreurs", "Les erreurs survenues pendant l'envoi, par raison."),
+        "sv": ("E-post - Felorsaker", "Fel som uppstod under sändningen, per orsak."),
+        "nl": ("E-mail - Foutredenen", "De fouten die tijdens het verzenden optraden, per reden."),
+    },
+    "email_excluded_reasons": {
+        "en": (
+            "Email - Excluded reasons",
+            "Why targeted profiles were excluded and did not receive the message.",
+        ),
+        "fr": (
+            "Email - Raisons d'exclusion",
+            "Pourquoi des profils ciblés ont été exclus et n'ont pas reçu le message.",
+        ),
+        "sv": (
+            "E-post - Uteslutningsorsaker",
+            "Varför profiler i målgruppen uteslöts och inte fick meddelandet.",
+        ),
+        "nl": (
+            "E-mail - Redenen voor uitsluiting",
+            "Waarom getargete profielen zijn uitgesloten en het bericht niet ontvingen.",
+        ),
+    },
+    "email_top_recipient_domains": {
+        "en": (
+            "Email - Best recipient domain",
+            "The recipient domains that open the email most, with their sending figures.",
+        ),
+        "fr": (
+            "Email - Meilleurs domaines destinataires",
+            "Les domaines des destinataires qui ouvrent le plus l'email, avec leurs chiffres d'envoi.",
+        ),
+        "sv": (
+            "E-post - Bästa mottagardomäner",
+            "Mottagardomänerna som öppnar e-posten mest, med deras sändningssiffror.",
+        ),
+        "nl": (
+            "E-mail - Beste ontvangersdomeinen",
+            "De ontvangersdomeinen die de e-mail het vaakst openen, met hun verzendcijfers.",
+        ),
+    },
+    "email_delivery_summary": {
+        "en": (
+            "Email - Delivery summary",
+            "Sent, delivered, bounces, distinct opens and distinct clicks, with rates.",
+        ),
+        "fr": (
+            "Email - Présentation de la diffusion",
+            "Envoyés, délivrés, rebonds, ouvertures et clics distincts, avec leurs taux.",
+        ),
+        "sv": (
+            "E-post - Leveransöversikt",
+            "Skickade, levererade, studsar, unika öppningar och unika klick, med andelar.",
+        ),
+        "nl": (
+            "E-mail - Leveringsoverzicht",
+            "Verzonden, afgeleverd, bounces, unieke opens en unieke kliks, met percentages.",
+        ),
+    },
+    "email_target_audience": {
+        "en": ("Email - Initial target audience", "Targeted profiles, messages to deliver and exclusions."),
+        "fr": (
+            "Email - Statistiques initiales d'audience cible",
+            "Profils ciblés, messages à diffuser et exclusions.",
+        ),
+        "sv": (
+            "E-post - Ursprunglig målgrupp",
+            "Profiler i målgruppen, meddelanden att leverera och uteslutningar.",
+        ),
+        "nl": (
+            "E-mail - Oorspronkelijke doelgroep",
+            "Getargete profielen, te bezorgen berichten en uitsluitingen.",
+        ),
+    },
+    "email_execution_statistics": {
+        "en": (
+            "Email - Execution statistics",
+            "Messages to deliver, deliveries, errors and new quarantines, with rates.",
+        ),
+        "fr": (
+            "Email - Statistiques d'exécution",
+            "Messages à diffuser, succès, erreurs et nouvelles quarantaines, avec leurs taux.",
+        ),
+        "sv": (
+            "E-post - Körningsstatistik",
+            "Meddelanden att leverera, leveranser, fel och nya karantäner, med andelar.",
+        ),
+        "nl": (
+            "E-mail - Uitvoeringsstatistieken",
+            "Te bezorgen berichten, afleveringen, fouten en nieuwe quarantaines, met percentages.",
+        ),
+    },
+    "email_reaction_statistics": {
+        "en": (
+            "Email - Reaction statistics",
+            "Recipient activity: opens, unsubscribes, mirror page views and forwards.",
+        ),
+        "fr": (
+            "Email - Statistiques de réaction",
+            "Activité des destinataires : ouvertures, désabonnements, page miroir et transferts.",
+        ),
+        "sv": (
+            "E-post - Reaktionsstatistik",
+            "Mottagarnas aktivitet: öppningar, avregistreringar, spegelsidor och vidarebefordringar.",
+        ),
+        "nl": (
+            "E-mail - Reactiestatistieken",
+            "Activiteit van ontvangers: opens, afmeldingen, spiegelpagina's en doorsturingen.",
+        ),
+    },
+    "email_clickstreams": {
+        "en": (
+            "Email - Generated clickstreams",
+            "How recipients clicked: distinct clicks, clicks and reactivity.",
+        ),
+        "fr": (
+            "Email - Flux de clics générés",
+            "Comment les destinataires ont cliqué : clics distincts, clics et réactivité.",
+        ),
+        "sv": (
+            "E-post - Genererade klickflöden",
+            "Hur mottagarna klickade: unika klick, klick och reaktivitet.",
+        ),
+        "nl": (
+            "E-mail - Gegenereerde klikstromen",
+            "Hoe ontvangers klikten: unieke kliks, kliks en reactiviteit.",
+        ),
+    },
+    "email_errors_by_domain": {
+        "en": ("Email - Errors by domain", "Errors and bounces per recipient domain."),
+        "fr": ("Email - Ventilation des erreurs par domaine", "Erreurs et rebonds par domaine destinataire."),
+        "sv": ("E-post - Fel per domän", "Fel och studsar per mottagardomän."),
+        "nl": ("E-mail - Fouten per domein", "Fouten en bounces per ontvangersdomein."),
+    },
+    "email_top_links": {
+        "en": ("Email - Top 10 links", "The ten most clicked links, with their share of all clicks."),
+        "fr": (
+            "Email - 10 liens les plus consultés",
+            "Les dix liens les plus cliqués, avec leur part de tous les clics.",
+        ),
+        "sv": ("E-post - Topp 10 länkar", "De tio mest klickade länkarna, med deras andel av alla klick."),
+        "nl": ("E-mail - Top 10 links", "De tien meest aangeklikte links, met hun aandeel in alle kliks."),
+    },
+    "email_user_activities": {
+        "en": ("Email - User activities", "Opens and clicks over time."),
+        "fr": ("Email - Activités utilisateurs", "Ouvertures et clics au fil du temps."),
+        "sv": ("E-post - Användaraktiviteter", "Öppningar och klick över tid."),
+        "nl": ("E-mail - Gebruikersactiviteiten", "Opens en kliks in de tijd."),
+    },
+    "inapp_performance": {
+        "en": (
+            "In-app performance",
+            "Visitors' engagement with in-app messages: impressions and interactions.",
+        ),
+        "fr": (
+            "Performances in-app",
+            "Engagement des visiteurs avec les messages in-app : impressions et interactions.",
+        ),
+        "sv": ("In-app-resultat", "Besökarnas engagemang i in-app-meddelanden: visningar och interaktioner."),
+        "nl": (
+            "In-app-prestaties",
+            "Betrokkenheid van bezoekers bij in-app-berichten: vertoningen en interacties.",
+        ),
+    },
+    "inapp_summary": {
+        "en": ("In-app summary", "In-app impressions and interactions over time."),
+        "fr": ("Résumé in-app", "Impressions et interactions in-app au fil du temps."),
+        "sv": ("In-app-sammanfattning", "In-app-visningar och interaktioner över tid."),
+        "nl": ("In-app-overzicht", "In-app-vertoningen en interacties in de tijd."),
+    },
+    "inapp_interactions_by_type": {
+        "en": (
+            "Interactions by type",
+            "How users interacted with your in-app message: clicks, dismissals and more.",
+        ),
+        "fr": (
+            "Interactions par type",
+            "Comment les utilisateurs ont interagi avec votre message in-app : clics, fermetures, etc.",
+        ),
+        "sv": (
+            "Interaktioner per typ",
+            "Hur användarna interagerade med ditt in-app-meddelande: klick, stängningar med mera.",
+        ),
+        "nl": (
+            "Interacties per type",
+            "Hoe gebruikers met uw in-app-bericht omgingen: kliks, sluitingen en meer.",
+        ),
+    },
+    "push_sending_performance": {
+        "en": (
+            "Push notification - Sending performance",
+            "Essential data about your push notification such as errors or delivered messages.",
+        ),
+        "fr": (
+            "Notification push - Performances d'envoi",
+            "Données essentielles de votre notification push, comme les erreurs ou les messages délivrés.",
+        ),
+        "sv": (
+            "Push-meddelande - Sändningsresultat",
+            "Viktiga uppgifter om din push-notis, till exempel fel och levererade meddelanden.",
+        ),
+        "nl": (
+            "Pushmelding - Verzendprestaties",
+            "Essentiële gegevens over uw pushmelding, zoals fouten of afgeleverde berichten.",
+        ),
+    },
+    "push_statistics": {
+        "en": ("Push notification - Statistics", "Recipient activity for your push notification."),
+        "fr": (
+            "Notification push - Statistiques",
+            "Activité des destinataires pour votre notification push.",
+        ),
+        "sv": ("Push-meddelande - Statistik", "Mottagarnas aktivitet för din push-notis."),
+        "nl": ("Pushmelding - Statistieken", "Activiteit van ontvangers voor uw pushmelding."),
+    },
+    "push_sending_summary": {
+        "en": (
+            "Push notification - Sending summary",
+            "Sent, delivered and failed push notifications over time.",
+        ),
+        "fr": (
+            "Notification push - Résumé des envois",
+            "Notifications push envoyées, délivrées et en erreur au fil du temps.",
+        ),
+        "sv": (
+            "Push-meddelande - Sändningssammanfattning",
+            "Skickade, levererade och misslyckade push-notiser över tid.",
+        ),
+        "nl": (
+            "Pushmelding - Verzendoverzicht",
+            "Verzonden, afgeleverde en mislukte pushmeldingen in de tijd.",
+        ),
+    },
+    "push_sending_failed": {
+        "en": ("Sending statistics - Failed", "How many errors and bounces occurred."),
+        "fr": ("Statistiques d'envoi - Échecs", "Nombre d'erreurs et de rebonds survenus."),
+        "sv": ("Sändningsstatistik - Misslyckade", "Hur många fel och studsar som inträffade."),
+        "nl": ("Verzendstatistieken - Mislukt", "Hoeveel fouten en bounces er optraden."),
+    },
+    "push_error_reasons": {
+        "en": (
+            "Push notification - Error reasons",
+            "The errors that occurred during the sending process, by reason.",
+        ),
+        "fr": (
+            "Notification push - Raisons des erreurs",
+            "Les erreurs survenues pendant l'envoi, par raison.",
+        ),
+        "sv": ("Push-meddelande - Felorsaker", "Fel som uppstod under sändningen, per orsak."),
+        "nl": ("Pushmelding - Foutredenen", "De fouten die tijdens het verzenden optraden, per reden."),
+    },
+    "push_excluded_reasons": {
+        "en": (
+            "Push notification - Excluded reasons",
+            "Why targeted profiles were excluded and did not receive the message.",
+        ),
+        "fr": (
+            "Notification push - Raisons d'exclusion",
+            "Pourquoi des profils ciblés ont été exclus et n'ont pas reçu le message.",
+        ),
+        "sv": (
+            "Push-meddelande - Uteslutningsorsaker",
+            "Varför profiler i målgruppen uteslöts och inte fick meddelandet.",
+        ),
+        "nl": (
+            "Pushmelding - Redenen voor uitsluiting",
+            "Waarom getargete profielen zijn uitgesloten en het bericht niet ontvingen.",
+        ),
+    },
+    "push_breakdown_by_platform": {
+        "en": (
+            "Push notification - Breakdown by platform",
+            "Sending and tracking of your push notifications per operating system.",
+        ),
+        "fr": (
+            "Notification push - Répartition par plateforme",
+            "Envoi et suivi de vos notifications push par système d'exploitation.",
+        ),
+        "sv": (
+            "Push-meddelande - Uppdelning per plattform",
+            "Sändning och spårning av dina push-notiser per operativsystem.",
+        ),
+        "nl": (
+            "Pushmelding - Uitsplitsing per platform",
+            "Verzending en tracking van uw pushmeldingen per besturingssysteem.",
+        ),
+    },
+    "push_sending_by_platform": {
+        "en": (
+            "Push notification - Sending by platform",
+            "Sent and delivered push notifications per operating system.",
+        ),
+        "fr": (
+            "Notification push - Envois par plateforme",
+            "Notifications push envoyées et délivrées par système d'exploitation.",
+        ),
+        "sv": (
+            "Push-meddelande - Sändning per plattform",
+            "Skickade och levererade push-notiser per operativsystem.",
+        ),
+        "nl": (
+            "Pushmelding - Verzending per platform",
+            "Verzonden en afgeleverde pushmeldingen per besturingssysteem.",
+        ),
+    },
+    "push_tracking_by_platform": {
+        "en": (
+            "Push notification - Tracking by platform",
+            "Opens, actions and engagements per operating system.",
+        ),
+        "fr": (
+            "Notification push - Suivi par plateforme",
+            "Ouvertures, actions et engagements par système d'exploitation.",
+        ),
+        "sv": (
+            "Push-meddelande - Spårning per plattform",
+            "Öppningar, åtgärder och engagemang per operativsystem.",
+        ),
+        "nl": (
+            "Pushmelding - Tracking per platform",
+            "Opens, acties en betrokkenheid per besturingssysteem.",
+        ),
+    },
+    "sms_statistics": {
+        "en": (
+            "SMS - Statistics",
+            "Essential data about your SMS messages such as targeted or delivered messages.",
+        ),
+        "fr": (
+            "SMS - Statistiques",
+            "Données essentielles de vos SMS, comme les messages ciblés ou délivrés.",
+        ),
+        "sv": (
+            "SMS - Statistik",
+            "Viktiga uppgifter om dina SMS, till exempel målgrupp och levererade meddelanden.",
+        ),
+        "nl": (
+            "Sms - Statistieken",
+            "Essentiële gegevens over uw sms-berichten, zoals getargete of afgeleverde berichten.",
+        ),
+    },
+    "sms_performance_by_date": {
+        "en": ("SMS - Performance by date", "Sent, delivered, bounced and failed SMS messages over time."),
+        "fr": (
+            "SMS - Performances par date",
+            "SMS envoyés, délivrés, en rebond et en erreur au fil du temps.",
+        ),
+        "sv": ("SMS - Resultat per datum", "Skickade, levererade, studsade och misslyckade SMS över tid."),
+        "nl": (
+            "Sms - Prestaties per datum",
+            "Verzonden, afgeleverde, gebounste en mislukte sms-berichten in de tijd.",
+        ),
+    },
+    "sms_excluded_reasons": {
+        "en": (
+            "SMS - Excluded reasons",
+            "Why targeted profiles were excluded and did not receive the message.",
+        ),
+        "fr": (
+            "SMS - Raisons d'exclusion",
+            "Pourquoi des profils ciblés ont été exclus et n'ont pas reçu le message.",
+        ),
+        "sv": (
+            "SMS - Uteslutningsorsaker",
+            "Varför profiler i målgruppen uteslöts och inte fick meddelandet.",
+        ),
+        "nl": (
+            "Sms - Redenen voor uitsluiting",
+            "Waarom getargete profielen zijn uitgesloten en het bericht niet ontvingen.",
+        ),
+    },
+    "sms_bounce_reasons": {
+        "en": ("SMS - Bounces reasons", "Bounced messages by reason."),
+        "fr": ("SMS - Raisons des rebonds", "Messages en rebond par raison."),
+        "sv": ("SMS - Orsaker till studsar", "Studsade meddelanden per orsak."),
+        "nl": ("Sms - Redenen voor bounces", "Gebounste berichten per reden."),
+    },
+    "sms_error_reasons": {
+        "en": ("SMS - Error reasons", "The errors that occurred during the sending process, by reason."),
+        "fr": ("SMS - Raisons des erreurs", "Les erreurs survenues pendant l'envoi, par raison."),
+        "sv": ("SMS - Felorsaker", "Fel som uppstod under sändningen, per orsak."),
+        "nl": ("Sms - Foutredenen", "De fouten die tijdens het verzenden optraden, per reden."),
+    },
+    "web_performance": {
+        "en": (
+            "Web performance",
+            "Visitors' engagement with your web experiences: impressions and interactions.",
+        ),
+        "fr": (
+            "Performances web",
+            "Engagement des visiteurs avec vos expériences web : impressions et interactions.",
+        ),
+        "sv": ("Webbresultat", "Besökarnas engagemang i dina webbupplevelser: visningar och interaktioner."),
+        "nl": (
+            "Webprestaties",
+            "Betrokkenheid van bezoekers bij uw webervaringen: vertoningen en interacties.",
+        ),
+    },
+    "web_summary": {
+        "en": ("Web summary", "Impressions, unique impressions and interactions over time."),
+        "fr": ("Résumé web", "Impressions, impressions uniques et interactions au fil du temps."),
+        "sv": ("Webbsammanfattning", "Visningar, unika visningar och interaktioner över tid."),
+        "nl": ("Weboverzicht", "Vertoningen, unieke vertoningen en interacties in de tijd."),
+    },
+    "web_interactions_by_element": {
+        "en": ("Interactions by element", "Visitors' engagement with the elements of your web pages."),
+        "fr": ("Interactions par élément", "Engagement des visiteurs avec les éléments de vos pages web."),
+        "sv": ("Interaktioner per element", "Besökarnas engagemang med elementen på dina webbsidor."),
+        "nl": ("Interacties per element", "Betrokkenheid van bezoekers bij de elementen van uw webpagina's."),
+    },
+    "direct_mail_sending_statistics": {
+        "en": (
+            "Direct Mail - Sending statistics",
+            "Essential data about your direct mail such as targeted or sent messages.",
+        ),
+        "fr": (
+            "Courrier - Statistiques d'envoi",
+            "Données essentielles de votre courrier, comme les messages ciblés ou envoyés.",
+        ),
+        "sv": (
+            "Direktreklam - Sändningsstatistik",
+            "Viktiga uppgifter om din direktreklam, till exempel målgrupp och skickade.",
+        ),
+        "nl": (
+            "Direct mail - Verzendstatistieken",
+            "Essentiële gegevens over uw direct mail, zoals getargete of verzonden berichten.",
+        ),
+    },
+    "direct_mail_excluded_reasons": {
+        "en": (
+            "Direct Mail - Excluded reasons",
+            "Why targeted profiles were excluded and did not receive the message.",
+        ),
+        "fr": (
+            "Courrier - Raisons d'exclusion",
+            "Pourquoi des profils ciblés ont été exclus et n'ont pas reçu le message.",
+        ),
+        "sv": (
+            "Direktreklam - Uteslutningsorsaker",
+            "Varför profiler i målgruppen uteslöts och inte fick meddelandet.",
+        ),
+        "nl": (
+            "Direct mail - Redenen voor uitsluiting",
+            "Waarom getargete profielen zijn uitgesloten en het bericht niet ontvingen.",
+        ),
+    },
+    "direct_mail_error_reasons": {
+        "en": ("Direct Mail - Error reasons", "The errors that occurred, by reason."),
+        "fr": ("Courrier - Raisons des erreurs", "Les erreurs survenues, par raison."),
+        "sv": ("Direktreklam - Felorsaker", "Fel som uppstod, per orsak."),
+        "nl": ("Direct mail - Foutredenen", "De fouten die optraden, per reden."),
+    },
+    "experiment_treatments": {
+        "en": (
+            "Experiment - Treatments",
+            "Each treatment against the control: rates, lift, significance and the winner.",
+        ),
+        "fr": (
+            "Expérience - Traitements",
+            "Chaque traitement face au contrôle : taux, progression, significativité et gagnant.",
+        ),
+        "sv": (
+            "Experiment - Behandlingar",
+            "Varje behandling mot kontrollgruppen: andelar, lyft, signifikans och vinnare.",
+        ),
+        "nl": (
+            "Experiment - Behandelingen",
+            "Elke behandeling tegenover de controle: percentages, lift, significantie en winnaar.",
+        ),
+    },
+}
+
+# metric id -> (en, fr, sv, nl)
+_METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
+    "entered_profiles": ("Entered profiles", "Profils entrés", "Inkomna profiler", "Binnengekomen profielen"),
+    "targeted": ("Targeted", "Ciblés", "Målgrupp", "Getarget"),
+    "excluded": ("Excluded", "Exclus", "Uteslutna", "Uitgesloten"),
+    "to_deliver": ("To deliver", "Messages à diffuser", "Att leverera", "Te bezorgen"),
+    "sent": ("Sent", "Envoyés", "Skickade", "Verzonden"),
+    "delivered": ("Delivered", "Délivrés", "Levererade", "Afgeleverd"),
+    "bounces": ("Bounces", "Rebonds", "Studsar", "Bounces"),
+    "errors": ("Errors", "Erreurs", "Fel", "Fouten"),
+    "new_quarantines": ("New quarantines", "Nouvelles quarantaines", "Nya karantäner", "Nieuwe quarantaines"),
+    "opens": ("Opens", "Ouvertures", "Öppningar", "Opens"),
+    "distinct_opens": ("Distinct opens", "Ouvertures distinctes", "Unika öppningar", "Unieke opens"),
+    "clicks": ("Clicks", "Clics", "Klick", "Kliks"),
+    "distinct_clicks": ("Distinct clicks", "Clics distincts", "Unika klick", "Unieke kliks"),
+    "machine_opens": ("Machine opens", "Ouvertures automatiques", "Maskinöppningar", "Machine-opens"),
+    "machine_clicks": ("Machine clicks", "Clics automatiques", "Maskinklick", "Machinekliks"),
+    "unsubscribes": ("Unsubscribes", "Désabonnements", "Avregistreringar", "Afmeldingen"),
+    "spam_complaints": ("Spam complaints", "Plaintes", "Skräppostklagomål", "Spamklachten"),
+    "mirror_page_views": ("Mirror page", "Page miroir", "Spegelsida", "Spiegelpagina"),
+    "forwards": ("Forwards", "Transferts", "Vidarebefordringar", "Doorsturingen"),
+    "actions": ("Actions", "Actions", "Åtgärder", "Acties"),
+    "engagements": ("Engagements", "Engagements", "Engagemang", "Betrokkenheid"),
+    "impressions": ("Impressions", "Impressions", "Visningar", "Vertoningen"),
+    "unique_impressions": (
+        "Unique impressions",
+        "Impressions uniques",
+        "Unika visningar",
+        "Unieke vertoningen",
+    ),
+    "interactions": ("Interactions", "Interactions", "Interaktioner", "Interacties"),
+    "distinct_profiles": ("Distinct profiles", "Profils distincts", "Unika profiler", "Unieke profielen"),
+    "open_rate": ("Open rate", "Taux d'ouverture", "Öppningsgrad", "Openratio"),
+    "click_rate": ("Click rate", "Taux de clic", "Klickfrekvens", "Klikratio"),
+    "reactivity": ("Reactivity", "Réactivité", "Reaktivitet", "Reactiviteit"),
+    "delivered_rate": ("Delivery rate", "Taux de délivrabilité", "Leveransgrad", "Afleveringsratio"),
+    "bounce_rate": ("Bounce rate", "Taux de rebond", "Studsfrekvens", "Bounceratio"),
+    "error_rate": ("Error rate", "Taux d'erreur", "Felfrekvens", "Foutratio"),
+    "quarantine_rate": ("Quarantine rate", "Taux de quarantaine", "Karantänfrekvens", "Quarantaineratio"),
+    "unsubscribe_rate": ("Unsubscribe rate", "Taux de désabonnement", "Avregistreringsgrad", "Afmeldratio"),
+    "complaint_rate": ("Complaint rate", "Taux de plaintes", "Klagomålsfrekvens", "Klachtenratio"),
+    "share": ("Share of clicks", "Pourcentage", "Andel av klick", "Aandeel van kliks"),
+    "open_rate_lift": (
+        "Open rate lift",
+        "Progression du taux d'ouverture",
+        "Lyft i öppningsgrad",
+        "Lift openratio",
+    ),
+    "click_rate_lift": (
+        "Click rate lift",
+        "Progression du taux de clic",
+        "Lyft i klickfrekvens",
+        "Lift klikratio",
+    ),
+    "open_rate_p_value": (
+        "Open rate p-value",
+        "Valeur p du taux d'ouverture",
+        "p-värde öppningsgrad",
+        "p-waarde openratio",
+    ),
+    "click_rate_p_value": (
+        "Click rate p-value",
+        "Valeur p du taux de clic",
+        "p-värde klickfrekvens",
+        "p-waarde klikratio",
+    ),
+    "significant": ("Significant", "Significatif", "Signifikant", "Significant"),
+    "winner": ("Winner", "Gagnant", "Vinnare", "Winnaar"),
+}
+
+# (dimension, key) -> (en, fr, sv, nl): fixed breakdown keys; other keys are shown as sent.
+_KEY_LABELS: dict[tuple[str, str], tuple[str, str, str, str]] = {
+    ("bounce_category", "hard"): ("Hard bounce", "Rebond définitif", "Hård studs", "Harde bounce"),
+    ("bounce_category", "soft"): ("Soft bounce", "Rebond temporaire", "Mjuk studs", "Zachte bounce"),
+    ("bounce_category", "ignored"): ("Ignored", "Ignoré", "Ignorerad", "Genegeerd"),
+    ("platform", "ios"): ("iOS", "iOS", "iOS", "iOS"),
+    ("platform", "android"): ("Android", "Android", "Android", "Android"),
+    ("platform", "web"): ("Web", "Web", "Webb", "Web"),
+}
+
+
+def widget_text(widget_id: str, locale: str) -> tuple[str, str]:
+    return WIDGET_TEXT[widget_id][resolve_locale(locale)]
+
+
+def metric_label(metric_id: str, locale: str) -> str:
+    return _METRIC_LABELS[metric_id][LOCALES.index(resolve_locale(locale))]
+
+
+def key_label(dimension: str, key: str, locale: str) -> str:
+    labels = _KEY_LABELS.get((dimension, key))
+    return labels[LOCALES.index(resolve_locale(locale))] if labels else key
+
+
+def missing_texts(widget_ids: list[str], metric_ids: list[str]) -> list[str]:
+    """What the tables lack (checked by the tests): every widget and metric in every locale."""
+    missing = [
+        f"{w}/{locale}"
+        for w in widget_ids
+        for locale in LOCALES
+        if not all(WIDGET_TEXT.get(w, {}).get(locale, ("", "")))
+    ]
+    return missing + [m for m in metric_ids if m not in _METRIC_LABELS]

@@ -1,0 +1,143 @@
+"""DashboardService: per-user, per-tab layouts in a NATS key-value bucket.
+
+A layout is one key (`<tenant>.<user>.<tab>`, tenant and user base64url-encoded so that any id
+is a valid key). The key's revision is the dashboard's revision: a save states the revision it
+read (0: none saved) and the bucket refuses it when another save came first, which is the
+optimistic concurrency of SPEC section 3. Reset deletes the key, so the default shows again.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import grpc
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from campaignreports import jetstream
+from campaignreports.domain.dashboards import (
+    LayoutError,
+    Placement,
+    check_layout,
+    check_tab,
+    decode,
+    default_layout,
+    encode,
+)
+from campaignreports.grpcerrors import abort_field
+from campaignreports.settings import CommonSettings
+from campaignreports.v1 import dashboard_service_pb2 as pb
+from campaignreports.v1 import dashboard_service_pb2_grpc
+
+Request = pb.GetDashboardRequest | pb.SaveDashboardRequest | pb.ResetDashboardRequest
+
+
+def _key_part(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def dashboard_key(tenant_id: str, user_id: str, tab: str) -> str:
+    return f"{_key_part(tenant_id)}.{_key_part(user_id)}.{tab}"
+
+
+class StaleRevisionError(Exception):
+    pass
+
+
+class DashboardStore:
+    """Layouts by (tenant, user, tab) with their revisions, in the bucket opened by `open`."""
+
+    def __init__(self, js: jetstream.JetStreamContext, bucket_name: str, settings: CommonSettings) -> None:
+        self._js = js
+        self._bucket_name = bucket_name
+        self._settings = settings
+        self._opened: KeyValue | None = None
+
+    async def open(self) -> None:
+        self._opened = await jetstream.open_key_value(self._js, self._bucket_name, self._settings)
+
+    @property
+    def is_open(self) -> bool:
+        return self._opened is not None
+
+    @property
+    def _bucket(self) -> KeyValue:
+        assert self._opened is not None, "DashboardStore.open() was not awaited"
+        return self._opened
+
+    async def get(self, key: str, tab: str) -> tuple[list[Placement], int]:
+        try:
+            entry = await self._bucket.get(key)
+        except KeyNotFoundError:
+            return default_layout(tab), 0
+        return decode(entry.value or b"[]"), entry.revision or 0
+
+    async def save(self, key: str, placements: list[Placement], expected_revision: int) -> int:
+        try:
+            if expected_revision == 0:
+                return await self._bucket.create(key, encode(placements))
+            return await self._bucket.update(key, encode(placements), last=expected_revision)
+        except KeyWrongLastSequenceError as exc:
+            raise StaleRevisionError from exc
+
+    async def reset(self, key: str) -> None:
+        await self._bucket.delete(key)
+
+
+def _placements(dashboard: list[Placement]) -> list[pb.WidgetPlacement]:
+    return [
+        pb.WidgetPlacement(widget_id=p.widget_id, x=p.x, y=p.y, width=p.width, height=p.height, view=p.view)
+        for p in dashboard
+    ]
+
+
+class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
+    def __init__(self, store: DashboardStore) -> None:
+        self._store = store
+
+    async def _key(self, request: Request, context: grpc.aio.ServicerContext) -> str:
+        for field in ("tenant_id", "user_id"):
+            if not getattr(request, field):
+                await abort_field(context, field, f"{field} is required")
+        try:
+            check_tab(request.tab)
+        except LayoutError as exc:
+            await abort_field(context, exc.field, str(exc))
+        if not self._store.is_open:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the dashboard store is starting; retry")
+        return dashboard_key(request.tenant_id, request.user_id, request.tab)
+
+    async def GetDashboard(
+        self, request: pb.GetDashboardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Dashboard:
+        placements, revision = await self._store.get(await self._key(request, context), request.tab)
+        return pb.Dashboard(placements=_placements(placements), revision=revision)
+
+    async def SaveDashboard(
+        self, request: pb.SaveDashboardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Dashboard:
+        key = await self._key(request, context)
+        placements = [Placement(p.widget_id, p.x, p.y, p.width, p.height, p.view) for p in request.placements]
+        try:
+            check_layout(request.tab, placements)
+        except LayoutError as exc:
+            await abort_field(context, exc.field, str(exc))
+        if request.expected_revision < 0:
+            await abort_field(context, "expected_revision", "expected_revision must not be negative")
+        try:
+            revision = await self._store.save(key, placements, request.expected_revision)
+        except StaleRevisionError:
+            await abort_field(
+                context,
+                "expected_revision",
+                f"the dashboard changed since revision {request.expected_revision}; get it again and reapply",
+                grpc.StatusCode.FAILED_PRECONDITION,
+            )
+        return pb.Dashboard(placements=_placements(placements), revision=revision)
+
+    async def ResetDashboard(
+        self, request: pb.ResetDashboardRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Dashboard:
+        key = await self._key(request, context)
+        await self._store.reset(key)
+        return pb.Dashboard(placements=_placements(default_layout(request.tab)), revision=0)
