@@ -147,7 +147,11 @@ KPI: dict[str, tuple[str | None, list[str]]] = {
     "email_sending_statistics": ("email", ["targeted", *SENDING]),
     "email_statistics": (
         "email",
-        [*SENDING, "opens", "distinct_opens", "clicks", "distinct_clicks", "unsubscribes", "spam_complaints", "machine_opens", "machine_clicks"],
+        [
+            *SENDING,
+            *("opens", "distinct_opens", "clicks", "distinct_clicks", "unsubscribes", "spam_complaints"),
+            *("machine_opens", "machine_clicks"),
+        ],
     ),
     "email_delivery_summary": (
         "email",
