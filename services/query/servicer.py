@@ -40,6 +40,13 @@ def _metric(m: MetricValue) -> pb.Metric:
 
 
 def _to_proto(result: WidgetResult) -> pb.Widget:
+    stamps: dict[datetime, timestamp_pb2.Timestamp] = {}
+
+    def stamp(at: datetime) -> timestamp_pb2.Timestamp:
+        if at not in stamps:
+            stamps[at] = timestamp_pb2.Timestamp(seconds=int(at.timestamp()))
+        return stamps[at]
+
     return pb.Widget(
         id=result.widget.id,
         title=result.title,
@@ -51,7 +58,7 @@ def _to_proto(result: WidgetResult) -> pb.Widget:
             pb.Series(
                 metric_id=s.metric_id,
                 label=s.label,
-                points=[pb.Point(at=_timestamp(at), value=value) for at, value in s.points],
+                points=[pb.Point(at=stamp(at), value=value) for at, value in s.points],
             )
             for s in result.series
         ],

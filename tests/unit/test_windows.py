@@ -20,13 +20,13 @@ def test_live_window_is_24_hours_of_whole_minutes() -> None:
     window = live_window(NOW)
     assert window.start == datetime(2026, 11, 22, 12, 30, tzinfo=UTC)
     assert window.end == datetime(2026, 11, 23, 12, 31, tzinfo=UTC)
-    assert len(window.bucket_starts()) == 24 * 60 + 1
+    assert len(window.bucket_starts) == 24 * 60 + 1
 
 
 def test_new_york_days_across_the_fall_back_change_have_25_hours() -> None:
     ny = ZoneInfo("America/New_York")
     window = _range(datetime(2026, 10, 31, tzinfo=ny), datetime(2026, 11, 3, tzinfo=ny), "America/New_York")
-    starts = window.bucket_starts()
+    starts = window.bucket_starts
     assert [s.astimezone(ny).hour for s in starts] == [0, 0, 0]
     assert [b - a for a, b in zip(starts, [*starts[1:], window.end], strict=True)] == [
         timedelta(hours=24),
@@ -43,7 +43,7 @@ def test_new_york_hours_on_the_fall_back_day_are_25() -> None:
         "America/New_York",
         Granularity.HOUR,
     )
-    assert len(window.bucket_starts()) == 25
+    assert len(window.bucket_starts) == 25
 
 
 def test_spring_forward_day_has_23_hours() -> None:
@@ -54,19 +54,19 @@ def test_spring_forward_day_has_23_hours() -> None:
         "Europe/Paris",
         Granularity.HOUR,
     )
-    assert len(window.bucket_starts()) == 23
+    assert len(window.bucket_starts) == 23
 
 
 @pytest.mark.parametrize(("zone", "minute"), [("Asia/Kolkata", 30), ("Asia/Kathmandu", 15)])
 def test_fractional_offsets_cut_days_off_the_utc_hour(zone: str, minute: int) -> None:
     window = _range(datetime(2026, 11, 1, 10, tzinfo=UTC), datetime(2026, 11, 3, 10, tzinfo=UTC), zone)
-    starts = window.bucket_starts()
+    starts = window.bucket_starts
     assert all(s.minute == minute for s in starts)
     assert all(s.astimezone(ZoneInfo(zone)).hour == 0 for s in starts)
     hours = _range(
         datetime(2026, 11, 1, 10, tzinfo=UTC), datetime(2026, 11, 1, 13, tzinfo=UTC), zone, Granularity.HOUR
     )
-    assert all(s.minute == minute for s in hours.bucket_starts())
+    assert all(s.minute == minute for s in hours.bucket_starts)
 
 
 def test_a_range_is_widened_to_whole_buckets() -> None:
@@ -81,7 +81,7 @@ def test_a_range_is_widened_to_whole_buckets() -> None:
     months = _range(
         datetime(2026, 1, 31, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC), "UTC", Granularity.MONTH
     )
-    assert [s.month for s in months.bucket_starts()] == [1, 2]
+    assert [s.month for s in months.bucket_starts] == [1, 2]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ Every such boundary falls on a UTC quarter hour, so the 15-minute rollup answers
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -86,7 +87,12 @@ class Window:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @functools.cached_property
     def bucket_starts(self) -> list[datetime]:
+        """The start of every bucket of the window, in order."""
+        if self.granularity is Granularity.MINUTE:
+            count = (self.end - self.start) // Granularity.MINUTE.value
+            return [self.start + i * Granularity.MINUTE.value for i in range(count)]
         starts, bucket, zone = [], self.start, self.zone
         while bucket < self.end:
             starts.append(bucket)
