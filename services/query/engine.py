@@ -11,7 +11,7 @@ import asyncio
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain import experiment, metrics, texts
@@ -54,7 +54,8 @@ class RowValue:
 class SeriesValue:
     metric_id: str
     label: str
-    points: list[tuple[datetime, float]]
+    bucket_seconds: list[int]  # each point's bucket start, as a unix timestamp
+    values: list[float]
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,11 @@ class WidgetEngine:
             window=scope.window,
             include_machine_activity=scope.include_machine_activity,
         )
-        return {
-            datetime.fromtimestamp(at, UTC): dict(zip(columns, map(float, counts), strict=True))
-            for at, *counts in await self._query(query.sql, query.parameters)
-        }
+        by_column: dict[Column, dict[int, float]] = {column: {} for column in columns}
+        for at, *counts in await self._query(query.sql, query.parameters):
+            for column, count in zip(columns, counts, strict=True):
+                by_column[column][at] = float(count)
+        return by_column
 
 
 def _rows(
@@ -214,21 +216,21 @@ def _compare_treatments(
 
 
 def _series_values(
-    widget: WidgetDef, series: Mapping[datetime, Mapping[Column, float]], scope: Scope
+    widget: WidgetDef, series: Mapping[Column, Mapping[int, float]], scope: Scope
 ) -> list[SeriesValue]:
-    starts = scope.window.bucket_starts
-    if not series.keys() <= set(starts):  # a bucket boundary the window does not know (never expected)
-        starts = sorted(set(starts) | series.keys())
-    empty: dict[Column, float] = {}
-    in_bucket = [series.get(at, empty) for at in starts]
+    starts = scope.window.bucket_seconds
+    seen = {at for by_bucket in series.values() for at in by_bucket}
+    if not seen <= set(starts):  # a bucket boundary the window does not know (never expected)
+        starts = sorted(seen | set(starts))
     result = []
     for m in widget.metric_ids:
         if isinstance(metrics.METRICS[m].source, metrics.Counted):  # read as is: the common, fast case
-            column = Column(m, widget.channel)
-            values = [counts.get(column, 0.0) for counts in in_bucket]
+            by_bucket = series.get(Column(m, widget.channel), {})
+            values = [by_bucket.get(at, 0.0) for at in starts]
         else:
-            values = [metrics.evaluate(m, _counts(widget, counts)) for counts in in_bucket]
-        result.append(
-            SeriesValue(m, texts.metric_label(m, scope.locale), list(zip(starts, values, strict=True)))
-        )
+            values = [
+                metrics.evaluate(m, {c.metric_id: series.get(c, {}).get(at, 0.0) for c in _columns(widget)})
+                for at in starts
+            ]
+        result.append(SeriesValue(m, texts.metric_label(m, scope.locale), starts, values))
     return result

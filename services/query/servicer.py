@@ -14,7 +14,14 @@ from campaignreports.domain import texts
 from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_widgets
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
-from campaignreports.query.engine import MetricValue, Scope, UnknownControlError, WidgetEngine, WidgetResult
+from campaignreports.query.engine import (
+    MetricValue,
+    Scope,
+    SeriesValue,
+    UnknownControlError,
+    WidgetEngine,
+    WidgetResult,
+)
 from campaignreports.v1 import query_service_pb2 as pb
 from campaignreports.v1 import query_service_pb2_grpc
 
@@ -39,14 +46,17 @@ def _metric(m: MetricValue) -> pb.Metric:
     return pb.Metric(id=m.id, label=m.label, value=m.value, rate=m.rate)
 
 
+def _series(value: SeriesValue) -> pb.Series:
+    series = pb.Series(metric_id=value.metric_id, label=value.label)
+    add = series.points.add  # filling in place is several times faster than Point(...) per point
+    for at, count in zip(value.bucket_seconds, value.values, strict=True):
+        point = add()
+        point.at.seconds = at
+        point.value = count
+    return series
+
+
 def _to_proto(result: WidgetResult) -> pb.Widget:
-    stamps: dict[datetime, timestamp_pb2.Timestamp] = {}
-
-    def stamp(at: datetime) -> timestamp_pb2.Timestamp:
-        if at not in stamps:
-            stamps[at] = timestamp_pb2.Timestamp(seconds=int(at.timestamp()))
-        return stamps[at]
-
     return pb.Widget(
         id=result.widget.id,
         title=result.title,
@@ -54,14 +64,7 @@ def _to_proto(result: WidgetResult) -> pb.Widget:
         kind=_KINDS[result.widget.kind],
         metrics=[_metric(m) for m in result.metrics],
         rows=[pb.Row(key=r.key, label=r.label, metrics=[_metric(m) for m in r.metrics]) for r in result.rows],
-        series=[
-            pb.Series(
-                metric_id=s.metric_id,
-                label=s.label,
-                points=[pb.Point(at=stamp(at), value=value) for at, value in s.points],
-            )
-            for s in result.series
-        ],
+        series=[_series(s) for s in result.series],
         as_of=_timestamp(result.as_of),
         window_start=_timestamp(result.window.start),
         window_end=_timestamp(result.window.end),

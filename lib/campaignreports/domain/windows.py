@@ -88,6 +88,11 @@ class Window:
         return ZoneInfo(self.timezone)
 
     @functools.cached_property
+    def bucket_seconds(self) -> list[int]:
+        """`bucket_starts` as unix timestamps."""
+        return [int(start.timestamp()) for start in self.bucket_starts]
+
+    @functools.cached_property
     def bucket_starts(self) -> list[datetime]:
         """The start of every bucket of the window, in order."""
         if self.granularity is Granularity.MINUTE:
