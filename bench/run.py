@@ -60,7 +60,7 @@ class Size:
     query_calls: int
 
 
-SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 100_000), 15)
+SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5)
 FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100)
 
 
@@ -202,7 +202,14 @@ async def load_dataset(
         settings, jetstream.partition_of("bench", campaign, settings.stream_partitions)
     )
     generated = traffic.generate(
-        traffic.Campaign("bench", campaign, round(events / EVENTS_PER_PROFILE), seed=3, now=datetime.now(UTC))
+        traffic.Campaign(
+            "bench",
+            campaign,
+            round(events / EVENTS_PER_PROFILE),
+            seed=3,
+            now=datetime.now(UTC),
+            history=timedelta(days=21),
+        )
     )
     started = time.perf_counter()
     pending, count, email_sent = [], 0, 0

@@ -11,8 +11,9 @@ PROFILE_ENTERED, then per channel the profile is reached on:
 - in-app and web: impressions and interactions (types, page elements);
 - direct mail: targeted, excluded, sent, errors.
 
-Every profile is in one of two treatments. Times are spread over `span` before `now`, in
-funnel order per profile. The same seed, profile count and `now` give the same events, ids
+Every profile is in one of two treatments. Times are spread over `span` before `now` (and, for
+`history_share` of the profiles, over the `history` before that: the last weeks), in funnel
+order per profile. The same seed, profile count and `now` give the same events, ids
 included. `python -m campaignreports.stack.traffic` (`make demo`) sends a campaign to the
 running stack.
 """
@@ -63,6 +64,9 @@ class Campaign:
     seed: int
     now: datetime
     span: timedelta = timedelta(hours=23)
+    # Older history: this share of the profiles starts in the `history` before `span`.
+    history: timedelta = timedelta(0)
+    history_share: float = 0.5
 
 
 class _Funnel:
@@ -74,6 +78,8 @@ class _Funnel:
         self.profile_id = f"profile-{profile}"
         self.treatment = TREATMENTS[profile % 2]
         start = campaign.now - campaign.span * rng.random()
+        if campaign.history and rng.random() < campaign.history_share:
+            start = campaign.now - campaign.span - campaign.history * rng.random()
         self.clock = start
         self.events: list[event_pb2.Event] = []
 
@@ -264,9 +270,21 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--hours", type=float, default=23.0, help="spread the events over this many hours")
+    parser.add_argument(
+        "--history-days",
+        type=float,
+        default=21.0,
+        help="half of the profiles start over this many days before those hours (0: none)",
+    )
     args = parser.parse_args()
     campaign = Campaign(
-        args.tenant, args.campaign, args.profiles, args.seed, datetime.now(UTC), timedelta(hours=args.hours)
+        args.tenant,
+        args.campaign,
+        args.profiles,
+        args.seed,
+        datetime.now(UTC),
+        timedelta(hours=args.hours),
+        timedelta(days=args.history_days),
     )
     started = time.perf_counter()
     try:

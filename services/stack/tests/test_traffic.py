@@ -53,3 +53,12 @@ def test_each_profile_s_events_are_in_time_order() -> None:
         when = event.occurred_at.ToDatetime(tzinfo=UTC)
         assert when >= last.get(event.profile_id, when)
         last[event.profile_id] = when
+
+
+def test_history_spreads_some_profiles_over_the_last_weeks() -> None:
+    with_history = Campaign("acme", "spring", 2_000, 1, NOW, history=timedelta(days=21))
+    times = [e.occurred_at.ToDatetime(tzinfo=UTC) for e in generate(with_history)]
+    recent = sum(t >= NOW - timedelta(hours=23) for t in times)
+    assert 0.35 < recent / len(times) < 0.65
+    assert min(times) >= NOW - timedelta(hours=23) - timedelta(days=21)
+    assert min(times) < NOW - timedelta(days=14)
