@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test lint fmt buf-lint clean bench bench-short bench-ingest bench-aggregator docs demo
+.PHONY: help venv proto run test chaos lint fmt buf-lint clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ demo: venv ## Fill the running stack (make run) with a realistic multi-channel c
 
 test: venv ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+chaos: venv ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
+	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)
 
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
 	$(BIN)/python -m bench.run

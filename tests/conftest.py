@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import faults
 import grpc
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -26,7 +27,7 @@ from campaignreports.ingest.settings import IngestSettings
 from campaignreports.processes import NatsServer
 from campaignreports.query.app import QueryComponent
 from campaignreports.schema import Dialect, migrate
-from campaignreports.service import Component, ServiceHost
+from campaignreports.service import Component, ServerSecurity, ServiceHost
 from campaignreports.settings import load_settings
 from campaignreports.stack.embedded import EmbeddedSettings
 from campaignreports.telemetry import Telemetry, setup_telemetry
@@ -99,7 +100,7 @@ async def open_pipeline(
     backend: list[Component] = [QueryComponent(reader, js, settings)]
     if with_aggregator:
         backend.insert(0, Aggregator(js, writer, settings, telemetry))
-    backend_host = ServiceHost("127.0.0.1:0", backend, 1)
+    backend_host = ServiceHost("127.0.0.1:0", backend, 1, security=ServerSecurity.from_settings(settings))
     await ingest_host.start()
     await backend_host.start()
     ingest_channel = grpc.aio.insecure_channel(ingest_host.address)
@@ -141,3 +142,13 @@ async def pipeline_without_aggregator(nats_server: NatsServer, chdb_dsn: str) ->
     """Ingest and query only: for tests that run their own aggregators."""
     async with open_pipeline(nats_server, chdb_dsn, with_aggregator=False) as running:
         yield running
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's table (`make chaos`), when fault cases ran."""
+    if not faults.OUTCOMES:
+        return
+    terminalreporter.section("faults: nothing lost, nothing doubled")
+    for line in faults.table():
+        terminalreporter.write_line(line)
+    faults.write_json(Path("bench-results/chaos.json"))

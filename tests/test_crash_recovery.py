@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import grpc
 import pytest
+from faults import chaos, record
 from helpers import complete_event, poll
 
 from campaignreports import jetstream
@@ -25,8 +27,8 @@ CAMPAIGNS = [f"backlog-{i}" for i in range(8)]
 MESSAGES, EVENTS_PER_MESSAGE, DUPLICATE_EVERY = 200, 500, 20
 
 
-async def publish_backlog(settings: CommonSettings) -> int:
-    """Publish the backlog straight to the stream; return the number of distinct events."""
+async def publish_backlog(settings: CommonSettings) -> set[str]:
+    """Publish the backlog straight to the stream; return the distinct event ids."""
     nc = await jetstream.connect(settings, "backlog")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
@@ -44,7 +46,7 @@ async def publish_backlog(settings: CommonSettings) -> int:
         payload = event_batch_pb2.EventBatch(events=events).SerializeToString()
         await js.publish(jetstream.partition_subject(settings, partition), payload)
     await jetstream.close(nc)
-    return len(distinct)
+    return distinct
 
 
 def counted(address: str) -> int:
@@ -70,6 +72,7 @@ def counted(address: str) -> int:
             return -1
 
 
+@chaos
 async def test_sigkill_mid_backlog_then_restart_counts_each_event_once(
     tmp_path: Path, nats_server: NatsServer
 ) -> None:
@@ -81,7 +84,8 @@ async def test_sigkill_mid_backlog_then_restart_counts_each_event_once(
         "CR_AGGREGATOR_ACK_WAIT_SECONDS": "3",
         "CR_LOG_LEVEL": "WARNING",
     }
-    distinct = await publish_backlog(load_settings(CommonSettings, env))
+    distinct_ids = await publish_backlog(load_settings(CommonSettings, env))
+    distinct = len(distinct_ids)
     address = env["CR_QUERY_LISTEN"]
 
     def start() -> subprocess.Popen[bytes]:
@@ -96,9 +100,15 @@ async def test_sigkill_mid_backlog_then_restart_counts_each_event_once(
         process.wait()
         assert 0 < at_kill < distinct, f"killed at {at_kill} of {distinct}: not in the middle of the backlog"
         process = start()
+        restarted_at = time.monotonic()
         final = poll(lambda: counted(address), lambda n: n >= distinct, within=120)
+        recovery = time.monotonic() - restarted_at
         await asyncio.sleep(1.5)  # anything still arriving would be a double count
+        outcome = record(
+            "aggregator SIGKILLed mid-batch, restarted", distinct_ids, counted(address), recovery
+        )
         assert counted(address) == final == distinct
+        assert (outcome.lost, outcome.doubled) == (0, 0)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)

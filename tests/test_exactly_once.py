@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import Pipeline, open_pipeline
+from faults import chaos, record
 from helpers import complete_event, poll_async
 
 from campaignreports import jetstream
@@ -152,14 +154,24 @@ async def test_late_events_land_in_their_own_buckets(pipeline: Pipeline) -> None
         assert dict(buckets) == dict(expected), table
 
 
+@chaos
 async def test_an_undecodable_message_is_dead_lettered_and_the_rest_counted(pipeline: Pipeline) -> None:
     partition = jetstream.partition_of(pipeline.tenant_id, "poison", pipeline.settings.stream_partitions)
     await pipeline.js.publish(
         jetstream.partition_subject(pipeline.settings, partition), b"\xff\x00 not protobuf"
     )
     good = [complete_event("EMAIL", "SENT", pipeline.tenant_id, "poison") for _ in range(5)]
+    sent_at = time.monotonic()
     await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=good))
     assert await settled(pipeline, 5) == 5
+    counted = sum(rollup_totals(pipeline, "rollup_15m").values())
+    outcome = record(
+        "poison message published to the stream",
+        {e.event_id for e in good},
+        counted,
+        time.monotonic() - sent_at,
+    )
+    assert (outcome.lost, outcome.doubled) == (0, 0)
     dead = await pipeline.js.get_last_msg(
         pipeline.settings.dead_letter_stream, pipeline.settings.dead_letter_subject
     )
@@ -215,6 +227,7 @@ def test_unique_event_ids() -> None:
     assert uuid.UUID(complete_event("EMAIL", "SENT").event_id)
 
 
+@chaos
 async def test_a_chain_failing_part_way_then_recovering_counts_once(
     nats_server: NatsServer, chdb_dsn: str
 ) -> None:
@@ -237,10 +250,25 @@ async def test_a_chain_failing_part_way_then_recovering_counts_once(
         during = rollup_totals(pipeline, "rollup_15m")
         assert sum(during.values()) < len(events), "the fault should have held the rounds back"
         client.command(f"TRUNCATE TABLE {db}.fault_flag")
+        recovered_at = time.monotonic()
         assert await settled(pipeline, len(events)) == len(events)
         expected = expected_totals(events)
         assert rollup_totals(pipeline, "rollup_minute") == expected
         assert rollup_totals(pipeline, "rollup_15m") == expected
+        ids = {
+            row[0]
+            for row in pipeline.rows(
+                "SELECT event_id FROM {db}.events WHERE tenant_id = {t:String}", t=pipeline.tenant_id
+            )
+        }
+        outcome = record(
+            "ClickHouse writes failing for 2 s, then recovering",
+            {e.event_id for e in events},
+            sum(rollup_totals(pipeline, "rollup_15m").values()),
+            time.monotonic() - recovered_at,
+            ids,
+        )
+        assert (outcome.lost, outcome.doubled) == (0, 0)
 
 
 async def test_distinct_profile_states_are_kept_only_where_a_metric_needs_them(pipeline: Pipeline) -> None:

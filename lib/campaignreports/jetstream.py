@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import zlib
+from typing import Any
 
 import nats
 import nats.errors
@@ -53,6 +55,7 @@ async def connect(settings: CommonSettings, name: str) -> NatsClient:
     return await nats.connect(
         servers=[url.strip() for url in settings.nats_url.split(",") if url.strip()],
         name=name,
+        **_security_options(settings),
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
@@ -60,6 +63,23 @@ async def connect(settings: CommonSettings, name: str) -> NatsClient:
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
     )
+
+
+def _security_options(settings: CommonSettings) -> dict[str, Any]:
+    """TLS and credentials for the NATS connection, from the settings."""
+    options: dict[str, Any] = {}
+    if settings.nats_creds_file:
+        options["user_credentials"] = settings.nats_creds_file
+    if settings.nats_user:
+        options["user"], options["password"] = settings.nats_user, settings.nats_password
+    if settings.nats_token:
+        options["token"] = settings.nats_token
+    if settings.nats_tls_ca_file or settings.nats_tls_cert_file:
+        context = ssl.create_default_context(cafile=settings.nats_tls_ca_file or None)
+        if settings.nats_tls_cert_file:
+            context.load_cert_chain(settings.nats_tls_cert_file, settings.nats_tls_key_file)
+        options["tls"] = context
+    return options
 
 
 class StreamDefinitionError(RuntimeError):

@@ -60,12 +60,40 @@ def nats_server_binary() -> str:
 
 
 class NatsServer:
-    """A nats-server with JetStream (file storage) on 127.0.0.1; restartable on the same port and data."""
+    """A nats-server with JetStream (file storage) on 127.0.0.1; restartable on the same port and data.
 
-    def __init__(self, store_dir: Path, port: int = 0) -> None:
+    With `cluster_name`, it listens for routes on `cluster_port` and joins `routes` (the cluster
+    ports of the other members): a JetStream cluster on loopback, for replicated streams.
+    """
+
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int = 0,
+        *,
+        cluster_name: str = "",
+        cluster_port: int = 0,
+        routes: tuple[int, ...] = (),
+    ) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
+        self.cluster_name = cluster_name
+        self.cluster_port = cluster_port or (free_port() if cluster_name else 0)
+        self.routes = routes
         self.process: subprocess.Popen[bytes] | None = None
+
+    def _cluster_arguments(self) -> list[str]:
+        if not self.cluster_name:
+            return []
+        routes = ",".join(f"nats://127.0.0.1:{port}" for port in self.routes)
+        return [
+            "--cluster_name",
+            self.cluster_name,
+            "--cluster",
+            f"nats://127.0.0.1:{self.cluster_port}",
+            "--routes",
+            routes,
+        ]
 
     @property
     def url(self) -> str:
@@ -85,6 +113,7 @@ class NatsServer:
                 str(self.store_dir),
                 "--server_name",
                 f"campaign-reports-{self.port}",
+                *self._cluster_arguments(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -128,3 +157,17 @@ class NatsServer:
             if self.process.stderr:
                 self.process.stderr.close()
             self.process = None
+
+
+def nats_cluster(base_dir: Path, size: int = 3, name: str = "campaign-reports") -> list[NatsServer]:
+    """`size` clustered nats-servers with JetStream (not started)."""
+    ports = [free_port() for _ in range(size)]
+    return [
+        NatsServer(
+            base_dir / f"node-{index}",
+            cluster_name=name,
+            cluster_port=port,
+            routes=tuple(p for p in ports if p != port),
+        )
+        for index, port in enumerate(ports)
+    ]

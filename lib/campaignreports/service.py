@@ -15,12 +15,15 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from campaignreports import auth
 from campaignreports.settings import CommonSettings, SettingsError, load_settings
 from campaignreports.telemetry import configure_logging
 
@@ -47,6 +50,29 @@ class Component(Protocol):
     async def stop(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class ServerSecurity:
+    """Who may call a server (API-key interceptors) and how it is reached (TLS, mTLS)."""
+
+    interceptors: tuple[grpc.aio.ServerInterceptor, ...] = ()
+    credentials: grpc.ServerCredentials | None = None
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ServerSecurity:
+        """Read the keys file and certificates named by the settings (OSError if unreadable)."""
+        credentials = None
+        if settings.tls_cert_file:
+            client_ca = (
+                Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+            )
+            credentials = grpc.ssl_server_credentials(
+                [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())],
+                root_certificates=client_ca,
+                require_client_auth=client_ca is not None,
+            )
+        return cls(tuple(auth.interceptors(settings.api_keys_file)), credentials)
+
+
 class ServiceHost:
     """One gRPC server hosting components, with health, reflection and graceful shutdown."""
 
@@ -58,7 +84,9 @@ class ServiceHost:
         *,
         max_receive_bytes: int = MAX_MESSAGE_BYTES,
         max_concurrent_rpcs: int | None = None,
+        security: ServerSecurity | None = None,
     ) -> None:
+        security = security or ServerSecurity()
         self._components = list(components)
         self._grace = grace_seconds
         self._health = health.aio.HealthServicer()
@@ -71,6 +99,7 @@ class ServiceHost:
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
+            interceptors=security.interceptors,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = [name for component in self._components for name in component.service_names]
@@ -82,7 +111,10 @@ class ServiceHost:
             self._server,
         )
         try:
-            self.port = self._server.add_insecure_port(listen)
+            if security.credentials is None:
+                self.port = self._server.add_insecure_port(listen)
+            else:
+                self.port = self._server.add_secure_port(listen, security.credentials)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {listen}: {exc}") from exc
         host = listen.rpartition(":")[0]

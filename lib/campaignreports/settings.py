@@ -37,8 +37,8 @@ def env(name: str, default: Any = _MISSING, *, doc: str, secret: bool = False) -
     """Declare a settings field read from environment variable `name`."""
     metadata = {"env": name, "doc": doc, "secret": secret}
     if default is _MISSING:
-        return field(metadata=metadata)
-    return field(default=default, metadata=metadata)
+        return field(metadata=metadata, repr=not secret)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 def _parse_bool(raw: str) -> bool:
@@ -125,6 +125,19 @@ class CommonSettings:
         "nats://127.0.0.1:4222",
         doc="NATS server URL(s), comma-separated for a cluster.",
     )
+    nats_creds_file: str = env(
+        "CR_NATS_CREDS_FILE", "", doc="NATS `.creds` file (JWT and NKey seed) to authenticate with."
+    )
+    nats_user: str = env("CR_NATS_USER", "", doc="NATS user name (with CR_NATS_PASSWORD).")
+    nats_password: str = env("CR_NATS_PASSWORD", "", doc="NATS password.", secret=True)
+    nats_token: str = env("CR_NATS_TOKEN", "", doc="NATS authentication token.", secret=True)
+    nats_tls_ca_file: str = env(
+        "CR_NATS_TLS_CA_FILE", "", doc="CA bundle to verify the NATS servers with (turns TLS on)."
+    )
+    nats_tls_cert_file: str = env(
+        "CR_NATS_TLS_CERT_FILE", "", doc="Client certificate for NATS mutual TLS (with CR_NATS_TLS_KEY_FILE)."
+    )
+    nats_tls_key_file: str = env("CR_NATS_TLS_KEY_FILE", "", doc="Private key of CR_NATS_TLS_CERT_FILE.")
     stream_name: str = env("CR_STREAM_NAME", "CAMPAIGN_EVENTS", doc="JetStream stream holding the events.")
     stream_subject: str = env(
         "CR_STREAM_SUBJECT",
@@ -184,6 +197,20 @@ class CommonSettings:
         "",
         doc="ClickHouse cluster name: switches the schema to ON CLUSTER, Replicated and Distributed tables.",
     )
+    api_keys_file: str = env(
+        "CR_API_KEYS_FILE",
+        "",
+        doc="TOML file of API keys, their scopes and tenants; unset turns authentication off (loudly).",
+    )
+    tls_cert_file: str = env(
+        "CR_TLS_CERT_FILE", "", doc="PEM certificate the gRPC server presents (with CR_TLS_KEY_FILE: TLS on)."
+    )
+    tls_key_file: str = env("CR_TLS_KEY_FILE", "", doc="PEM private key of CR_TLS_CERT_FILE.")
+    tls_client_ca_file: str = env(
+        "CR_TLS_CLIENT_CA_FILE",
+        "",
+        doc="PEM CA bundle: when set, clients must present a certificate it signed.",
+    )
     log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
     shutdown_grace_seconds: float = env(
         "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
@@ -213,5 +240,11 @@ class CommonSettings:
             raise ValueError("CR_STREAM_STORAGE must be file or memory")
         if not 1 <= self.stream_replicas <= 5:
             raise ValueError("CR_STREAM_REPLICAS must be between 1 and 5")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("CR_TLS_CERT_FILE and CR_TLS_KEY_FILE go together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("CR_TLS_CLIENT_CA_FILE needs CR_TLS_CERT_FILE and CR_TLS_KEY_FILE")
+        if bool(self.nats_tls_cert_file) != bool(self.nats_tls_key_file):
+            raise ValueError("CR_NATS_TLS_CERT_FILE and CR_NATS_TLS_KEY_FILE go together")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"CR_LOG_LEVEL={self.log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR")

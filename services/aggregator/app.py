@@ -9,7 +9,7 @@ from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.schema import Dialect, migrate
-from campaignreports.service import Component, ServiceHost, stop_event_on_signals
+from campaignreports.service import Component, ServerSecurity, ServiceHost, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
 
 
@@ -32,7 +32,10 @@ async def serve(
             await jetstream.ensure_stream(js, settings)
             components = [Aggregator(js, clickhouse, settings, telemetry), *extra_components(js)]
             host = ServiceHost(
-                listen or settings.aggregator_listen, components, settings.shutdown_grace_seconds
+                listen or settings.aggregator_listen,
+                components,
+                settings.shutdown_grace_seconds,
+                security=ServerSecurity.from_settings(settings),
             )
             await host.serve_until(stop_event_on_signals())
         finally:

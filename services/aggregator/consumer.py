@@ -204,14 +204,22 @@ class Aggregator:
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
-            try:
-                rounds = await asyncio.gather(*(self._fetch(s) for s in self._subscriptions))
-            except nats.errors.Error as exc:
-                log.warning("fetch failed (%s); retrying", exc)
+            # Every fetch runs to its end even when another fails: a fetch left running would
+            # share its subscription with the next one (a consumer whose leader is still being
+            # elected on a NATS cluster answers 503 for a moment).
+            fetched = await asyncio.gather(
+                *(self._fetch(s) for s in self._subscriptions), return_exceptions=True
+            )
+            failures = [result for result in fetched if isinstance(result, BaseException)]
+            for failure in failures:
+                if not isinstance(failure, nats.errors.Error):
+                    raise failure
+            for batch in fetched:
+                for message in batch if isinstance(batch, list) else ():
+                    self._held[member(message)] = message  # a redelivery replaces the older copy
+            if failures:
+                log.warning("fetch failed (%s); retrying", failures[0])
                 await asyncio.sleep(0.5)
-                continue
-            for message in (message for batch in rounds for message in batch):
-                self._held[member(message)] = message  # a redelivery replaces the older copy
             selected = self._next_round()
             if selected is not None:
                 await self._store(*selected)

@@ -10,7 +10,7 @@ from campaignreports import jetstream
 from campaignreports.ingest.publisher import GroupCommitPublisher
 from campaignreports.ingest.servicer import SERVICE_NAME, IngestServicer, add_to_server
 from campaignreports.ingest.settings import IngestSettings
-from campaignreports.service import ServiceHost
+from campaignreports.service import ServerSecurity, ServiceHost
 from campaignreports.telemetry import Telemetry
 
 
@@ -68,4 +68,5 @@ def host(settings: IngestSettings, component: IngestComponent, listen: str | Non
         settings.shutdown_grace_seconds,
         max_receive_bytes=settings.max_request_bytes,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
+        security=ServerSecurity.from_settings(settings),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,11 +13,12 @@ import grpc
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
 
-from campaignreports.domain.validation import check_batch
+from campaignreports import auth
+from campaignreports.domain.validation import Rejection, Violation, check_batch
 from campaignreports.grpcerrors import abort_field
 from campaignreports.ingest.publisher import GroupCommitPublisher, PublishError
 from campaignreports.telemetry import Telemetry, grpc_parent_context
-from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
+from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,31 @@ class RequestError(Exception):
     def __init__(self, code: grpc.StatusCode, field: str, description: str) -> None:
         super().__init__(f"{field}: {description}")
         self.code, self.field, self.description = code, field, description
+
+
+@dataclass(frozen=True)
+class ForeignEvents:
+    """Events of tenants the caller's key does not cover, and where the others came from."""
+
+    rejections: list[Rejection]
+    positions: list[int]  # request index of each writable event
+
+
+def _writable(events: Sequence[event_pb2.Event]) -> tuple[Sequence[event_pb2.Event], ForeignEvents | None]:
+    """The events the caller may write; the others rejected naming `tenant_id`."""
+    principal = auth.current_principal.get()
+    if principal is None or auth.ALL_TENANTS in principal.tenants:
+        return events, None
+    positions, rejections = [], []
+    for index, event in enumerate(events):
+        if principal.may_access(event.tenant_id):
+            positions.append(index)
+        else:
+            description = f"key {principal.name!r} may not write events of this tenant"
+            rejections.append(Rejection(index, event.event_id[:128], Violation("tenant_id", description)))
+    if not rejections:
+        return events, None
+    return [events[i] for i in positions], ForeignEvents(rejections, positions)
 
 
 class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
@@ -157,7 +183,14 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
                 "events",
                 f"{count} events in one request; the limit is {self._max_events}",
             )
-        valid, rejections = check_batch(request.events, self._clock(), self._retention)
+        events, foreign = _writable(request.events)
+        valid, rejections = check_batch(events, self._clock(), self._retention)
+        if foreign:
+            rejections = sorted(
+                [Rejection(foreign.positions[r.index], r.event_id, r.violation) for r in rejections]
+                + foreign.rejections,
+                key=lambda r: r.index,
+            )
         if valid:
             try:
                 await self._publisher.publish(valid)

@@ -6,7 +6,7 @@ from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.query.app import QueryComponent
 from campaignreports.query.settings import QuerySettings
-from campaignreports.service import ServiceHost, run_main, stop_event_on_signals
+from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
 
 SERVICE = "campaign-reports-query"
@@ -22,6 +22,7 @@ async def run(settings: QuerySettings) -> None:
                 settings.query_listen,
                 [QueryComponent(clickhouse, nc.jetstream(), settings)],
                 settings.shutdown_grace_seconds,
+                security=ServerSecurity.from_settings(settings),
             )
             await host.serve_until(stop_event_on_signals())
         finally:

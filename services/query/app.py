@@ -30,9 +30,10 @@ class QueryComponent:
         self, clickhouse: ClickHouse, js: jetstream.JetStreamContext, settings: QuerySettings
     ) -> None:
         self._queries = QueryServicer(
-            WidgetEngine(clickhouse),
+            WidgetEngine(clickhouse, max_rows=settings.max_rows),
             retention_days=settings.global_retention_days,
             watch_interval_seconds=settings.watch_interval_seconds,
+            max_watchers=settings.max_watchers,
         )
         self._store = DashboardStore(js, settings.dashboard_bucket, settings)
 

@@ -14,7 +14,7 @@ import grpc
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from campaignreports import jetstream
+from campaignreports import auth, jetstream
 from campaignreports.domain.dashboards import (
     LayoutError,
     Placement,
@@ -99,6 +99,7 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
         for field in ("tenant_id", "user_id"):
             if not getattr(request, field):
                 await abort_field(context, field, f"{field} is required")
+        await auth.require_tenant(context, request.tenant_id)
         try:
             check_tab(request.tab)
         except LayoutError as exc:

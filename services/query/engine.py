@@ -98,8 +98,9 @@ def _metric_values(
 
 
 class WidgetEngine:
-    def __init__(self, clickhouse: ClickHouse) -> None:
+    def __init__(self, clickhouse: ClickHouse, *, max_rows: int = 1000) -> None:
         self._clickhouse = clickhouse
+        self._max_rows = max_rows
 
     async def evaluate(self, widgets: Sequence[WidgetDef], scope: Scope, now: datetime) -> list[WidgetResult]:
         """Every widget's content over the scope's window, read at `now`."""
@@ -116,7 +117,7 @@ class WidgetEngine:
                 counted = _counts(widget, breakdowns.get(TOTALS, {}))
                 result.metrics.extend(_metric_values(widget.metric_ids, counted, scope.locale))
             elif widget.kind is Kind.ROWS:
-                result.rows.extend(_rows(widget, breakdowns, scope))
+                result.rows.extend(_rows(widget, breakdowns, scope, self._max_rows))
             else:
                 result.series.extend(_series_values(widget, series, scope))
             results.append(result)
@@ -168,7 +169,10 @@ class WidgetEngine:
 
 
 def _rows(
-    widget: WidgetDef, breakdowns: Mapping[tuple[str, str], Mapping[Column, float]], scope: Scope
+    widget: WidgetDef,
+    breakdowns: Mapping[tuple[str, str], Mapping[Column, float]],
+    scope: Scope,
+    max_rows: int,
 ) -> list[RowValue]:
     whole = _counts(widget, breakdowns.get(TOTALS, {}))
     counted_rows = [
@@ -182,7 +186,7 @@ def _rows(
         counted_rows.sort(key=lambda row: row[0])
     else:
         counted_rows.sort(key=lambda row: (-metrics.evaluate(widget.ordering_metric, row[1], whole), row[0]))
-    counted_rows = counted_rows[: widget.limit]
+    counted_rows = counted_rows[: min(widget.limit or max_rows, max_rows)]
     extra: dict[str, dict[str, float]] = {}
     if widget.comparison_metric_ids and counted_rows:
         extra = {

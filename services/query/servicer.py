@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import grpc
 from google.protobuf import timestamp_pb2
 
+from campaignreports import auth
 from campaignreports.domain import texts
 from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_widgets
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
@@ -92,6 +93,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         *,
         retention_days: int,
         watch_interval_seconds: float = 1.0,
+        max_watchers: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
@@ -99,6 +101,8 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         self._watch_interval = watch_interval_seconds
         self._clock = clock
         self._closing = asyncio.Event()
+        self._max_watchers = max_watchers
+        self._watchers = 0
 
     def close_streams(self) -> None:
         """End every WatchReport stream (at shutdown, so that the server can stop at once)."""
@@ -145,6 +149,21 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             await abort_field(
                 context, "window", "WatchReport serves the live window only; use GetReport for a range"
             )
+        if self._watchers >= self._max_watchers:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{self._watchers} WatchReport streams are open, the limit; poll GetReport or retry later",
+            )
+        self._watchers += 1
+        try:
+            async for report in self._watch(request, widgets, context):
+                yield report
+        finally:
+            self._watchers -= 1
+
+    async def _watch(
+        self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.Report]:
         last_sent = b""
         while not self._closing.is_set():
             now = self._clock()
@@ -166,6 +185,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         for field in ("tenant_id", "campaign_id"):
             if not getattr(request, field):
                 await abort_field(context, field, f"{field} is required")
+        await auth.require_tenant(context, request.tenant_id)
         try:
             window = self._window(request, now)
         except WindowError as exc:

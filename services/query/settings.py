@@ -15,6 +15,12 @@ class QuerySettings(CommonSettings):
         1.0,
         doc="How often WatchReport re-reads a report (at least 1: at most one report a second).",
     )
+    max_watchers: int = env(
+        "CR_QUERY_MAX_WATCHERS", 256, doc="WatchReport streams served at once; more are RESOURCE_EXHAUSTED."
+    )
+    max_rows: int = env(
+        "CR_QUERY_MAX_ROWS", 1000, doc="Most rows a breakdown widget returns (top-N widgets return fewer)."
+    )
     dashboard_bucket: str = env(
         "CR_DASHBOARD_BUCKET",
         "CAMPAIGN_REPORTS_DASHBOARDS",
@@ -25,5 +31,7 @@ class QuerySettings(CommonSettings):
         super().__post_init__()
         if self.watch_interval_seconds < 1.0:
             raise ValueError("CR_QUERY_WATCH_INTERVAL_SECONDS must be at least 1")
+        if self.max_rows < 1:
+            raise ValueError("CR_QUERY_MAX_ROWS must be at least 1")
         if not is_identifier(self.dashboard_bucket):
             raise ValueError("CR_DASHBOARD_BUCKET must match [A-Za-z_][A-Za-z0-9_]*")
