@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from conftest import Pipeline
+from conftest import Pipeline, open_pipeline
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from helpers import email_event, poll_async
 
 from campaignreports import jetstream
+from campaignreports.processes import NatsServer
 from campaignreports.query.app import QueryComponent
 from campaignreports.service import ServiceHost
 from campaignreports.v1 import (
@@ -330,3 +331,21 @@ async def test_dashboards_survive_a_restart_of_the_service(pipeline: Pipeline) -
     finally:
         await host.stop()
         await jetstream.close(nc)
+
+
+async def test_watch_streams_are_capped(nats_server: NatsServer, chdb_dsn: str) -> None:
+    async with open_pipeline(
+        nats_server, chdb_dsn, with_aggregator=False, CR_QUERY_MAX_WATCHERS="1"
+    ) as pipeline:
+        request = query_service_pb2.GetReportRequest(tenant_id=pipeline.tenant_id, campaign_id="c", tab="sms")
+        first = pipeline.query.WatchReport(request)
+        assert (await asyncio.wait_for(first.__aiter__().__anext__(), 5)).tab == "sms"
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            async for _ in pipeline.query.WatchReport(request):
+                pass
+        assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        first.cancel()
+        await asyncio.sleep(0.2)
+        again = pipeline.query.WatchReport(request)
+        assert (await asyncio.wait_for(again.__aiter__().__anext__(), 5)).tab == "sms"
+        again.cancel()

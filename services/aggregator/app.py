@@ -18,6 +18,7 @@ async def serve(
     *,
     service_name: str = "campaign-reports-aggregator",
     listen: str | None = None,
+    max_concurrent_rpcs: int | None = None,
     extra_components: Callable[[jetstream.JetStreamContext], Sequence[Component]] = lambda js: (),
 ) -> None:
     """Run the aggregator (plus `extra_components` on the same gRPC server) until SIGTERM."""
@@ -35,6 +36,7 @@ async def serve(
                 listen or settings.aggregator_listen,
                 components,
                 settings.shutdown_grace_seconds,
+                max_concurrent_rpcs=max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),
             )
             await host.serve_until(stop_event_on_signals())

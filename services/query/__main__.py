@@ -22,6 +22,7 @@ async def run(settings: QuerySettings) -> None:
                 settings.query_listen,
                 [QueryComponent(clickhouse, nc.jetstream(), settings)],
                 settings.shutdown_grace_seconds,
+                max_concurrent_rpcs=settings.max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),
             )
             await host.serve_until(stop_event_on_signals())

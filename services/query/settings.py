@@ -18,6 +18,11 @@ class QuerySettings(CommonSettings):
     max_watchers: int = env(
         "CR_QUERY_MAX_WATCHERS", 256, doc="WatchReport streams served at once; more are RESOURCE_EXHAUSTED."
     )
+    max_concurrent_rpcs: int = env(
+        "CR_QUERY_MAX_CONCURRENT_RPCS",
+        512,
+        doc="Calls (WatchReport streams included) the query server serves at once; more: RESOURCE_EXHAUSTED.",
+    )
     max_rows: int = env(
         "CR_QUERY_MAX_ROWS", 1000, doc="Most rows a breakdown widget returns (top-N widgets return fewer)."
     )

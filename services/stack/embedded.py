@@ -29,6 +29,7 @@ async def run(settings: EmbeddedSettings) -> None:
             settings,
             service_name="campaign-reports-embedded",
             listen=settings.query_listen,
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
             extra_components=lambda js: [QueryComponent(reader, js, settings)],
         )
     finally:
