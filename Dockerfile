@@ -1,0 +1,24 @@
+# One image, three entrypoints: python -m campaignreports.ingest | .aggregator | .query
+# (the commands the tests run and the Helm chart uses). Build: docker build -t campaign-reports .
+
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN pip install --no-cache-dir "grpcio-tools>=1.70,<2" build
+COPY pyproject.toml README.md ./
+COPY protos protos
+COPY lib lib
+COPY services services
+# Generated code is never committed: generate it exactly as `make proto` does, then build a wheel.
+RUN python -m grpc_tools.protoc -I protos --python_out=lib --pyi_out=lib --grpc_python_out=lib \
+      $(find protos -name '*.proto') \
+ && python -m build --wheel --outdir /wheels .
+
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl \
+ && rm -rf /wheels \
+ && useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin campaign-reports
+USER 10001:10001
+EXPOSE 50051 50052 50053
+CMD ["python", "-m", "campaignreports.query"]
