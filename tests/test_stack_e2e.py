@@ -151,3 +151,12 @@ def test_make_demo_fills_the_stack(stack: RunningStack) -> None:
         )
         values = poll(lambda: metric_values(stub.GetWidget(request, timeout=10)), lambda v: v["sent"] > 1_500)
     assert values["delivered"] <= values["sent"] and values["opens"] > values["clicks"] > 0
+
+
+def test_the_healthcheck_command_of_helm_test(stack: RunningStack) -> None:
+    """`python -m campaignreports.healthcheck`, which the chart's `helm test` pod runs."""
+    healthy = run_module("campaignreports.healthcheck", stack.ingest_address, stack.query_address)
+    assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+    assert healthy.stdout.count("SERVING") == 2
+    nobody = run_module("campaignreports.healthcheck", f"127.0.0.1:{free_port()}", "--timeout", "1")
+    assert nobody.returncode == 1 and "UNAVAILABLE" in nobody.stdout
