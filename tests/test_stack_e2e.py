@@ -35,17 +35,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 class RunningStack:
     ingest_address: str
     query_address: str
+    web_address: str
     process: subprocess.Popen[str]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    ingest, query = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    ingest, query, page = (f"127.0.0.1:{free_port()}" for _ in range(3))
     env = {
         **os.environ,
         "CR_DATA_DIR": str(tmp_path_factory.mktemp("stack")),
         "CR_INGEST_LISTEN": ingest,
         "CR_QUERY_LISTEN": query,
+        "CR_WEB_LISTEN": page,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "campaignreports.stack"],
@@ -60,7 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             break
     else:
         pytest.fail(f"the stack exited with code {process.wait()} before it was ready")
-    yield RunningStack(ingest, query, process)
+    yield RunningStack(ingest, query, page, process)
     process.send_signal(signal.SIGTERM)
     rest, _ = process.communicate(timeout=60)
     assert process.returncode == 0, f"the stack did not stop cleanly: {rest}"

@@ -22,7 +22,9 @@ def status_of(address: str, tls_ca: bytes | None, timeout: float) -> str:
     )
     with channel:
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout
+            )
         except grpc.RpcError as exc:
             return f"{exc.code().name}: {exc.details()}"
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)

@@ -138,3 +138,16 @@ def series_query(
         "GROUP BY at\nORDER BY at"
     )
     return RollupQuery(sql, parameters)
+
+
+MAX_CAMPAIGNS = 1000
+
+
+def campaigns_query(database: str, tenant_id: str, limit: int) -> RollupQuery:
+    """The tenant's campaigns: (campaign_id, unix time of the latest bucket, events), newest first."""
+    sql = (
+        f"SELECT campaign_id, toUnixTimestamp(max(bucket)) AS latest, sum(events)\n"
+        f"FROM {database}.{GLOBAL_TABLE}\nWHERE tenant_id = {{tenant_id:String}} AND dimension = ''\n"
+        "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}"
+    )
+    return RollupQuery(sql, {"tenant_id": tenant_id, "limit": min(limit or MAX_CAMPAIGNS, MAX_CAMPAIGNS)})

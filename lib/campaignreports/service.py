@@ -29,7 +29,15 @@ from campaignreports.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
 
-S = TypeVar("S", bound=CommonSettings)
+
+class _Configured(Protocol):
+    """What `run_main` needs of a settings class."""
+
+    @property
+    def log_level(self) -> str: ...
+
+
+S = TypeVar("S", bound=_Configured)
 
 # Default cap on a message in either direction; the ingest service sets its own request cap.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024

@@ -11,13 +11,13 @@ import asyncio
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain import experiment, metrics, texts
 from campaignreports.domain.catalog import Kind, WidgetDef
 from campaignreports.domain.windows import Window
-from campaignreports.rollups import Column, breakdown_query, series_query
+from campaignreports.rollups import Column, breakdown_query, campaigns_query, series_query
 
 TOTALS = ("", "")
 Counts = Mapping[str, float]
@@ -122,6 +122,14 @@ class WidgetEngine:
                 result.series.extend(_series_values(widget, series, scope))
             results.append(result)
         return results
+
+    async def campaigns(self, tenant_id: str, limit: int) -> list[tuple[str, datetime, int]]:
+        """(campaign_id, start of its latest 15-minute bucket, events), most recent first."""
+        query = campaigns_query(self._clickhouse.database, tenant_id, limit)
+        rows = await self._query(query.sql, query.parameters)
+        return [
+            (campaign, datetime.fromtimestamp(latest, UTC), int(events)) for campaign, latest, events in rows
+        ]
 
     async def _query(self, sql: str, parameters: dict) -> list[tuple]:
         return await self._clickhouse.run(self._clickhouse.query_rows, sql, parameters)

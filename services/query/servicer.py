@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -35,6 +36,8 @@ _GRANULARITIES = {
     pb.GRANULARITY_MONTH: Granularity.MONTH,
 }
 Request = pb.GetWidgetRequest | pb.GetReportRequest
+# WatchReport sends at most one report a second (SPEC section 3), however often it reads.
+WATCH_MIN_GAP_SECONDS = 1.0
 
 
 def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
@@ -92,7 +95,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         engine: WidgetEngine,
         *,
         retention_days: int,
-        watch_interval_seconds: float = 1.0,
+        watch_interval_seconds: float = 0.5,
         max_watchers: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -125,6 +128,22 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 )
             )
         return pb.ListWidgetsResponse(widgets=infos)
+
+    async def ListCampaigns(
+        self, request: pb.ListCampaignsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCampaignsResponse:
+        if not request.tenant_id:
+            await abort_field(context, "tenant_id", "tenant_id is required")
+        if request.limit < 0:
+            await abort_field(context, "limit", "limit must not be negative")
+        await auth.require_tenant(context, request.tenant_id)
+        found = await self._engine.campaigns(request.tenant_id, request.limit)
+        return pb.ListCampaignsResponse(
+            campaigns=[
+                pb.CampaignSummary(campaign_id=campaign, last_event_at=_timestamp(latest), events=events)
+                for campaign, latest, events in found
+            ]
+        )
 
     async def GetWidget(self, request: pb.GetWidgetRequest, context: grpc.aio.ServicerContext) -> pb.Widget:
         widget = WIDGETS.get(request.widget_id)
@@ -164,15 +183,16 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def _watch(
         self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Report]:
-        last_sent = b""
+        last_sent, sent_at = b"", -WATCH_MIN_GAP_SECONDS
         while not self._closing.is_set():
             now = self._clock()
             scope = await self._scope(request, context, now)
             report = _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
             content = _content(report)
-            if content != last_sent:
+            # A change seen within a second of the last report waits for the next read after it.
+            if content != last_sent and time.monotonic() - sent_at >= WATCH_MIN_GAP_SECONDS:
                 yield report
-                last_sent = content
+                last_sent, sent_at = content, time.monotonic()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self._watch_interval)
 

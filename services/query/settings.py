@@ -12,8 +12,8 @@ class QuerySettings(CommonSettings):
     )
     watch_interval_seconds: float = env(
         "CR_QUERY_WATCH_INTERVAL_SECONDS",
-        1.0,
-        doc="How often WatchReport re-reads a report (at least 1: at most one report a second).",
+        0.5,
+        doc="How often WatchReport re-reads a report (it sends at most one a second, when numbers change).",
     )
     max_watchers: int = env(
         "CR_QUERY_MAX_WATCHERS", 256, doc="WatchReport streams served at once; more are RESOURCE_EXHAUSTED."
@@ -34,8 +34,8 @@ class QuerySettings(CommonSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.watch_interval_seconds < 1.0:
-            raise ValueError("CR_QUERY_WATCH_INTERVAL_SECONDS must be at least 1")
+        if self.watch_interval_seconds < 0.1:
+            raise ValueError("CR_QUERY_WATCH_INTERVAL_SECONDS must be at least 0.1")
         if self.max_rows < 1:
             raise ValueError("CR_QUERY_MAX_ROWS must be at least 1")
         if not is_identifier(self.dashboard_bucket):

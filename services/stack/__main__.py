@@ -1,7 +1,7 @@
 """`python -m campaignreports.stack` (`make run`): the whole product on one machine.
 
-Starts a JetStream nats-server, the ingest service, and the aggregator + query process with
-ClickHouse embedded (chDB), waits until both gRPC ports report SERVING, prints where everything
+Starts a JetStream nats-server, the ingest service, the aggregator + query process with
+ClickHouse embedded (chDB) and the web dashboard, waits until they serve, prints where everything
 listens, and on Ctrl-C / SIGTERM stops the services (each drains) and then NATS. If a child
 dies, everything is stopped and the exit code is non-zero.
 """
@@ -20,9 +20,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from campaignreports.ingest.settings import IngestSettings
-from campaignreports.processes import NatsServer, die_with_parent
+from campaignreports.processes import NatsServer, die_with_parent, wait_for_port
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import SettingsError, env, load_settings
+from campaignreports.web.settings import WebSettings
 
 READY_LINE = "campaign-reports: ready"
 
@@ -48,11 +49,14 @@ def _serving(address: str) -> bool:
 
 
 class Stack:
-    def __init__(self, settings: StackSettings, ingest_listen: str, query_listen: str) -> None:
+    def __init__(
+        self, settings: StackSettings, ingest_listen: str, query_listen: str, web_listen: str | None = None
+    ) -> None:
         self.data_dir = Path(settings.data_dir).resolve()
         self.settings = settings
         self.ingest_listen = ingest_listen
         self.query_listen = query_listen
+        self.web_listen = web_listen
         self.nats = NatsServer(self.data_dir / "nats", settings.nats_port)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -64,11 +68,16 @@ class Stack:
             "CR_CLICKHOUSE_DSN": f"chdb://{self.data_dir / 'clickhouse'}",
             "CR_INGEST_LISTEN": self.ingest_listen,
             "CR_QUERY_LISTEN": self.query_listen,
+            "CR_WEB_QUERY_ADDRESS": self.query_listen,
         }
-        for name, module in (
+        services = [
             ("ingest", "campaignreports.ingest"),
             ("aggregator+query", "campaignreports.stack.embedded"),
-        ):
+        ]
+        if self.web_listen:
+            env["CR_WEB_LISTEN"] = self.web_listen
+            services.append(("web", "campaignreports.web"))
+        for name, module in services:
             self.children[name] = subprocess.Popen(
                 [sys.executable, "-m", module], env=env, preexec_fn=die_with_parent
             )
@@ -82,6 +91,9 @@ class Stack:
                 )
             pending = {address for address in pending if not _serving(address)}
             time.sleep(0.1)
+        if self.web_listen:
+            port = int(self.web_listen.rpartition(":")[2])
+            wait_for_port(port, max(1.0, deadline - time.monotonic()), self.children["web"])
 
     def check_children(self) -> None:
         for name, child in self.children.items():
@@ -108,7 +120,8 @@ class Stack:
         return f"""
 {READY_LINE}
   ingest   grpc://{self.ingest_listen}   campaignreports.v1.IngestService
-  query    grpc://{self.query_listen}   campaignreports.v1.QueryService
+  query    grpc://{self.query_listen}   campaignreports.v1.QueryService, DashboardService
+{f"  web      http://{self.web_listen}/   the live report in a browser" if self.web_listen else ""}
   nats     {self.nats.url}   (JetStream data in {self.data_dir / "nats"})
   chdb     {self.data_dir / "clickhouse"}
 
@@ -124,6 +137,7 @@ def main() -> None:
         # The services read their own settings; loading them here fails fast on a bad value.
         ingest_listen = load_settings(IngestSettings).ingest_listen
         query_listen = load_settings(QuerySettings).query_listen
+        web_listen = load_settings(WebSettings).web_listen
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -135,7 +149,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    stack = Stack(settings, ingest_listen, query_listen)
+    stack = Stack(settings, ingest_listen, query_listen, web_listen)
     code = 0
     try:
         stack.start()

@@ -1,0 +1,208 @@
+"""The HTTP layer of the web dashboard: every answer comes from the gRPC API, as it would for
+any UI backend (this is a client, not a second implementation of queries).
+
+    GET    /                        the page (static files, no build step, nothing fetched at run time)
+    GET    /api/config              tenant, tabs and locales
+    GET    /api/widgets?locale      ListWidgets
+    GET    /api/campaigns           ListCampaigns
+    GET    /api/report?campaign&tab&locale&window[&start&end&timezone&granularity]&machine
+    GET    /api/watch?...           the same report, then a new one whenever it changes (server-sent events)
+    GET    /api/export.csv?...[&widget]   one widget, or the whole tab, as CSV
+    GET    /api/dashboard?tab&user  the user's layout of a tab
+    PUT    /api/dashboard?tab&user  save it ({"placements": [...], "revision": n})
+    DELETE /api/dashboard?tab&user  reset it to the default
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from campaignreports.domain.catalog import TABS
+from campaignreports.domain.texts import LOCALES
+from campaignreports.v1 import (
+    dashboard_service_pb2,
+    dashboard_service_pb2_grpc,
+    query_service_pb2,
+    query_service_pb2_grpc,
+)
+from campaignreports.web import convert
+from campaignreports.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+DEFAULT_USER = "web-user"
+_HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, field: str = "") -> web.Response:
+    return web.json_response({"error": message, "field": field}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """gRPC and parameter errors become HTTP errors with the message; nothing else leaks."""
+    try:
+        return await handler(request)
+    except convert.ParameterError as exc:
+        return _error(400, str(exc), exc.parameter)
+    except grpc.aio.AioRpcError as exc:
+        return _error(_HTTP_STATUS.get(exc.code(), 502), exc.details() or exc.code().name)
+
+
+class Backend:
+    """The gRPC clients and the handlers of every route."""
+
+    def __init__(self, settings: WebSettings, channel: grpc.aio.Channel) -> None:
+        self._settings = settings
+        self._query = query_service_pb2_grpc.QueryServiceStub(channel)
+        self._dashboards = dashboard_service_pb2_grpc.DashboardServiceStub(channel)
+        self._metadata = (("authorization", f"Bearer {settings.api_key}"),) if settings.api_key else ()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self.index),
+            web.get("/api/config", self.config),
+            web.get("/api/widgets", self.widgets),
+            web.get("/api/campaigns", self.campaigns),
+            web.get("/api/report", self.report),
+            web.get("/api/watch", self.watch),
+            web.get("/api/export.csv", self.export),
+            web.get("/api/dashboard", self.get_dashboard),
+            web.put("/api/dashboard", self.save_dashboard),
+            web.delete("/api/dashboard", self.reset_dashboard),
+            web.static("/static", STATIC),
+        ]
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def config(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"tenant": self._settings.tenant_id, "tabs": list(TABS), "locales": list(LOCALES)}
+        )
+
+    async def widgets(self, request: web.Request) -> web.Response:
+        reply = await self._query.ListWidgets(
+            query_service_pb2.ListWidgetsRequest(locale=request.query.get("locale", "en")),
+            metadata=self._metadata,
+        )
+        return web.json_response(convert.to_json(reply))
+
+    async def campaigns(self, request: web.Request) -> web.Response:
+        reply = await self._query.ListCampaigns(
+            query_service_pb2.ListCampaignsRequest(tenant_id=self._settings.tenant_id),
+            metadata=self._metadata,
+        )
+        return web.json_response(convert.to_json(reply))
+
+    async def report(self, request: web.Request) -> web.Response:
+        reply = await self._query.GetReport(
+            convert.report_request(self._settings.tenant_id, request.query), metadata=self._metadata
+        )
+        return web.json_response(convert.to_json(reply))
+
+    async def watch(self, request: web.Request) -> web.StreamResponse:
+        call = self._query.WatchReport(
+            convert.report_request(self._settings.tenant_id, request.query), metadata=self._metadata
+        )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        try:
+            async for report in call:
+                await response.write(f"data: {json.dumps(convert.to_json(report))}\n\n".encode())
+        except grpc.aio.AioRpcError as exc:
+            await response.write(f"event: failure\ndata: {json.dumps({'error': exc.details()})}\n\n".encode())
+        except ConnectionResetError:
+            pass  # the page went away
+        finally:
+            call.cancel()
+        return response
+
+    async def export(self, request: web.Request) -> web.Response:
+        report_request = convert.report_request(self._settings.tenant_id, request.query)
+        widget_id = request.query.get("widget", "")
+        if widget_id:
+            widget_request = query_service_pb2.GetWidgetRequest(
+                tenant_id=report_request.tenant_id,
+                campaign_id=report_request.campaign_id,
+                widget_id=widget_id,
+                window=report_request.window,
+                locale=report_request.locale,
+                include_machine_activity=report_request.include_machine_activity,
+            )
+            widgets = [await self._query.GetWidget(widget_request, metadata=self._metadata)]
+            name = widget_id
+        else:
+            widgets = list((await self._query.GetReport(report_request, metadata=self._metadata)).widgets)
+            name = report_request.tab
+        disposition = f'attachment; filename="{report_request.campaign_id}-{name}.csv"'
+        return web.Response(
+            text=convert.widgets_csv(widgets),
+            content_type="text/csv",
+            headers={"Content-Disposition": disposition},
+        )
+
+    def _who(self, request: web.Request) -> dict[str, Any]:
+        return {
+            "tenant_id": self._settings.tenant_id,
+            "user_id": request.query.get("user", DEFAULT_USER),
+            "tab": request.query.get("tab", ""),
+        }
+
+    async def get_dashboard(self, request: web.Request) -> web.Response:
+        reply = await self._dashboards.GetDashboard(
+            dashboard_service_pb2.GetDashboardRequest(**self._who(request)), metadata=self._metadata
+        )
+        return web.json_response(convert.to_json(reply))
+
+    async def save_dashboard(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            raise convert.ParameterError("body", "the body must be JSON") from None
+        reply = await self._dashboards.SaveDashboard(
+            dashboard_service_pb2.SaveDashboardRequest(
+                **self._who(request),
+                placements=convert.placements(body),
+                expected_revision=int(body.get("revision", 0)),
+            ),
+            metadata=self._metadata,
+        )
+        return web.json_response(convert.to_json(reply))
+
+    async def reset_dashboard(self, request: web.Request) -> web.Response:
+        reply = await self._dashboards.ResetDashboard(
+            dashboard_service_pb2.ResetDashboardRequest(**self._who(request)), metadata=self._metadata
+        )
+        return web.json_response(convert.to_json(reply))
+
+
+def channel_to(settings: WebSettings) -> grpc.aio.Channel:
+    if settings.query_tls_ca_file:
+        credentials = grpc.ssl_channel_credentials(Path(settings.query_tls_ca_file).read_bytes())
+        return grpc.aio.secure_channel(settings.query_address, credentials)
+    return grpc.aio.insecure_channel(settings.query_address)
+
+
+def application(settings: WebSettings, channel: grpc.aio.Channel) -> web.Application:
+    app = web.Application(middlewares=[_errors])
+    app.add_routes(Backend(settings, channel).routes())
+    return app

@@ -1,0 +1,103 @@
+"""Pure translations for the web layer: query-string parameters to request protos, protos to
+JSON for the page, and widgets to CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+
+from campaignreports.v1 import dashboard_service_pb2, query_service_pb2
+
+GRANULARITIES = {"hour": 1, "day": 2, "week": 3, "month": 4}
+
+
+class ParameterError(ValueError):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def _instant(parameters: Mapping[str, str], name: str) -> datetime:
+    raw = parameters.get(name, "")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ParameterError(name, f"{name} must be an ISO date or date-time, e.g. 2026-11-01") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def window(parameters: Mapping[str, str]) -> query_service_pb2.TimeWindow:
+    """`window=live` (default) or `window=range&start=..&end=..&timezone=..&granularity=day`.
+
+    Dates without a time are local midnights in `timezone`: the query service widens the range to
+    whole buckets of that zone, so a date-only range covers whole local days.
+    """
+    if parameters.get("window", "live") == "live":
+        return query_service_pb2.TimeWindow(live=query_service_pb2.LiveWindow())
+    granularity = parameters.get("granularity", "day")
+    if granularity not in GRANULARITIES:
+        raise ParameterError("granularity", f"granularity must be one of {', '.join(GRANULARITIES)}")
+    time_range = query_service_pb2.TimeRange(
+        timezone=parameters.get("timezone", "UTC"), granularity=GRANULARITIES[granularity]
+    )
+    time_range.start.FromDatetime(_instant(parameters, "start"))
+    time_range.end.FromDatetime(_instant(parameters, "end"))
+    return query_service_pb2.TimeWindow(range=time_range)
+
+
+def report_request(tenant_id: str, parameters: Mapping[str, str]) -> query_service_pb2.GetReportRequest:
+    return query_service_pb2.GetReportRequest(
+        tenant_id=tenant_id,
+        campaign_id=parameters.get("campaign", ""),
+        tab=parameters.get("tab", "email"),
+        window=window(parameters),
+        locale=parameters.get("locale", "en"),
+        include_machine_activity=parameters.get("machine") == "1",
+    )
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+def placements(body: Mapping[str, Any]) -> list[dashboard_service_pb2.WidgetPlacement]:
+    try:
+        return [
+            json_format.ParseDict(item, dashboard_service_pb2.WidgetPlacement())
+            for item in body["placements"]
+        ]
+    except (KeyError, TypeError, json_format.ParseError) as exc:
+        raise ParameterError(
+            "placements", f"placements must be a list of widget placements ({exc})"
+        ) from None
+
+
+def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
+    """One CSV for any widgets: widget, row or point, metric, value, rate (empty when none)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["widget", "row", "metric", "value", "rate"])
+    for widget in widgets:
+        for metric in widget.metrics:
+            writer.writerow([widget.id, "", metric.id, _number(metric.value), _rate(metric)])
+        for row in widget.rows:
+            for metric in row.metrics:
+                writer.writerow([widget.id, row.key, metric.id, _number(metric.value), _rate(metric)])
+        for series in widget.series:
+            for point in series.points:
+                at = point.at.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
+                writer.writerow([widget.id, at, series.metric_id, _number(point.value), ""])
+    return out.getvalue()
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _rate(metric: query_service_pb2.Metric) -> str:
+    return repr(metric.rate) if metric.HasField("rate") else ""

@@ -1,0 +1,321 @@
+// The reference dashboard: plain JavaScript over the HTTP layer (which calls the gRPC API).
+// No build step and nothing fetched from elsewhere: charts are drawn as SVG here.
+"use strict";
+
+const COLORS = ["#2680eb", "#e68619", "#2d9d78", "#9256d9", "#d7373f", "#6e6e6e", "#0fb5ae", "#f68511"];
+const UI = {
+  en: { campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
+        machine: "Count machine opens and clicks", edit: "Modify dashboard", done: "Done", save: "Save",
+        reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV", saved: "Layout saved", conflict:
+        "Someone saved this dashboard meanwhile: reloaded", heading: "Campaign report", updated: "Updated",
+        tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
+                direct_mail: "Direct mail", experiment: "Experiment" } },
+  fr: { campaign: "Campagne", window: "Période", live: "En direct (24 h)", global: "Global", language: "Langue",
+        machine: "Compter les ouvertures et clics automatiques", edit: "Modifier le tableau de bord", done: "Terminé",
+        save: "Enregistrer", reset: "Rétablir par défaut", export: "Exporter l'onglet (CSV)", csv: "CSV",
+        saved: "Disposition enregistrée", conflict: "Tableau de bord modifié entre-temps : rechargé",
+        heading: "Rapport de campagne", updated: "Mis à jour",
+        tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
+                direct_mail: "Courrier", experiment: "Expérience" } },
+  sv: { campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
+        machine: "Räkna maskinöppningar och maskinklick", edit: "Ändra instrumentpanel", done: "Klar", save: "Spara",
+        reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV", saved: "Layouten sparad",
+        conflict: "Någon sparade under tiden: laddades om", heading: "Kampanjrapport", updated: "Uppdaterad",
+        tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
+                direct_mail: "Direktreklam", experiment: "Experiment" } },
+  nl: { campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
+        machine: "Machine-opens en -kliks meetellen", edit: "Dashboard aanpassen", done: "Klaar", save: "Opslaan",
+        reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV", saved: "Indeling opgeslagen",
+        conflict: "Iemand sloeg intussen op: opnieuw geladen", heading: "Campagnerapport", updated: "Bijgewerkt",
+        tabs: { campaign: "Campagne", email: "E-mail", sms: "Sms", push: "Push", in_app: "In-app", web: "Web",
+                direct_mail: "Direct mail", experiment: "Experiment" } },
+};
+
+const state = { tab: "email", locale: "en", info: {}, layout: null, report: null, source: null, editing: false };
+const $ = (id) => document.getElementById(id);
+
+async function api(path, options) {
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) {
+    const error = new Error(body.error || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function status(text, isError) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+function query(extra) {
+  const params = new URLSearchParams({
+    campaign: $("campaign").value, tab: state.tab, locale: state.locale, window: $("window").value,
+    machine: $("machine").checked ? "1" : "0", ...extra,
+  });
+  if ($("window").value === "range") {
+    params.set("start", $("start").value);
+    params.set("end", $("end").value);
+    params.set("timezone", $("timezone").value);
+    params.set("granularity", $("granularity").value);
+  }
+  return params.toString();
+}
+
+function number(value) {
+  return new Intl.NumberFormat(state.locale, { maximumFractionDigits: 2 }).format(value);
+}
+
+function percent(rate) {
+  return new Intl.NumberFormat(state.locale, { style: "percent", maximumFractionDigits: 1 }).format(rate);
+}
+
+function element(tag, attributes, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function svg(tag, attributes, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function legend(items) {
+  return element("div", { class: "legend" },
+    ...items.map(([label, i]) => element("span", {}, element("i", { style: `background:${COLORS[i % COLORS.length]}` }), label)));
+}
+
+function tiles(metrics) {
+  return element("div", { class: "tiles" }, ...metrics.map((m) => element("div",
+    { class: "tile", "data-metric": m.id, "data-value": String(m.value) },
+    element("div", { class: "value" }, number(m.value)),
+    element("div", { class: "label" }, m.label),
+    element("div", { class: "rate" }, m.rate === undefined ? "" : percent(m.rate)))));
+}
+
+function table(headers, rows) {
+  return element("table", {},
+    element("thead", {}, element("tr", {}, ...headers.map((h) => element("th", {}, h)))),
+    element("tbody", {}, ...rows.map((cells) => element("tr", {}, ...cells.map((c) => element("td", {}, c))))));
+}
+
+function donut(parts) {
+  const total = parts.reduce((sum, [, value]) => sum + value, 0) || 1;
+  let angle = -Math.PI / 2;
+  const slices = parts.map(([, value], i) => {
+    const sweep = (value / total) * 2 * Math.PI;
+    const [x1, y1] = [50 + 40 * Math.cos(angle), 50 + 40 * Math.sin(angle)];
+    angle += sweep;
+    const [x2, y2] = [50 + 40 * Math.cos(angle), 50 + 40 * Math.sin(angle)];
+    const large = sweep > Math.PI ? 1 : 0;
+    return sweep >= 2 * Math.PI - 1e-9
+      ? svg("circle", { cx: 50, cy: 50, r: 40, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 16 })
+      : svg("path", { d: `M ${x1} ${y1} A 40 40 0 ${large} 1 ${x2} ${y2}`, fill: "none",
+                      stroke: COLORS[i % COLORS.length], "stroke-width": 16 });
+  });
+  return element("div", {}, svg("svg", { viewBox: "0 0 100 100", class: "donut" }, ...slices),
+                 legend(parts.map(([label, value], i) => [`${label}: ${number(value)}`, i])));
+}
+
+function bars(parts) {
+  const top = Math.max(1, ...parts.map(([, value]) => value));
+  const height = 14 * parts.length + 4;
+  return svg("svg", { viewBox: `0 0 300 ${height}`, preserveAspectRatio: "none", class: "bars" },
+    ...parts.flatMap(([label, value], i) => [
+      svg("rect", { x: 110, y: 4 + 14 * i, width: (180 * value) / top, height: 10, fill: COLORS[0] }),
+      svg("text", { x: 0, y: 13 + 14 * i, "font-size": 9 }, `${label.slice(0, 24)} ${number(value)}`),
+    ]));
+}
+
+function lines(series) {
+  const points = series[0] ? series[0].points : [];
+  const top = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.value)));
+  const step = 300 / Math.max(1, points.length - 1);
+  const chart = svg("svg", { viewBox: "0 0 300 120", preserveAspectRatio: "none", class: "lines" },
+    ...series.map((s, i) => svg("polyline", {
+      fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.5, "vector-effect": "non-scaling-stroke",
+      points: s.points.map((p, j) => `${(j * step).toFixed(2)},${(115 - (110 * p.value) / top).toFixed(2)}`).join(" "),
+    })));
+  return element("div", { class: "chart" }, chart, legend(series.map((s, i) => [s.label, i])));
+}
+
+function body(widget, info, view) {
+  if (info.kind === "WIDGET_KIND_KPI") {
+    if (view === "donut") return donut(widget.metrics.map((m) => [m.label, m.value]));
+    return tiles(widget.metrics);
+  }
+  if (info.kind === "WIDGET_KIND_ROWS") {
+    const first = (row) => (row.metrics[0] ? row.metrics[0].value : 0);
+    if (view === "donut") return donut(widget.rows.map((r) => [r.label, first(r)]));
+    if (view === "graph") return bars(widget.rows.map((r) => [r.label, first(r)]));
+    const headers = ["", ...(widget.rows[0] ? widget.rows[0].metrics.map((m) => m.label) : [])];
+    return table(headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
+      m.rate === undefined ? number(m.value) : `${number(m.value)} (${percent(m.rate)})`)]));
+  }
+  if (view === "table") {
+    const buckets = widget.series[0] ? widget.series[0].points.filter((p, i) =>
+      widget.series.some((s) => s.points[i].value)) : [];
+    const index = new Map((widget.series[0] ? widget.series[0].points : []).map((p, i) => [p.at, i]));
+    return table(["", ...widget.series.map((s) => s.label)],
+      buckets.map((p) => [new Date(p.at).toLocaleString(state.locale),
+        ...widget.series.map((s) => number(s.points[index.get(p.at)].value))]));
+  }
+  if (view === "donut") {
+    return donut(widget.series.map((s) => [s.label, s.points.reduce((sum, p) => sum + p.value, 0)]));
+  }
+  return lines(widget.series);
+}
+
+function placementOf(id) {
+  return state.layout.placements.find((p) => p.widgetId === id);
+}
+
+function card(placement) {
+  const info = state.info[placement.widgetId];
+  const widget = (state.report.widgets || []).find((w) => w.id === placement.widgetId);
+  if (!info || !widget) return null;
+  const edit = element("div", { class: "edit" });
+  const views = element("select", { "aria-label": "view", "data-action": "view" },
+    ...["graph", "table", "donut"].map((v) => {
+      const option = element("option", { value: v }, v);
+      if (v === placement.view) option.selected = true;
+      return option;
+    }));
+  views.onchange = () => { placement.view = views.value; render(); };
+  const button = (label, action, change) => {
+    const b = element("button", { "data-action": action, title: action }, label);
+    b.onclick = () => { change(); render(); };
+    return b;
+  };
+  edit.append(views,
+    button("↔−", "narrower", () => { placement.width = Math.max(1, placement.width - 1); }),
+    button("↔+", "wider", () => { placement.width = Math.min(12 - placement.x, placement.width + 1); }),
+    button("↕−", "shorter", () => { placement.height = Math.max(1, placement.height - 1); }),
+    button("↕+", "taller", () => { placement.height = Math.min(48, placement.height + 1); }),
+    button("✕", "remove", () => {
+      state.layout.placements = state.layout.placements.filter((p) => p !== placement);
+    }));
+  const csv = element("a", { href: `/api/export.csv?${query({ widget: widget.id })}`, download: "",
+                             "data-action": "csv" }, UI[state.locale].csv);
+  const node = element("section", {
+    class: `widget kind-${info.kind.replace("WIDGET_KIND_", "").toLowerCase()}`, "data-widget": widget.id,
+    "data-view": placement.view, "data-width": placement.width, "data-height": placement.height,
+    "data-window-start": widget.windowStart || "",
+    style: `grid-column: ${placement.x + 1} / span ${placement.width}; grid-row: ${placement.y + 1} / span ${placement.height}`,
+  }, edit, element("h2", {}, widget.title), element("div", { class: "description" }, widget.description),
+     body(widget, info, placement.view), element("footer", {}, csv));
+  return node;
+}
+
+function render() {
+  const grid = $("grid");
+  grid.replaceChildren(...state.layout.placements.map(card).filter(Boolean));
+  $("export-tab").href = `/api/export.csv?${query({})}`;
+  $("export-tab").setAttribute("download", "");
+}
+
+function translateChrome() {
+  const words = UI[state.locale];
+  document.documentElement.lang = state.locale;
+  for (const node of document.querySelectorAll("[data-text]")) node.textContent = words[node.dataset.text];
+  $("edit").textContent = state.editing ? words.done : words.edit;
+  $("tabs").replaceChildren(...Object.keys(words.tabs).map((tab) => {
+    const b = element("button", { "data-tab": tab, class: tab === state.tab ? "active" : "" }, words.tabs[tab]);
+    b.onclick = () => { state.tab = tab; load(); };
+    return b;
+  }));
+}
+
+function watch() {
+  if (state.source) state.source.close();
+  state.source = null;
+  if ($("window").value !== "live") return;
+  const source = new EventSource(`/api/watch?${query({})}`);
+  source.onmessage = (event) => {
+    state.report = JSON.parse(event.data);
+    render();
+    status(`${UI[state.locale].updated} ${new Date(state.report.asOf).toLocaleTimeString(state.locale)}`);
+  };
+  source.addEventListener("failure", (event) => status(JSON.parse(event.data).error, true));
+  state.source = source;
+}
+
+async function load() {
+  state.locale = $("locale").value;
+  translateChrome();
+  $("range-controls").hidden = $("window").value !== "range";
+  const user = new URLSearchParams(location.search).get("user") || "web-user";
+  try {
+    const [widgets, layout, report] = await Promise.all([
+      api(`/api/widgets?locale=${state.locale}`),
+      api(`/api/dashboard?tab=${state.tab}&user=${encodeURIComponent(user)}`),
+      api(`/api/report?${query({})}`),
+    ]);
+    state.info = Object.fromEntries(widgets.widgets.map((w) => [w.id, w]));
+    state.layout = layout;
+    state.report = report;
+    state.user = user;
+    render();
+    status("");
+    watch();
+  } catch (error) {
+    status(error.message, true);
+  }
+}
+
+async function save() {
+  try {
+    state.layout = await api(`/api/dashboard?tab=${state.tab}&user=${encodeURIComponent(state.user)}`, {
+      method: "PUT", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ placements: state.layout.placements, revision: Number(state.layout.revision || 0) }),
+    });
+    status(UI[state.locale].saved);
+  } catch (error) {
+    if (error.status === 409) {
+      status(UI[state.locale].conflict, true);
+      return load();
+    }
+    status(error.message, true);
+  }
+}
+
+async function reset() {
+  state.layout = await api(`/api/dashboard?tab=${state.tab}&user=${encodeURIComponent(state.user)}`,
+                           { method: "DELETE" });
+  render();
+}
+
+async function init() {
+  const config = await api("/api/config");
+  const campaigns = (await api("/api/campaigns")).campaigns;
+  const params = new URLSearchParams(location.search);
+  $("campaign").replaceChildren(...campaigns.map((c) => element("option", { value: c.campaignId }, c.campaignId)));
+  if (params.get("campaign")) $("campaign").value = params.get("campaign");
+  $("heading").dataset.tenant = config.tenant;
+  const zones = ["UTC", Intl.DateTimeFormat().resolvedOptions().timeZone, "Europe/Paris", "America/New_York",
+                 "Asia/Kolkata", "Asia/Kathmandu", "Australia/Sydney"];
+  $("timezone").replaceChildren(...[...new Set(zones)].map((z) => element("option", { value: z }, z)));
+  const today = new Date();
+  $("end").value = new Date(today.getTime() + 86400000).toISOString().slice(0, 10);
+  $("start").value = new Date(today.getTime() - 29 * 86400000).toISOString().slice(0, 10);
+  for (const id of ["campaign", "window", "start", "end", "timezone", "granularity", "locale", "machine"]) {
+    $(id).onchange = load;
+  }
+  $("edit").onclick = () => {
+    state.editing = !state.editing;
+    document.body.classList.toggle("editing", state.editing);
+    $("save").hidden = $("reset").hidden = !state.editing;
+    translateChrome();
+  };
+  $("save").onclick = save;
+  $("reset").onclick = reset;
+  await load();
+}
+
+init();

@@ -1,0 +1,220 @@
+"""The web dashboard in a real browser (Debian's headless Chromium driven by Playwright), against
+the stack as `make run` starts it, filled by `make demo`'s generator."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import grpc
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+from test_stack_e2e import RunningStack, run_module, stack  # noqa: F401 - the module's stack fixture
+
+from campaignreports.v1 import (
+    event_pb2,
+    ingest_service_pb2,
+    ingest_service_pb2_grpc,
+    query_service_pb2,
+    query_service_pb2_grpc,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+CHROMIUM = "/usr/bin/chromium"
+# Chromium in a closed network: no background connections (SPEC's machines refuse them).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-results" / "screenshots"
+CAMPAIGN = "browser-demo"
+TABS = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
+
+
+@pytest.fixture(scope="module")
+def filled(stack: RunningStack) -> RunningStack:  # noqa: F811
+    result = run_module(
+        "campaignreports.stack.traffic",
+        "--ingest",
+        stack.ingest_address,
+        "--profiles",
+        "1500",
+        "--campaign",
+        CAMPAIGN,
+    )
+    assert result.returncode == 0, result.stderr
+    return stack
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, filled: RunningStack) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    opened.goto(f"http://{filled.web_address}/?campaign={CAMPAIGN}&user=tester-{uuid.uuid4().hex[:8]}")
+    opened.wait_for_selector('[data-widget="email_statistics"] .tile[data-metric="sent"]')
+    yield opened
+    context.close()
+
+
+def grpc_widget(running: RunningStack, widget_id: str, window: query_service_pb2.TimeWindow | None = None):
+    request = query_service_pb2.GetWidgetRequest(tenant_id="demo", campaign_id=CAMPAIGN, widget_id=widget_id)
+    if window is not None:
+        request.window.CopyFrom(window)
+    with grpc.insecure_channel(running.query_address) as channel:
+        return query_service_pb2_grpc.QueryServiceStub(channel).GetWidget(request, timeout=10)
+
+
+def tiles(page: Page, widget_id: str) -> dict[str, float]:
+    values = page.eval_on_selector_all(
+        f'[data-widget="{widget_id}"] .tile', "tiles => tiles.map(t => [t.dataset.metric, t.dataset.value])"
+    )
+    return {metric: float(value) for metric, value in values}
+
+
+def wait_for_tiles(
+    page: Page, widget_id: str, expected: dict[str, float], within: float = 10.0
+) -> dict[str, float]:
+    deadline = time.monotonic() + within
+    shown = tiles(page, widget_id)
+    while shown != expected and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        shown = tiles(page, widget_id)
+    return shown
+
+
+def test_kpi_tiles_show_what_the_grpc_api_returns(page: Page, filled: RunningStack) -> None:
+    for widget_id in ("email_statistics", "email_sending_statistics", "email_delivery_summary"):
+        expected = {m.id: m.value for m in grpc_widget(filled, widget_id).metrics}
+        assert expected["sent"] > 0 if "sent" in expected else True
+        assert wait_for_tiles(page, widget_id, expected) == expected, widget_id
+
+
+def test_every_tab_renders_and_is_photographed(page: Page, filled: RunningStack) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with grpc.insecure_channel(filled.query_address) as channel:
+        catalog = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
+            query_service_pb2.ListWidgetsRequest()
+        )
+    for tab in TABS:
+        page.click(f'nav button[data-tab="{tab}"]')
+        ids = [w.id for w in catalog.widgets if w.tab == tab]
+        page.wait_for_selector(f'[data-widget="{ids[-1]}"]')
+        shown = page.eval_on_selector_all(".widget", "nodes => nodes.map(n => n.dataset.widget)")
+        assert shown == ids, tab
+        path = SCREENSHOTS / f"{tab}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000
+
+
+def test_language_and_window_switches(page: Page, filled: RunningStack) -> None:
+    with grpc.insecure_channel(filled.query_address) as channel:
+        french = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
+            query_service_pb2.ListWidgetsRequest(locale="fr")
+        )
+    title = next(w.title for w in french.widgets if w.id == "email_statistics")
+    page.select_option("#locale", "fr")
+    page.wait_for_function(
+        "title => document.querySelector('[data-widget=\"email_statistics\"] h2').textContent === title",
+        arg=title,
+    )
+    assert page.inner_text('nav button[data-tab="direct_mail"]') == "Courrier"
+
+    live_start = page.get_attribute('[data-widget="email_statistics"]', "data-window-start")
+    page.select_option("#window", "range")
+    page.wait_for_function(
+        "start => document.querySelector('[data-widget=\"email_statistics\"]').dataset.windowStart !== start",
+        arg=live_start,
+    )
+    start, end = page.input_value("#start"), page.input_value("#end")
+    time_range = query_service_pb2.TimeRange(timezone=page.input_value("#timezone"), granularity=2)
+    time_range.start.FromDatetime(datetime.fromisoformat(start).replace(tzinfo=UTC))
+    time_range.end.FromDatetime(datetime.fromisoformat(end).replace(tzinfo=UTC))
+    expected = {
+        m.id: m.value
+        for m in grpc_widget(
+            filled, "email_statistics", query_service_pb2.TimeWindow(range=time_range)
+        ).metrics
+    }
+    live = {m.id: m.value for m in grpc_widget(filled, "email_statistics").metrics}
+    assert expected["sent"] > live["sent"], "the demo campaign also has weeks-old events"
+    assert wait_for_tiles(page, "email_statistics", expected) == expected
+
+
+def test_modify_the_dashboard_and_reload(page: Page) -> None:
+    page.click("#edit")
+    page.click('[data-widget="email_summary"] [data-action="remove"]')
+    before = int(page.get_attribute('[data-widget="email_statistics"]', "data-width"))
+    page.click('[data-widget="email_statistics"] [data-action="narrower"]')
+    page.click('[data-widget="email_statistics"] [data-action="narrower"]')
+    page.select_option('[data-widget="email_bounce_reasons"] select[data-action="view"]', "donut")
+    page.click("#save")
+    page.wait_for_function("document.getElementById('status').textContent.length > 0")
+    assert "error" not in (page.get_attribute("#status", "class") or "")
+    page.reload()
+    page.wait_for_selector('[data-widget="email_statistics"]')
+    assert page.query_selector('[data-widget="email_summary"]') is None
+    assert int(page.get_attribute('[data-widget="email_statistics"]', "data-width")) == before - 2
+    assert page.get_attribute('[data-widget="email_bounce_reasons"]', "data-view") == "donut"
+    assert page.query_selector('[data-widget="email_bounce_reasons"] svg') is not None
+    page.click("#edit")
+    page.click("#reset")
+    page.wait_for_selector('[data-widget="email_summary"]')
+
+
+def test_csv_export_of_a_widget_matches_the_api(page: Page, filled: RunningStack) -> None:
+    with page.expect_download() as download:
+        page.click('[data-widget="email_statistics"] a[data-action="csv"]')
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    exported = {row["metric"]: float(row["value"]) for row in rows if row["widget"] == "email_statistics"}
+    assert exported == {m.id: m.value for m in grpc_widget(filled, "email_statistics").metrics}
+    with page.expect_download() as whole_tab:
+        page.click("#export-tab")
+    widgets = {row["widget"] for row in csv.DictReader(io.StringIO(Path(whole_tab.value.path()).read_text()))}
+    assert {"email_statistics", "email_summary", "email_top_links"} <= widgets
+
+
+def test_a_new_event_appears_on_the_open_page_within_two_seconds(page: Page, filled: RunningStack) -> None:
+    sent = tiles(page, "email_statistics")["sent"]
+    event = event_pb2.Event(
+        event_id=str(uuid.uuid4()),
+        tenant_id="demo",
+        campaign_id=CAMPAIGN,
+        channel=event_pb2.CHANNEL_EMAIL,
+        type=event_pb2.EVENT_TYPE_SENT,
+        profile_id="late-visitor",
+        recipient_domain="example.com",
+    )
+    event.occurred_at.FromDatetime(datetime.now(UTC))
+    with grpc.insecure_channel(filled.ingest_address) as channel:
+        reply = ingest_service_pb2_grpc.IngestServiceStub(channel).Ingest(
+            ingest_service_pb2.IngestRequest(events=[event]), timeout=10
+        )
+    accepted_at = time.monotonic()
+    assert reply.accepted == 1
+    page.wait_for_function(
+        "sent => Number(document.querySelector("
+        '\'[data-widget="email_statistics"] .tile[data-metric="sent"]\').dataset.value) === sent',
+        arg=sent + 1,
+        timeout=5_000,
+    )
+    assert time.monotonic() - accepted_at < 2.0
