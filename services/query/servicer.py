@@ -47,7 +47,7 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
 
 
 def _metric(m: MetricValue) -> pb.Metric:
-    return pb.Metric(id=m.id, label=m.label, value=m.value, rate=m.rate)
+    return pb.Metric(id=m.id, label=m.label, value=m.value, rate=m.rate, unit=m.unit)
 
 
 def _series(value: SeriesValue) -> pb.Series:

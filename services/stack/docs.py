@@ -16,12 +16,14 @@ from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import CommonSettings, describe
 from campaignreports.stack.__main__ import StackSettings
+from campaignreports.web.settings import WebSettings
 
 SETTINGS = (
     ("all", CommonSettings),
     ("ingest", IngestSettings),
     ("aggregator", AggregatorSettings),
     ("query", QuerySettings),
+    ("web", WebSettings),
     ("`make run`", StackSettings),
 )
 # Rows the table keeps after the generated ones (variables read outside the settings classes).

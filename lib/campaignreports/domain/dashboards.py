@@ -14,7 +14,7 @@ from campaignreports.domain.catalog import TABS, VIEWS, WIDGETS, Kind, tab_widge
 GRID_COLUMNS = 12
 MAX_HEIGHT = 48
 # Default size (width, height) per kind.
-_DEFAULT_SIZE = {Kind.KPI: (6, 2), Kind.ROWS: (6, 4), Kind.SERIES: (12, 4)}
+_DEFAULT_SIZE = {Kind.KPI: (6, 3), Kind.ROWS: (6, 4), Kind.SERIES: (12, 4)}
 
 
 @dataclass(frozen=True)

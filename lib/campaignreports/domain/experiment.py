@@ -14,15 +14,16 @@ import math
 from dataclasses import dataclass
 
 CONFIDENCE = 0.95
-# The metrics the comparison adds to each treatment row.
-COMPARISON_METRICS: tuple[str, ...] = (
-    "open_rate_lift",
-    "click_rate_lift",
-    "open_rate_p_value",
-    "click_rate_p_value",
-    "significant",
-    "winner",
-)
+# The metrics the comparison adds to each treatment row, with their units.
+COMPARISON_UNITS: dict[str, str] = {
+    "open_rate_lift": "fraction",
+    "click_rate_lift": "fraction",
+    "open_rate_p_value": "probability",
+    "click_rate_p_value": "probability",
+    "significant": "flag",
+    "winner": "flag",
+}
+COMPARISON_METRICS: tuple[str, ...] = tuple(COMPARISON_UNITS)
 
 
 @dataclass(frozen=True)

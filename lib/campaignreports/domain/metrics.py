@@ -186,3 +186,9 @@ def rate(metric_id: str, counted: Mapping[str, float]) -> float | None:
     if base_id is None:
         return None
     return _fraction(evaluate(metric_id, counted), evaluate(base_id, counted))
+
+
+def unit(metric_id: str) -> str:
+    """How a value reads: `count`, or `fraction` (0..1, shown as a percentage)."""
+    source = METRICS[metric_id].source
+    return "fraction" if isinstance(source, Ratio | Share) else "count"

@@ -68,6 +68,13 @@ function number(value) {
   return new Intl.NumberFormat(state.locale, { maximumFractionDigits: 2 }).format(value);
 }
 
+function shown(metric) {
+  if (metric.unit === "fraction") return percent(metric.value);
+  if (metric.unit === "flag") return metric.value ? "✓" : "";
+  if (metric.unit === "probability") return metric.value.toPrecision(2);
+  return number(metric.value);
+}
+
 function percent(rate) {
   return new Intl.NumberFormat(state.locale, { style: "percent", maximumFractionDigits: 1 }).format(rate);
 }
@@ -94,7 +101,7 @@ function legend(items) {
 function tiles(metrics) {
   return element("div", { class: "tiles" }, ...metrics.map((m) => element("div",
     { class: "tile", "data-metric": m.id, "data-value": String(m.value) },
-    element("div", { class: "value" }, number(m.value)),
+    element("div", { class: "value" }, shown(m)),
     element("div", { class: "label" }, m.label),
     element("div", { class: "rate" }, m.rate === undefined ? "" : percent(m.rate)))));
 }
@@ -156,7 +163,7 @@ function body(widget, info, view) {
     if (view === "graph") return bars(widget.rows.map((r) => [r.label, first(r)]));
     const headers = ["", ...(widget.rows[0] ? widget.rows[0].metrics.map((m) => m.label) : [])];
     return table(headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
-      m.rate === undefined ? number(m.value) : `${number(m.value)} (${percent(m.rate)})`)]));
+      m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`)]));
   }
   if (view === "table") {
     const buckets = widget.series[0] ? widget.series[0].points.filter((p, i) =>
