@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -218,3 +221,19 @@ def test_a_new_event_appears_on_the_open_page_within_two_seconds(page: Page, fil
         timeout=5_000,
     )
     assert time.monotonic() - accepted_at < 2.0
+
+
+def test_the_http_layer_passes_api_errors_on_clearly(filled: RunningStack) -> None:
+    base = f"http://{filled.web_address}/api"
+    ranged = f"{base}/report?campaign={CAMPAIGN}&tab=email&window=range"
+    bad_zone = f"{ranged}&start=2026-11-01&end=2026-11-02&timezone=Mars/Base"
+    for url, status, text in (
+        (bad_zone, 400, "window.range.timezone"),
+        (f"{base}/report?campaign={CAMPAIGN}&tab=nope", 400, "tab"),
+        (f"{base}/report?campaign={CAMPAIGN}&window=range&start=soon&end=2026-11-02", 400, "start"),
+    ):
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(url, timeout=10)
+        assert error.value.code == status
+        body = json.loads(error.value.read())
+        assert text in body["error"] or text == body["field"], body

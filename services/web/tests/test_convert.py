@@ -1,0 +1,87 @@
+"""The web layer's pure translations: query strings to requests, widgets to CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from campaignreports.v1 import query_service_pb2
+from campaignreports.web import convert
+
+
+def test_live_is_the_default_window() -> None:
+    assert convert.window({}).WhichOneof("kind") == "live"
+
+
+def test_a_range_takes_dates_zone_and_granularity() -> None:
+    window = convert.window(
+        {
+            "window": "range",
+            "start": "2026-11-01",
+            "end": "2026-11-08",
+            "timezone": "Asia/Kolkata",
+            "granularity": "week",
+        }
+    )
+    assert window.range.start.ToDatetime(UTC) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert window.range.timezone == "Asia/Kolkata"
+    assert window.range.granularity == query_service_pb2.GRANULARITY_WEEK
+
+
+@pytest.mark.parametrize(
+    ("parameters", "name"),
+    [
+        ({"window": "range", "start": "yesterday", "end": "2026-11-08"}, "start"),
+        (
+            {"window": "range", "start": "2026-11-01", "end": "2026-11-08", "granularity": "year"},
+            "granularity",
+        ),
+    ],
+)
+def test_bad_parameters_name_the_parameter(parameters: dict[str, str], name: str) -> None:
+    with pytest.raises(convert.ParameterError) as error:
+        convert.window(parameters)
+    assert error.value.parameter == name
+
+
+def test_widgets_become_one_csv() -> None:
+    kpi = query_service_pb2.Widget(
+        id="email_statistics",
+        metrics=[
+            query_service_pb2.Metric(id="sent", value=10),
+            query_service_pb2.Metric(id="delivered", value=9, rate=0.9),
+        ],
+    )
+    rows = query_service_pb2.Widget(
+        id="email_top_links",
+        rows=[
+            query_service_pb2.Row(key="https://a", metrics=[query_service_pb2.Metric(id="share", value=0.25)])
+        ],
+    )
+    series = query_service_pb2.Widget(id="email_summary", series=[query_service_pb2.Series(metric_id="sent")])
+    point = series.series[0].points.add(value=3)
+    point.at.FromDatetime(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    lines = list(csv.reader(io.StringIO(convert.widgets_csv([kpi, rows, series]))))
+    assert lines == [
+        ["widget", "row", "metric", "value", "rate"],
+        ["email_statistics", "", "sent", "10", ""],
+        ["email_statistics", "", "delivered", "9", "0.9"],
+        ["email_top_links", "https://a", "share", "0.25", ""],
+        ["email_summary", "2026-11-23T10:00:00Z", "sent", "3", ""],
+    ]
+
+
+def test_placements_are_parsed_or_refused() -> None:
+    parsed = convert.placements(
+        {
+            "placements": [
+                {"widgetId": "email_statistics", "x": 0, "y": 0, "width": 6, "height": 3, "view": "table"}
+            ]
+        }
+    )
+    assert parsed[0].widget_id == "email_statistics" and parsed[0].width == 6
+    with pytest.raises(convert.ParameterError):
+        convert.placements({"placements": [{"widgetId": "x", "width": "wide"}]})
