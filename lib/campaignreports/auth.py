@@ -4,7 +4,7 @@ The keys file (`CR_API_KEYS_FILE`, TOML) lists one `[[keys]]` table per key:
 
     [[keys]]
     name = "engine-eu"                 # shown in logs instead of the key
-    sha256 = "9f86d0...":              # the key's SHA-256 in hex (or `key = "..."`, hashed on load)
+    sha256 = "9f86d0..."               # the key's SHA-256 in hex (or `key = "..."`, hashed on load)
     scopes = ["ingest"]                # any of ingest, query, dashboard
     tenants = ["acme", "globex"]       # or ["*"] for every tenant
 
