@@ -57,7 +57,15 @@ def filled(stack: RunningStack) -> RunningStack:  # noqa: F811
         CAMPAIGN,
     )
     assert result.returncode == 0, result.stderr
-    return stack
+    # Aggregated once the numbers stop moving (the tests compare exact values).
+    previous, deadline = -1.0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sent = next(m.value for m in grpc_widget(stack, "email_statistics").metrics if m.id == "sent")
+        if sent == previous:
+            return stack
+        previous = sent
+        time.sleep(1.0)
+    pytest.fail("the demo campaign was still being aggregated after 60 s")
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +228,9 @@ def test_a_new_event_appears_on_the_open_page_within_two_seconds(page: Page, fil
         arg=sent + 1,
         timeout=5_000,
     )
-    assert time.monotonic() - accepted_at < 2.0
+    latency = time.monotonic() - accepted_at
+    print(f"ingest ack -> on the page: {latency:.2f}s")
+    assert latency < 2.0
 
 
 def test_the_http_layer_passes_api_errors_on_clearly(filled: RunningStack) -> None:

@@ -189,12 +189,16 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             scope = await self._scope(request, context, now)
             report = _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
             content = _content(report)
-            # A change seen within a second of the last report waits for the next read after it.
-            if content != last_sent and time.monotonic() - sent_at >= WATCH_MIN_GAP_SECONDS:
-                yield report
-                last_sent, sent_at = content, time.monotonic()
+            pause = self._watch_interval
+            if content != last_sent:
+                since = time.monotonic() - sent_at
+                if since >= WATCH_MIN_GAP_SECONDS:
+                    yield report
+                    last_sent, sent_at = content, time.monotonic()
+                else:  # a change within a second of the last report: read again the moment it may go
+                    pause = min(pause, WATCH_MIN_GAP_SECONDS - since)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self._watch_interval)
+                await asyncio.wait_for(self._closing.wait(), pause)
 
     async def _tab(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> list[WidgetDef]:
         if request.tab not in TABS:

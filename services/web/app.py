@@ -6,6 +6,7 @@ any UI backend (this is a client, not a second implementation of queries).
     GET    /api/widgets?locale      ListWidgets
     GET    /api/campaigns           ListCampaigns
     GET    /api/report?campaign&tab&locale&window[&start&end&timezone&granularity]&machine
+                                    (series as {"at": [unix seconds], "values": [...]})
     GET    /api/watch?...           the same report, then a new one whenever it changes (server-sent events)
     GET    /api/export.csv?...[&widget]   one widget, or the whole tab, as CSV
     GET    /api/dashboard?tab&user  the user's layout of a tab
@@ -115,7 +116,7 @@ class Backend:
         reply = await self._query.GetReport(
             convert.report_request(self._settings.tenant_id, request.query), metadata=self._metadata
         )
-        return web.json_response(convert.to_json(reply))
+        return web.json_response(convert.report_json(reply))
 
     async def watch(self, request: web.Request) -> web.StreamResponse:
         call = self._query.WatchReport(
@@ -127,7 +128,7 @@ class Backend:
         await response.prepare(request)
         try:
             async for report in call:
-                await response.write(f"data: {json.dumps(convert.to_json(report))}\n\n".encode())
+                await response.write(f"data: {json.dumps(convert.report_json(report))}\n\n".encode())
         except grpc.aio.AioRpcError as exc:
             await response.write(f"event: failure\ndata: {json.dumps({'error': exc.details()})}\n\n".encode())
         except ConnectionResetError:

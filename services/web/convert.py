@@ -65,6 +65,56 @@ def to_json(message: Any) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
+def _stamp(timestamp: Any) -> str:
+    return timestamp.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _metric_json(metric: query_service_pb2.Metric) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": metric.id,
+        "label": metric.label,
+        "value": metric.value,
+        "unit": metric.unit,
+    }
+    if metric.HasField("rate"):
+        shown["rate"] = metric.rate
+    return shown
+
+
+def report_json(report: query_service_pb2.Report) -> dict[str, Any]:
+    """A report for the page. Series travel as two arrays (bucket starts in unix seconds, values):
+    a live email tab holds ~15,000 points, which the generic proto-to-JSON takes ~0.3 s to write."""
+    return {
+        "tab": report.tab,
+        "asOf": _stamp(report.as_of),
+        "widgets": [
+            {
+                "id": w.id,
+                "title": w.title,
+                "description": w.description,
+                "kind": query_service_pb2.WidgetKind.Name(w.kind),
+                "windowStart": _stamp(w.window_start),
+                "windowEnd": _stamp(w.window_end),
+                "metrics": [_metric_json(m) for m in w.metrics],
+                "rows": [
+                    {"key": r.key, "label": r.label, "metrics": [_metric_json(m) for m in r.metrics]}
+                    for r in w.rows
+                ],
+                "series": [
+                    {
+                        "metricId": s.metric_id,
+                        "label": s.label,
+                        "at": [p.at.seconds for p in s.points],
+                        "values": [p.value for p in s.points],
+                    }
+                    for s in w.series
+                ],
+            }
+            for w in report.widgets
+        ],
+    }
+
+
 def placements(body: Mapping[str, Any]) -> list[dashboard_service_pb2.WidgetPlacement]:
     try:
         return [

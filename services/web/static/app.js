@@ -141,13 +141,13 @@ function bars(parts) {
 }
 
 function lines(series) {
-  const points = series[0] ? series[0].points : [];
-  const top = Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.value)));
-  const step = 300 / Math.max(1, points.length - 1);
+  const count = series[0] ? series[0].values.length : 0;
+  const top = Math.max(1, ...series.flatMap((s) => s.values));
+  const step = 300 / Math.max(1, count - 1);
   const chart = svg("svg", { viewBox: "0 0 300 120", preserveAspectRatio: "none", class: "lines" },
     ...series.map((s, i) => svg("polyline", {
       fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.5, "vector-effect": "non-scaling-stroke",
-      points: s.points.map((p, j) => `${(j * step).toFixed(2)},${(115 - (110 * p.value) / top).toFixed(2)}`).join(" "),
+      points: s.values.map((v, j) => `${(j * step).toFixed(2)},${(115 - (110 * v) / top).toFixed(2)}`).join(" "),
     })));
   return element("div", { class: "chart" }, chart, legend(series.map((s, i) => [s.label, i])));
 }
@@ -165,16 +165,15 @@ function body(widget, info, view) {
     return table(headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
       m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`)]));
   }
-  if (view === "table") {
-    const buckets = widget.series[0] ? widget.series[0].points.filter((p, i) =>
-      widget.series.some((s) => s.points[i].value)) : [];
-    const index = new Map((widget.series[0] ? widget.series[0].points : []).map((p, i) => [p.at, i]));
+  if (view === "table") {  // the buckets where something happened
+    const at = widget.series[0] ? widget.series[0].at : [];
+    const busy = at.map((_, i) => i).filter((i) => widget.series.some((s) => s.values[i]));
     return table(["", ...widget.series.map((s) => s.label)],
-      buckets.map((p) => [new Date(p.at).toLocaleString(state.locale),
-        ...widget.series.map((s) => number(s.points[index.get(p.at)].value))]));
+      busy.map((i) => [new Date(at[i] * 1000).toLocaleString(state.locale),
+        ...widget.series.map((s) => number(s.values[i]))]));
   }
   if (view === "donut") {
-    return donut(widget.series.map((s) => [s.label, s.points.reduce((sum, p) => sum + p.value, 0)]));
+    return donut(widget.series.map((s) => [s.label, s.values.reduce((sum, v) => sum + v, 0)]));
   }
   return lines(widget.series);
 }

@@ -85,3 +85,24 @@ def test_placements_are_parsed_or_refused() -> None:
     assert parsed[0].widget_id == "email_statistics" and parsed[0].width == 6
     with pytest.raises(convert.ParameterError):
         convert.placements({"placements": [{"widgetId": "x", "width": "wide"}]})
+
+
+def test_reports_travel_with_compact_series() -> None:
+    report = query_service_pb2.Report(tab="email")
+    report.as_of.FromDatetime(datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC))
+    widget = report.widgets.add(id="email_summary", kind=query_service_pb2.WIDGET_KIND_SERIES)
+    widget.metrics.add(id="delivered", value=9, rate=0.9, unit="count")
+    series = widget.series.add(metric_id="sent", label="Sent")
+    for minute, value in enumerate((0.0, 2.0)):
+        point = series.points.add(value=value)
+        point.at.seconds = 1_795_000_000 + 60 * minute
+    shown = convert.report_json(report)
+    assert shown["asOf"] == "2026-11-23T10:00:30Z"
+    (widget_json,) = shown["widgets"]
+    assert widget_json["kind"] == "WIDGET_KIND_SERIES"
+    assert widget_json["metrics"] == [
+        {"id": "delivered", "label": "", "value": 9.0, "unit": "count", "rate": 0.9}
+    ]
+    assert widget_json["series"] == [
+        {"metricId": "sent", "label": "Sent", "at": [1_795_000_000, 1_795_000_060], "values": [0.0, 2.0]}
+    ]
