@@ -10,6 +10,7 @@ daylight-saving change of New York (a 25- or 23-hour local day), so ranges cover
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -298,13 +299,8 @@ def live_buckets(as_of: datetime) -> list[datetime]:
 
 def bucket_of(at: datetime, buckets: list[datetime]) -> datetime | None:
     """The last bucket start <= at, if `at` is inside the buckets' span (the caller checks the end)."""
-    holding = None
-    for start in buckets:
-        if start <= at:
-            holding = start
-        else:
-            break
-    return holding
+    index = bisect.bisect_right(buckets, at)
+    return buckets[index - 1] if index else None
 
 
 def last_dst_change(zone: ZoneInfo, before: datetime) -> date:

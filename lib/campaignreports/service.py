@@ -24,20 +24,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from campaignreports import auth
-from campaignreports.settings import CommonSettings, SettingsError, load_settings
+from campaignreports.settings import CommonSettings, ProcessSettings, SettingsError, load_settings
 from campaignreports.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
 
 
-class _Configured(Protocol):
-    """What `run_main` needs of a settings class."""
-
-    @property
-    def log_level(self) -> str: ...
-
-
-S = TypeVar("S", bound=_Configured)
+S = TypeVar("S", bound=ProcessSettings)
 
 # Default cap on a message in either direction; the ingest service sets its own request cap.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024

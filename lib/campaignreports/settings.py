@@ -117,8 +117,22 @@ def describe(cls: type) -> list[tuple[str, str, str]]:
 
 
 @dataclass(frozen=True)
-class CommonSettings:
-    """What every service needs: where NATS and ClickHouse are, how to log and shut down."""
+class ProcessSettings:
+    """What every process needs, the web dashboard included: how to log and how to shut down."""
+
+    log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
+    shutdown_grace_seconds: float = env(
+        "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
+    )
+
+    def __post_init__(self) -> None:
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"CR_LOG_LEVEL={self.log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR")
+
+
+@dataclass(frozen=True)
+class CommonSettings(ProcessSettings):
+    """What every service needs: where NATS and ClickHouse are, besides logging and shutdown."""
 
     nats_url: str = env(
         "CR_NATS_URL",
@@ -211,12 +225,9 @@ class CommonSettings:
         "",
         doc="PEM CA bundle: when set, clients must present a certificate it signed.",
     )
-    log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
-    shutdown_grace_seconds: float = env(
-        "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
-    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         # Both names end up inside DDL and subjects, where they cannot be bound as parameters.
         if not _IDENTIFIER.fullmatch(self.clickhouse_database):
             raise ValueError("CR_CLICKHOUSE_DATABASE must match [A-Za-z_][A-Za-z0-9_]*")
@@ -246,5 +257,3 @@ class CommonSettings:
             raise ValueError("CR_TLS_CLIENT_CA_FILE needs CR_TLS_CERT_FILE and CR_TLS_KEY_FILE")
         if bool(self.nats_tls_cert_file) != bool(self.nats_tls_key_file):
             raise ValueError("CR_NATS_TLS_CERT_FILE and CR_NATS_TLS_KEY_FILE go together")
-        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError(f"CR_LOG_LEVEL={self.log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR")

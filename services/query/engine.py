@@ -115,6 +115,7 @@ class WidgetEngine:
         breakdowns, series = await asyncio.gather(
             self._breakdowns(tabular, scope), self._series(timed, scope)
         )
+        starts = _bucket_starts(scope.window, series) if timed else []
         results = []
         for widget in widgets:
             title, description = texts.widget_text(widget.id, scope.locale)
@@ -125,7 +126,7 @@ class WidgetEngine:
             elif widget.kind is Kind.ROWS:
                 result.rows.extend(_rows(widget, breakdowns, scope, self._max_rows))
             else:
-                result.series.extend(_series_values(widget, series, scope))
+                result.series.extend(_series_values(widget, series, starts, scope.locale))
             results.append(result)
         return results
 
@@ -243,13 +244,16 @@ def _compare_treatments(
     return experiment.compare(arms, control_id)
 
 
-def _series_values(
-    widget: WidgetDef, series: Mapping[Column, Mapping[int, float]], scope: Scope
-) -> list[SeriesValue]:
-    starts = scope.window.bucket_seconds
+def _bucket_starts(window: Window, series: Mapping[Column, Mapping[int, float]]) -> list[int]:
+    """Every bucket of the window, plus any bucket read that the window does not know (never expected)."""
+    starts = window.bucket_seconds
     seen = {at for by_bucket in series.values() for at in by_bucket}
-    if not seen <= set(starts):  # a bucket boundary the window does not know (never expected)
-        starts = sorted(seen | set(starts))
+    return starts if seen <= set(starts) else sorted(seen | set(starts))
+
+
+def _series_values(
+    widget: WidgetDef, series: Mapping[Column, Mapping[int, float]], starts: list[int], locale: str
+) -> list[SeriesValue]:
     result = []
     for m in widget.metric_ids:
         if isinstance(metrics.METRICS[m].source, metrics.Counted):  # read as is: the common, fast case
@@ -260,5 +264,5 @@ def _series_values(
                 metrics.evaluate(m, {c.metric_id: series.get(c, {}).get(at, 0.0) for c in _columns(widget)})
                 for at in starts
             ]
-        result.append(SeriesValue(m, texts.metric_label(m, scope.locale), starts, values))
+        result.append(SeriesValue(m, texts.metric_label(m, locale), starts, values))
     return result

@@ -26,6 +26,8 @@ SETTINGS = (
     ("web", WebSettings),
     ("`make run`", StackSettings),
 )
+# The table's heading; the generated rows follow it.
+TABLE_HEADER = "| variable | used by | default | meaning |\n|---|---|---|---|\n"
 # Rows the table keeps after the generated ones (variables read outside the settings classes).
 TABLE_END_MARKER = "| `CR_NATS_SERVER_BIN` |"
 
@@ -44,7 +46,7 @@ def settings_rows() -> list[str]:
 
 
 def readme_with_table(readme: str) -> str:
-    start = readme.index("| `CR_NATS_URL` |")
+    start = readme.index(TABLE_HEADER) + len(TABLE_HEADER)
     end = readme.index(TABLE_END_MARKER)
     return readme[:start] + "\n".join(settings_rows()) + "\n" + readme[end:]
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from campaignreports.settings import ListenAddress, env
+from campaignreports.settings import ListenAddress, ProcessSettings, env
 
 
 @dataclass(frozen=True)
-class WebSettings:
+class WebSettings(ProcessSettings):
     """The web dashboard is a gRPC client: it needs no NATS or ClickHouse settings."""
 
     web_listen: ListenAddress = env(
@@ -26,8 +26,4 @@ class WebSettings:
     )
     query_tls_ca_file: str = env(
         "CR_WEB_QUERY_TLS_CA_FILE", "", doc="Web dashboard: CA to verify the query service with (TLS)."
-    )
-    log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
-    shutdown_grace_seconds: float = env(
-        "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
     )
