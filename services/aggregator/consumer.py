@@ -161,21 +161,7 @@ class Aggregator:
         except KeyNotFoundError:
             pass
         for partition in self._settings.partitions:
-            self._subscriptions.append(
-                await self._js.pull_subscribe(
-                    partition_subject(self._settings, partition),
-                    durable=consumer_name(self._settings, partition),
-                    stream=self._settings.stream_name,
-                    config=ConsumerConfig(
-                        ack_policy=AckPolicy.EXPLICIT,
-                        deliver_policy=DeliverPolicy.ALL,
-                        ack_wait=self._settings.ack_wait_seconds,
-                        # Bounds what a replica holds in memory, notably while an interrupted
-                        # round waits for its redelivery.
-                        max_ack_pending=max(4 * self._settings.fetch_batch, 256),
-                    ),
-                )
-            )
+            self._subscriptions.append(await self._subscribe(partition))
         log.info("consuming partitions %s of %s", self._settings.partitions, self._settings.stream_name)
         self._task = asyncio.create_task(self._consume(), name="aggregator-consume")
 
@@ -193,6 +179,35 @@ class Aggregator:
                 await subscription.unsubscribe()
             except nats.errors.Error as exc:
                 log.warning("unsubscribe failed: %s", exc)
+
+    async def _subscribe(self, partition: int) -> JetStreamContext.PullSubscription:
+        """Bind to the partition's durable consumer (created on first use)."""
+        return await self._js.pull_subscribe(
+            partition_subject(self._settings, partition),
+            durable=consumer_name(self._settings, partition),
+            stream=self._settings.stream_name,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self._settings.ack_wait_seconds,
+                # Bounds what a replica holds in memory, notably while an interrupted
+                # round waits for its redelivery.
+                max_ack_pending=max(4 * self._settings.fetch_batch, 256),
+            ),
+        )
+
+    async def _resubscribe(self, index: int) -> None:
+        """A fresh subscription for a partition whose fetch failed: on a NATS cluster a consumer
+        whose leader moved can keep answering an old subscription with 503."""
+        old = self._subscriptions[index]
+        with contextlib.suppress(nats.errors.Error):
+            await old.unsubscribe()
+        try:
+            self._subscriptions[index] = await self._subscribe(self._settings.partitions[index])
+        except nats.errors.Error as exc:
+            log.warning(
+                "resubscribing to partition %d failed (%s); retrying", self._settings.partitions[index], exc
+            )
 
     async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
         try:
@@ -218,7 +233,10 @@ class Aggregator:
                 for message in batch if isinstance(batch, list) else ():
                     self._held[member(message)] = message  # a redelivery replaces the older copy
             if failures:
-                log.warning("fetch failed (%s); retrying", failures[0])
+                log.warning("fetch failed (%s); resubscribing", failures[0])
+                for index, result in enumerate(fetched):
+                    if isinstance(result, BaseException):
+                        await self._resubscribe(index)
                 await asyncio.sleep(0.5)
             selected = self._next_round()
             if selected is not None:
