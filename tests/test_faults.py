@@ -202,7 +202,6 @@ async def _jetstream_ready(url: str, within: float = 30) -> None:
         await jetstream.close(nc)
 
 
-@pytest.mark.nats_cluster
 async def test_a_cluster_node_killed_during_ingest_then_back(tmp_path: Path, chdb_dsn: str) -> None:
     nodes = [node.start() for node in nats_cluster(tmp_path)]
     urls = ",".join(node.url for node in nodes)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -82,6 +83,13 @@ class NatsServer:
         self.routes = routes
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def log_path(self) -> Path:
+        """Where the server logs. A file, not a pipe: nobody reads a pipe while the server runs,
+        and once its buffer is full the server blocks on its next log line (a cluster logs
+        every leader election, so it gets there within minutes)."""
+        return self.store_dir / "nats-server.log"
+
     def _cluster_arguments(self) -> list[str]:
         if not self.cluster_name:
             return []
@@ -101,7 +109,18 @@ class NatsServer:
 
     def start(self, timeout: float = 15.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+        with self.log_path.open("ab") as log_file:
+            self.process = self._spawn(log_file)
+        try:
+            wait_for_port(self.port, timeout, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            log_tail = self.log_path.read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"nats-server did not start on port {self.port}: {exc}\n{log_tail}") from exc
+        return self
+
+    def _spawn(self, log_file: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 nats_server_binary(),
                 "--jetstream",
@@ -116,21 +135,12 @@ class NatsServer:
                 *self._cluster_arguments(),
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=log_file,
             # Its own session: a Ctrl-C meant for the services must not stop NATS before they
             # have drained; it is stopped last, and dies with its parent if that is killed.
             start_new_session=True,
             preexec_fn=die_with_parent,
         )
-        try:
-            wait_for_port(self.port, timeout, self.process)
-        except (RuntimeError, TimeoutError) as exc:
-            stderr = (
-                self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
-            )
-            self.stop()
-            raise RuntimeError(f"nats-server did not start on port {self.port}: {exc}\n{stderr}") from exc
-        return self
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL if it lingers; returns the exit code."""
@@ -143,8 +153,6 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
         code = self.process.returncode
         self.process = None
         return code
@@ -154,8 +162,6 @@ class NatsServer:
         if self.process is not None:
             self.process.kill()
             self.process.wait()
-            if self.process.stderr:
-                self.process.stderr.close()
             self.process = None
 
 

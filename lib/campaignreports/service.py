@@ -50,6 +50,11 @@ class Component(Protocol):
 
     async def stop(self) -> None: ...
 
+    def background(self) -> asyncio.Task[None] | None:
+        """Work running for as long as the component does, if any. Should it end on its own,
+        the host stops the process, so that its supervisor restarts it rather than a live
+        process serving health while doing nothing."""
+
 
 @dataclass(frozen=True)
 class ServerSecurity:
@@ -143,11 +148,31 @@ class ServiceHost:
         log.info("stopped %s", self.address)
 
     async def serve_until(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set, or until a component's background work ends, which is
+        raised as a RuntimeError once everything is stopped (the process exits with 1)."""
         await self.start()
         try:
-            await stop.wait()
+            failure = await self._wait_for(stop)
         finally:
             await self.stop()
+        if failure is not None:
+            raise failure
+
+    async def _wait_for(self, stop: asyncio.Event) -> RuntimeError | None:
+        background = [task for c in self._components if (task := c.background()) is not None]
+        signalled = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait([signalled, *background], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            signalled.cancel()
+        ended = next((task for task in background if task in done), None)
+        if ended is None:
+            return None
+        cause = None if ended.cancelled() else ended.exception()
+        log.critical("%s ended unexpectedly; stopping", ended.get_name(), exc_info=cause)
+        failure = RuntimeError(f"{ended.get_name()} ended unexpectedly: {cause!r}")
+        failure.__cause__ = cause
+        return failure
 
 
 def stop_event_on_signals() -> asyncio.Event:

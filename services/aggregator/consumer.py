@@ -32,9 +32,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import nats.errors
 from clickhouse_connect.driver.exceptions import OperationalError
@@ -110,6 +111,10 @@ def insert_events(clickhouse: ClickHouse, table: str, rows: list[list[Any]], tok
     )
 
 
+def is_nats_failure(exc: BaseException) -> bool:
+    return isinstance(exc, nats.errors.Error)
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """ClickHouse could not be reached (retry forever) rather than refusing the data."""
     return isinstance(exc, OperationalError | OSError | TimeoutError)
@@ -132,7 +137,8 @@ class Aggregator:
         self._dead = meter.create_counter("aggregator.messages.dead", description="Messages dead-lettered")
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._subscriptions: list[JetStreamContext.PullSubscription] = []
+        # Partition → its subscription, or None while it has to be bound again.
+        self._subscriptions: dict[int, JetStreamContext.PullSubscription | None] = {}
         self._rounds: KeyValue | None = None
         self._round_key = f"{settings.consumer_name}.{settings.replicas}.{settings.replica_index}"
         self._unfinished: Round | None = None
@@ -161,20 +167,23 @@ class Aggregator:
         except KeyNotFoundError:
             pass
         for partition in self._settings.partitions:
-            self._subscriptions.append(await self._subscribe(partition))
+            self._subscriptions[partition] = await self._subscribe(partition)
         log.info("consuming partitions %s of %s", self._settings.partitions, self._settings.stream_name)
         self._task = asyncio.create_task(self._consume(), name="aggregator-consume")
+
+    def background(self) -> asyncio.Task[None] | None:
+        return self._task
 
     async def stop(self) -> None:
         """Finish the round in hand (stored and acknowledged, or returned), then unsubscribe."""
         self._stopping.set()
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             await self._task
         held, self._held = list(self._held.values()), {}
-        for message in held:  # fetched but not stored: let them be redelivered now
-            with contextlib.suppress(nats.errors.Error):  # else they come back after the ack wait
-                await message.nak()
-        for subscription in self._subscriptions:
+        await self._return_messages(held)  # fetched but not stored: let them be redelivered now
+        for subscription in self._subscriptions.values():
+            if subscription is None:
+                continue
             try:
                 await subscription.unsubscribe()
             except nats.errors.Error as exc:
@@ -196,18 +205,26 @@ class Aggregator:
             ),
         )
 
-    async def _resubscribe(self, index: int) -> None:
-        """A fresh subscription for a partition whose fetch failed: on a NATS cluster a consumer
-        whose leader moved can keep answering an old subscription with 503."""
-        old = self._subscriptions[index]
-        with contextlib.suppress(nats.errors.Error):
-            await old.unsubscribe()
-        try:
-            self._subscriptions[index] = await self._subscribe(self._settings.partitions[index])
-        except nats.errors.Error as exc:
-            log.warning(
-                "resubscribing to partition %d failed (%s); retrying", self._settings.partitions[index], exc
-            )
+    async def _unbind(self, partition: int, reason: BaseException) -> None:
+        """Drop a partition's subscription after a failed fetch; it is bound afresh next round.
+        On a NATS cluster a consumer whose leader moved or is being elected answers 503, and
+        an old subscription may keep failing after it has a leader again."""
+        log.warning("fetch from partition %d failed (%s); binding it again", partition, reason)
+        old, self._subscriptions[partition] = self._subscriptions[partition], None
+        if old is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await old.unsubscribe()
+
+    async def _rebind(self) -> None:
+        """Bind every partition left unbound by a failure; a failure leaves it for the next round."""
+        for partition, subscription in self._subscriptions.items():
+            if subscription is not None:
+                continue
+            try:
+                self._subscriptions[partition] = await self._subscribe(partition)
+                log.info("partition %d bound again", partition)
+            except nats.errors.Error as exc:
+                log.warning("binding partition %d failed (%s); retrying", partition, exc)
 
     async def _fetch(self, subscription: JetStreamContext.PullSubscription) -> list[Msg]:
         try:
@@ -219,24 +236,20 @@ class Aggregator:
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
+            await self._rebind()
+            bound = [(p, s) for p, s in self._subscriptions.items() if s is not None]
             # Every fetch runs to its end even when another fails: a fetch left running would
-            # share its subscription with the next one (a consumer whose leader is still being
-            # elected on a NATS cluster answers 503 for a moment).
-            fetched = await asyncio.gather(
-                *(self._fetch(s) for s in self._subscriptions), return_exceptions=True
-            )
-            failures = [result for result in fetched if isinstance(result, BaseException)]
-            for failure in failures:
-                if not isinstance(failure, nats.errors.Error):
-                    raise failure
-            for batch in fetched:
-                for message in batch if isinstance(batch, list) else ():
-                    self._held[member(message)] = message  # a redelivery replaces the older copy
-            if failures:
-                log.warning("fetch failed (%s); resubscribing", failures[0])
-                for index, result in enumerate(fetched):
-                    if isinstance(result, BaseException):
-                        await self._resubscribe(index)
+            # share its subscription with the next one.
+            fetched = await asyncio.gather(*(self._fetch(s) for _, s in bound), return_exceptions=True)
+            for (partition, _), result in zip(bound, fetched, strict=True):
+                if isinstance(result, nats.errors.Error):
+                    await self._unbind(partition, result)
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    for message in result:
+                        self._held[member(message)] = message  # a redelivery replaces the older copy
+            if None in self._subscriptions.values():
                 await asyncio.sleep(0.5)
             selected = self._next_round()
             if selected is not None:
@@ -259,9 +272,10 @@ class Aggregator:
         return [self._held.pop(m) for m in members], round_token(members)
 
     async def _store(self, messages: list[Msg], token: str) -> None:
-        if self._unfinished is None or self._unfinished.token != token:
-            assert self._rounds is not None
-            await self._rounds.put(self._round_key, Round(token, frozenset(map(member, messages))).encode())
+        is_new = self._unfinished is None or self._unfinished.token != token
+        if is_new and not await self._write_ahead(Round(token, frozenset(map(member, messages)))):
+            await self._return_messages(messages)
+            return
         self._unfinished = None
         decoded: list[_Decoded] = []
         for message in messages:
@@ -307,9 +321,45 @@ class Aggregator:
                 await self._store_alone(item, token)
             await self._round_done()
 
+    async def _write_ahead(self, round_: Round) -> bool:
+        """Record the round before inserting it, retrying while NATS is unavailable (a cluster
+        node going away, a stream leader being elected); False if the service stops first."""
+        rounds = self._rounds
+        assert rounds is not None
+        return await self._retrying(
+            lambda: rounds.put(self._round_key, round_.encode()), is_nats_failure, "NATS (round record)"
+        )
+
+    async def _retrying(
+        self,
+        operation: Callable[[], Awaitable[object]],
+        is_transient: Callable[[BaseException], bool],
+        what: str,
+    ) -> bool:
+        """Run `operation` until it succeeds, retrying transient failures with capped exponential
+        backoff; False if the service stops first. Other failures propagate."""
+        delay = 0.1
+        while True:
+            try:
+                await operation()
+                return True
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
+            if self._stopping.is_set():
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
     async def _round_done(self) -> None:
+        """Forget the stored round. If NATS is unavailable the entry stays until the next round
+        overwrites it; a restart in between waits for its redelivery, then carries on."""
         assert self._rounds is not None
-        await self._rounds.delete(self._round_key)
+        try:
+            await self._rounds.delete(self._round_key)
+        except nats.errors.Error as exc:
+            log.warning("clearing the stored round in NATS failed (%s)", exc)
 
     async def _store_alone(self, item: _Decoded, token: str) -> None:
         own_token = f"{token}/{member(item.message)}"
@@ -341,29 +391,29 @@ class Aggregator:
     async def _insert(self, rows: list[list[Any]], token: str) -> str | None:
         """None once stored; "stopping" if the service stops while ClickHouse is unreachable;
         otherwise the reason ClickHouse refused the rows."""
-        delay = 0.1
-        while True:
-            try:
-                if rows:
-                    await self._clickhouse.run(insert_events, self._clickhouse, INCOMING_TABLE, rows, token)
-                return None
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                log.warning("ClickHouse unavailable (%s); retrying in %.1fs", exc, delay)
-            if self._stopping.is_set():
-                return "stopping"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        if not rows:
+            return None
+        try:
+            stored = await self._retrying(
+                lambda: self._clickhouse.run(insert_events, self._clickhouse, INCOMING_TABLE, rows, token),
+                is_unavailable,
+                "ClickHouse",
+            )
+        except Exception as exc:
+            return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None if stored else "stopping"
 
     async def _finish(self, items: list[_Decoded]) -> None:
         for item in items:
-            await item.message.ack()
+            await _settle(item.message, "ack")
         self._stored.add(sum(len(item.rows) for item in items))
 
     async def _return(self, items: list[_Decoded]) -> None:
-        for item in items:
-            await item.message.nak()
+        await self._return_messages([item.message for item in items])
+
+    async def _return_messages(self, messages: list[Msg]) -> None:
+        for message in messages:
+            await _settle(message, "nak")
 
     async def _dead_letter(self, message: Msg, reason: str) -> None:
         """Keep the message on the dead-letter subject with why, then let the partition move on."""
@@ -373,6 +423,19 @@ class Aggregator:
             DEAD_REASON_HEADER: reason[:1000],
             DEAD_SOURCE_HEADER: f"{message.subject}#{sequence}",
         }
-        await self._js.publish(self._settings.dead_letter_subject, message.data, headers=headers)
-        await message.ack()
+        try:
+            await self._js.publish(self._settings.dead_letter_subject, message.data, headers=headers)
+        except nats.errors.Error as exc:
+            log.warning("dead-lettering failed (%s); the message comes back after its ack wait", exc)
+            return
+        await _settle(message, "ack")
         self._dead.add(1)
+
+
+async def _settle(message: Msg, how: Literal["ack", "nak"]) -> None:
+    """Acknowledge or return a message. If NATS is unavailable it is redelivered after its ack
+    wait, which is harmless: a redelivered event already stored is not counted again."""
+    try:
+        await (message.ack() if how == "ack" else message.nak())
+    except nats.errors.Error as exc:
+        log.warning("%s of message %s failed (%s)", how, message.metadata.sequence.stream, exc)

@@ -36,6 +36,9 @@ class IngestComponent:
         """After the server stopped taking calls: send what is pending, await acknowledgements."""
         await self._publisher.close()
 
+    def background(self) -> None:
+        """Publishing happens within calls."""
+
 
 def build(
     settings: IngestSettings, nc: jetstream.NatsClient, js: jetstream.JetStreamContext, telemetry: Telemetry

@@ -51,3 +51,6 @@ class QueryComponent:
 
     async def stop(self) -> None:
         """Nothing runs in the background."""
+
+    def background(self) -> None:
+        """Nothing runs in the background."""
