@@ -1,7 +1,8 @@
 """The fault suite (`make chaos`): ingest stopped under load, nats-server killed under load, a
-node of a 3-node NATS cluster killed, a retry storm. Each case ends by checking that the
-rollups count exactly the distinct accepted events. (The aggregator killed mid-batch, storage
-failing then recovering, and poison messages are in test_crash_recovery and test_exactly_once.)
+node of a 3-node NATS cluster killed, a retry storm, durable consumers deleted. Each case ends
+by checking that the rollups count exactly the distinct accepted events. (The aggregator
+killed mid-batch, storage failing then recovering, and poison messages are in
+test_crash_recovery and test_exactly_once.)
 """
 
 from __future__ import annotations
@@ -23,9 +24,8 @@ from conftest import Pipeline, open_pipeline
 from faults import chaos, record
 from helpers import complete_event, poll_async
 
-from campaignreports import jetstream
+from campaignreports.aggregator.consumer import consumer_name
 from campaignreports.processes import NatsServer, free_port, nats_cluster, wait_for_port
-from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 pytestmark = [chaos, pytest.mark.timeout(240)]
@@ -184,29 +184,11 @@ async def test_nats_server_sigkill_under_load_then_restart(nats_server: NatsServ
         )
 
 
-async def _jetstream_ready(url: str, within: float = 30) -> None:
-    """A fresh cluster elects its JetStream meta leader first; wait for it."""
-    settings = load_settings(CommonSettings, {"CR_NATS_URL": url})
-    nc = await jetstream.connect(settings, "cluster-probe")
-    try:
-        deadline = time.monotonic() + within
-        while True:
-            try:
-                await nc.jetstream().account_info()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
-    finally:
-        await jetstream.close(nc)
-
-
 async def test_a_cluster_node_killed_during_ingest_then_back(tmp_path: Path, chdb_dsn: str) -> None:
     nodes = [node.start() for node in nats_cluster(tmp_path)]
     urls = ",".join(node.url for node in nodes)
     try:
-        await _jetstream_ready(urls)
+        # No wait for the cluster to elect its JetStream leader: services wait at start-up.
         async with open_pipeline(
             nodes[0], chdb_dsn, with_aggregator=True, CR_NATS_URL=urls, CR_STREAM_REPLICAS="3"
         ) as pipeline:
@@ -233,3 +215,19 @@ async def test_a_retry_storm_counts_each_event_once(pipeline: Pipeline) -> None:
     started = time.monotonic()
     await load.run(pipeline.ingest, requests(tenant, 60, 250), workers=4, copies=3)
     await settle_and_record(pipeline, tenant, "retry storm: every request 3 times at once", load, started)
+
+
+async def test_deleted_consumers_are_created_again_without_double_counting(pipeline: Pipeline) -> None:
+    """A durable consumer lost under the aggregator (deleted by an operator, or by a cluster that
+    lost its state) must not stall its partition: it is created again from the stream's start,
+    and the events stored before are recognised, not counted twice."""
+    tenant = f"unbound-{uuid.uuid4().hex[:6]}"
+    load = Load()
+    sending = asyncio.create_task(load.run(pipeline.ingest, requests(tenant, 60, 250)))
+    await poll_async(load.accepted_count, lambda n: n > 3_000, within=30)
+    settings = pipeline.settings
+    for partition in range(settings.stream_partitions):
+        await pipeline.js.delete_consumer(settings.stream_name, consumer_name(settings, partition))
+    fault_over = time.monotonic()
+    await sending
+    await settle_and_record(pipeline, tenant, "every durable consumer deleted under load", load, fault_over)

@@ -1,13 +1,16 @@
-"""The stream is created, or brought to the configured definition, at start-up (idempotent)."""
+"""At start-up, services wait for JetStream, then create the stream or bring it to the
+configured definition (idempotent)."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from campaignreports import jetstream
-from campaignreports.processes import NatsServer
+from campaignreports.processes import NatsServer, nats_cluster
 from campaignreports.settings import CommonSettings, load_settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -53,3 +56,17 @@ async def test_a_change_jetstream_cannot_make_is_a_clear_error(nats_server: Nats
             await jetstream.ensure_stream(js, settings_for(nats_server, name, CR_STREAM_STORAGE="memory"))
     finally:
         await jetstream.close(nc)
+
+
+async def test_waits_for_a_cluster_to_elect_its_leader_then_names_the_setting(tmp_path: Path) -> None:
+    """A lone member of a 3-node cluster never has a JetStream leader: the connection waits for
+    CR_NATS_STARTUP_WAIT_SECONDS, then fails saying which setting bounded the wait."""
+    lone = nats_cluster(tmp_path)[0].start()
+    try:
+        settings = settings_for(lone, "S_lone", CR_NATS_STARTUP_WAIT_SECONDS="2")
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="CR_NATS_STARTUP_WAIT_SECONDS"):
+            await jetstream.connect(settings, "test")
+        assert time.monotonic() - started >= 2
+    finally:
+        lone.stop()

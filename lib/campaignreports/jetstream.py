@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
 import ssl
+import time
 import zlib
 from typing import Any
 
@@ -12,7 +15,7 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
-from nats.js.errors import APIError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BucketNotFoundError, NotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 
 from campaignreports.settings import CommonSettings
@@ -52,7 +55,7 @@ async def connect(settings: CommonSettings, name: str) -> NatsClient:
     async def on_reconnected() -> None:
         log.info("NATS reconnected")
 
-    return await nats.connect(
+    nc = await nats.connect(
         servers=[url.strip() for url in settings.nats_url.split(",") if url.strip()],
         name=name,
         **_security_options(settings),
@@ -63,6 +66,31 @@ async def connect(settings: CommonSettings, name: str) -> NatsClient:
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
     )
+    try:
+        await _wait_for_jetstream(nc.jetstream(), settings.nats_startup_wait_seconds)
+    except BaseException:
+        await nc.close()
+        raise
+    return nc
+
+
+async def _wait_for_jetstream(js: JetStreamContext, within: float) -> None:
+    """Wait until JetStream answers: a cluster that is starting (or lost its meta leader) answers
+    503 or not at all until it has elected one, which takes a few seconds."""
+    deadline = time.monotonic() + within
+    for attempt in itertools.count():
+        try:
+            await js.account_info()
+            return
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError, ServiceUnavailableError) as exc:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"JetStream did not answer within {within:g} s (CR_NATS_STARTUP_WAIT_SECONDS): "
+                    f"{type(exc).__name__}; is JetStream enabled on the NATS servers?"
+                ) from exc
+            if attempt == 0:
+                log.info("waiting up to %g s for JetStream (%s)", within, type(exc).__name__)
+        await asyncio.sleep(0.5)
 
 
 def _security_options(settings: CommonSettings) -> dict[str, Any]:

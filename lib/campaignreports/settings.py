@@ -139,6 +139,12 @@ class CommonSettings(ProcessSettings):
         "nats://127.0.0.1:4222",
         doc="NATS server URL(s), comma-separated for a cluster.",
     )
+    nats_startup_wait_seconds: float = env(
+        "CR_NATS_STARTUP_WAIT_SECONDS",
+        60.0,
+        doc="How long a service waits at start-up for JetStream to answer (a new cluster elects "
+        "its leader first) before it gives up.",
+    )
     nats_creds_file: str = env(
         "CR_NATS_CREDS_FILE", "", doc="NATS `.creds` file (JWT and NKey seed) to authenticate with."
     )
