@@ -21,7 +21,10 @@ Failures:
   a header) and is acknowledged, so it cannot block its partition;
 - ClickHouse unreachable: retried with capped exponential backoff, nothing acknowledged;
 - ClickHouse refusing the data: the messages of the round are stored one by one, and a message
-  still refused after CR_AGGREGATOR_MAX_ATTEMPTS attempts is dead-lettered.
+  still refused after CR_AGGREGATOR_MAX_ATTEMPTS attempts is dead-lettered;
+- NATS failing (a cluster node gone, a leader being elected): a partition whose fetch fails is
+  bound again every round until that works, recording a round is retried, and a lost
+  acknowledgement only means a redelivery, which is not counted again.
 """
 
 from __future__ import annotations
