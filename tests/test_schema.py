@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.schema import MIGRATIONS, Dialect, current_schema, migrate
+from campaignreports.schema import MIGRATIONS, Dialect, current_schema, dedup_select, migrate
 from campaignreports.settings import CommonSettings, load_settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -38,7 +38,13 @@ def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
         "WHERE database = {db:String} ORDER BY 1, 2",
         {"db": database},
     )
-    return {"tables": tables, "columns": columns, "indexes": indexes}
+    views = clickhouse.query_rows(
+        "SELECT name, as_select FROM system.tables WHERE database = {db:String} "
+        "AND engine = 'MaterializedView' ORDER BY name",
+        {"db": database},
+    )
+    normalised = [(name, query.replace(f"{database}.", "")) for name, query in views]
+    return {"tables": tables, "columns": columns, "indexes": indexes, "views": normalised}
 
 
 def test_migrating_twice_changes_nothing(clickhouse: ClickHouse) -> None:
@@ -68,6 +74,21 @@ def test_a_version_1_database_upgrades_to_the_fresh_schema(clickhouse: ClickHous
     assert structure(clickhouse, old.database) == structure(clickhouse, fresh.database)
 
 
+def test_a_version_2_database_gets_the_narrower_dedup_lookup(clickhouse: ClickHouse) -> None:
+    fresh = Dialect(f"fresh_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, fresh)
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, old)
+    clickhouse.client.command(
+        f"ALTER TABLE {old.database}.events_dedup_mv MODIFY QUERY "
+        f"{dedup_select(old, '', by_block_event_ids=False)}"
+    )
+    clickhouse.client.command(f"DELETE FROM {old.database}.schema_migrations WHERE version > 2")
+    assert structure(clickhouse, old.database) != structure(clickhouse, fresh.database)
+    migrate(clickhouse.client, old)
+    assert structure(clickhouse, old.database) == structure(clickhouse, fresh.database)
+
+
 def test_the_cluster_ddl_parses(clickhouse: ClickHouse) -> None:
     dialect = Dialect("reports", cluster="reports_cluster")
     statements = current_schema(dialect)
@@ -79,3 +100,7 @@ def test_the_cluster_ddl_parses(clickhouse: ClickHouse) -> None:
     for statement in statements:
         formatted = clickhouse.query_rows("SELECT formatQuery({q:String})", {"q": statement})[0][0]
         assert formatted.startswith("CREATE")
+    for migration in MIGRATIONS[2:]:  # the ones after the cluster schema was created whole
+        for statement in migration.statements(dialect):
+            assert " ON CLUSTER reports_cluster" in statement
+            clickhouse.query_rows("SELECT formatQuery({q:String})", {"q": statement})
