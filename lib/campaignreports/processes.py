@@ -86,8 +86,8 @@ class NatsServer:
     @property
     def log_path(self) -> Path:
         """Where the server logs. A file, not a pipe: nobody reads a pipe while the server runs,
-        and once its buffer is full the server blocks on its next log line (a cluster logs
-        every leader election, so it gets there within minutes)."""
+        and once its 64 KiB buffer is full the server blocks on its next log line, which a long
+        `make run` or a busy cluster (every leader election is logged) would reach."""
         return self.store_dir / "nats-server.log"
 
     def _cluster_arguments(self) -> list[str]:
