@@ -159,6 +159,30 @@ async def test_watch_report_sends_a_new_report_within_two_seconds_of_an_event(pi
     stream.cancel()
 
 
+async def test_viewers_of_one_live_report_share_its_reads(pipeline: Pipeline) -> None:
+    """Ten streams of the same report get reports of the same reads (the same read times);
+    a stream in another locale reads for itself and gets its own texts."""
+    request = query_service_pb2.GetReportRequest(
+        tenant_id=pipeline.tenant_id, campaign_id=f"shared-{uuid.uuid4().hex[:6]}", tab="sms"
+    )
+    french = query_service_pb2.GetReportRequest()
+    french.CopyFrom(request)
+    french.locale = "fr"
+    streams = [pipeline.query.WatchReport(request) for _ in range(10)] + [pipeline.query.WatchReport(french)]
+    try:
+        firsts = await asyncio.wait_for(
+            asyncio.gather(*(stream.__aiter__().__anext__() for stream in streams)), 10
+        )
+    finally:
+        for stream in streams:
+            stream.cancel()
+    english_reads = {report.as_of.ToNanoseconds() for report in firsts[:10]}
+    assert len(english_reads) <= 3, f"{len(english_reads)} reads for 10 viewers"
+    english_titles = [w.title for w in firsts[0].widgets]
+    assert all([w.title for w in report.widgets] == english_titles for report in firsts[:10])
+    assert [w.title for w in firsts[10].widgets] != english_titles
+
+
 def _experiment_events(
     tenant: str, campaign: str, clicks_per_thousand: dict[str, int]
 ) -> list[event_pb2.Event]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import grpc
@@ -24,6 +25,7 @@ from campaignreports.query.engine import (
     WidgetEngine,
     WidgetResult,
 )
+from campaignreports.query.shared_reads import SharedReads
 from campaignreports.v1 import query_service_pb2 as pb
 from campaignreports.v1 import query_service_pb2_grpc
 
@@ -106,6 +108,10 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         self._closing = asyncio.Event()
         self._max_watchers = max_watchers
         self._watchers = 0
+        # Streams showing the same live report share its reads (see SharedReads).
+        self._watch_reads: SharedReads[tuple[datetime, list[WidgetResult]]] = SharedReads(
+            watch_interval_seconds / 2
+        )
 
     def close_streams(self) -> None:
         """End every WatchReport stream (at shutdown, so that the server can stop at once)."""
@@ -151,14 +157,15 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             await abort_field(context, "widget_id", f"unknown widget {request.widget_id!r}; see ListWidgets")
         now = self._clock()
         scope = await self._scope(request, context, now)
-        results = await self._evaluate([widget], scope, context, now)
+        _, results = await self._evaluate([widget], scope, context, now)
         return _to_proto(results[0])
 
     async def GetReport(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> pb.Report:
         widgets = await self._tab(request, context)
         now = self._clock()
         scope = await self._scope(request, context, now)
-        return _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
+        _, results = await self._evaluate(widgets, scope, context, now)
+        return _report(request.tab, results, now)
 
     async def WatchReport(
         self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext
@@ -186,8 +193,12 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         last_sent, sent_at = b"", -WATCH_MIN_GAP_SECONDS
         while not self._closing.is_set():
             now = self._clock()
-            scope = await self._scope(request, context, now)
-            report = _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
+            scope = await self._scope(request, context, now)  # checks the caller every time
+            # Every stream showing this report shares its reads: all of the scope but the
+            # window, which is the live one for all of them (up to the read time).
+            shared_key = (request.tab, *(getattr(scope, f.name) for f in fields(scope) if f.name != "window"))
+            read_at, results = await self._evaluate(widgets, scope, context, now, shared_key)
+            report = _report(request.tab, results, read_at)
             content = _content(report)
             pause = self._watch_interval
             if content != last_sent:
@@ -242,9 +253,20 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         )
 
     async def _evaluate(
-        self, widgets: list[WidgetDef], scope: Scope, context: grpc.aio.ServicerContext, now: datetime
-    ) -> list[WidgetResult]:
+        self,
+        widgets: list[WidgetDef],
+        scope: Scope,
+        context: grpc.aio.ServicerContext,
+        now: datetime,
+        share_as: Hashable | None = None,
+    ) -> tuple[datetime, list[WidgetResult]]:
+        """The widgets' results and the time they were read at. With `share_as`, the read is
+        shared with the other streams showing the same report (see SharedReads)."""
+
+        async def read() -> tuple[datetime, list[WidgetResult]]:
+            return now, await self._engine.evaluate(widgets, scope, now)
+
         try:
-            return await self._engine.evaluate(widgets, scope, now)
+            return await (read() if share_as is None else self._watch_reads.get(share_as, read))
         except UnknownControlError as exc:
             await abort_field(context, "control_treatment_id", str(exc))

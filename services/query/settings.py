@@ -13,7 +13,8 @@ class QuerySettings(CommonSettings):
     watch_interval_seconds: float = env(
         "CR_QUERY_WATCH_INTERVAL_SECONDS",
         0.5,
-        doc="How often WatchReport re-reads a report (it sends at most one a second, when numbers change).",
+        doc="How often WatchReport re-reads a report (it sends at most one a second, when numbers "
+        "change); streams showing the same report share their reads.",
     )
     max_watchers: int = env(
         "CR_QUERY_MAX_WATCHERS", 256, doc="WatchReport streams served at once; more are RESOURCE_EXHAUSTED."
