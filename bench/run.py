@@ -58,10 +58,11 @@ class Size:
     background_events_per_second: int
     datasets: tuple[int, ...]
     query_calls: int
+    viewer_counts: tuple[int, ...]  # WatchReport streams on one report, each count measured
 
 
-SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5)
-FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100)
+SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5, (1, 10))
+FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100, (1, 10, 100))
 
 
 @dataclass
@@ -70,6 +71,9 @@ class Results:
     freshness: list[float] = field(default_factory=list)
     queries: dict[str, list[float]] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)
+    # "N viewers @ size" -> CPU share of the aggregator+query process while N WatchReport
+    # streams show one campaign's email tab.
+    viewers: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -304,6 +308,34 @@ def raw_chdb_insert(rows: int) -> Figure:
     return figure
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def watch_cost(client: Client, campaign: str, pid: int, viewers: int, seconds: float) -> float:
+    """The CPU share (1.0 = one core) of the query process while `viewers` WatchReport streams
+    show the campaign's email tab; the streams share their reads, so it should barely grow."""
+    request = query_service_pb2.GetReportRequest(tenant_id="bench", campaign_id=campaign, tab="email")
+    streams = [client.query.WatchReport(request) for _ in range(viewers)]
+
+    async def follow(call: grpc.aio.UnaryStreamCall) -> None:
+        async for _ in call:
+            pass
+
+    following = [asyncio.create_task(follow(call)) for call in streams]
+    await asyncio.sleep(1.0)  # every stream open and its first report sent
+    before, started = cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(max(seconds, 2.0))
+    share = (cpu_seconds(pid) - before) / (time.perf_counter() - started)
+    for call in streams:
+        call.cancel()
+    await asyncio.gather(*following, return_exceptions=True)
+    return share
+
+
 def children_memory(stack: Stack) -> dict[str, float]:
     memory = {f"{name} rss MiB": rss_mib(child.pid) for name, child in stack.children.items()}
     if stack.nats.process is not None:
@@ -351,6 +383,11 @@ async def measure(stack: Stack, size: Size) -> Results:
         step(f"queries at {events:,} events")
         for name, samples in (await query_latencies(client, campaign, size.query_calls)).items():
             results.queries[f"{name} @ {events:,}"] = samples
+        step(f"WatchReport viewers at {events:,} events")
+        query_pid = stack.children["aggregator+query"].pid
+        for viewers in size.viewer_counts:
+            share = await watch_cost(client, campaign, query_pid, viewers, size.seconds)
+            results.viewers[f"{viewers} viewers @ {events:,}"] = share
     results.memory = children_memory(stack)
     await client.query_channel.close()
     return results
@@ -370,6 +407,10 @@ def report(results: Results, size: Size, output: Path) -> None:
     print(f"{'widget or tab @ campaign size':<62} {'p50 ms':>10} {'p99 ms':>10}")
     for name, samples in results.queries.items():
         print(f"{name:<62} {percentile(samples, 50) * 1e3:>10.1f} {percentile(samples, 99) * 1e3:>10.1f}")
+    print("\nWatchReport streams on one campaign's email tab (they share reads)")
+    print(f"{'viewers @ campaign size':<62} {'query CPU %':>10}")
+    for name, share in results.viewers.items():
+        print(f"{name:<62} {share * 100:>10.1f}")
     print()
     for name, value in results.memory.items():
         print(f"{name:<62} {value:>10.0f}")
@@ -389,6 +430,7 @@ def report(results: Results, size: Size, output: Path) -> None:
             for n, s in results.queries.items()
         },
         "memory_mib": results.memory,
+        "watch_report_cpu_share": results.viewers,
     }
     (output / "bench.json").write_text(json.dumps(data, indent=2))
     plot(results, output / "bench.png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 
@@ -91,6 +91,15 @@ def _content(report: pb.Report) -> bytes:
     return unstamped.SerializeToString(deterministic=True)
 
 
+@contextlib.asynccontextmanager
+async def _control_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """An unknown control treatment is the caller's error, reported on its field."""
+    try:
+        yield
+    except UnknownControlError as exc:
+        await abort_field(context, "control_treatment_id", str(exc))
+
+
 class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     def __init__(
         self,
@@ -109,9 +118,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         self._max_watchers = max_watchers
         self._watchers = 0
         # Streams showing the same live report share its reads (see SharedReads).
-        self._watch_reads: SharedReads[tuple[datetime, list[WidgetResult]]] = SharedReads(
-            watch_interval_seconds / 2
-        )
+        self._watch_reads: SharedReads[tuple[pb.Report, bytes]] = SharedReads(watch_interval_seconds / 2)
 
     def close_streams(self) -> None:
         """End every WatchReport stream (at shutdown, so that the server can stop at once)."""
@@ -157,15 +164,14 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             await abort_field(context, "widget_id", f"unknown widget {request.widget_id!r}; see ListWidgets")
         now = self._clock()
         scope = await self._scope(request, context, now)
-        _, results = await self._evaluate([widget], scope, context, now)
+        results = await self._evaluate([widget], scope, context, now)
         return _to_proto(results[0])
 
     async def GetReport(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> pb.Report:
         widgets = await self._tab(request, context)
         now = self._clock()
         scope = await self._scope(request, context, now)
-        _, results = await self._evaluate(widgets, scope, context, now)
-        return _report(request.tab, results, now)
+        return _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
 
     async def WatchReport(
         self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext
@@ -194,12 +200,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         while not self._closing.is_set():
             now = self._clock()
             scope = await self._scope(request, context, now)  # checks the caller every time
-            # Every stream showing this report shares its reads: all of the scope but the
-            # window, which is the live one for all of them (up to the read time).
-            shared_key = (request.tab, *(getattr(scope, f.name) for f in fields(scope) if f.name != "window"))
-            read_at, results = await self._evaluate(widgets, scope, context, now, shared_key)
-            report = _report(request.tab, results, read_at)
-            content = _content(report)
+            report, content = await self._shared_report(request.tab, widgets, scope, context, now)
             pause = self._watch_interval
             if content != last_sent:
                 since = time.monotonic() - sent_at
@@ -210,6 +211,25 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     pause = min(pause, WATCH_MIN_GAP_SECONDS - since)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), pause)
+
+    async def _shared_report(
+        self,
+        tab: str,
+        widgets: list[WidgetDef],
+        scope: Scope,
+        context: grpc.aio.ServicerContext,
+        now: datetime,
+    ) -> tuple[pb.Report, bytes]:
+        """The live report and its content, read and built once for every stream showing it:
+        the same scope but the window, which is the live one for all of them."""
+        key = (tab, *(getattr(scope, f.name) for f in fields(scope) if f.name != "window"))
+
+        async def read() -> tuple[pb.Report, bytes]:
+            report = _report(tab, await self._engine.evaluate(widgets, scope, now), now)
+            return report, _content(report)
+
+        async with _control_errors(context):
+            return await self._watch_reads.get(key, read)
 
     async def _tab(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> list[WidgetDef]:
         if request.tab not in TABS:
@@ -253,20 +273,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         )
 
     async def _evaluate(
-        self,
-        widgets: list[WidgetDef],
-        scope: Scope,
-        context: grpc.aio.ServicerContext,
-        now: datetime,
-        share_as: Hashable | None = None,
-    ) -> tuple[datetime, list[WidgetResult]]:
-        """The widgets' results and the time they were read at. With `share_as`, the read is
-        shared with the other streams showing the same report (see SharedReads)."""
-
-        async def read() -> tuple[datetime, list[WidgetResult]]:
-            return now, await self._engine.evaluate(widgets, scope, now)
-
-        try:
-            return await (read() if share_as is None else self._watch_reads.get(share_as, read))
-        except UnknownControlError as exc:
-            await abort_field(context, "control_treatment_id", str(exc))
+        self, widgets: list[WidgetDef], scope: Scope, context: grpc.aio.ServicerContext, now: datetime
+    ) -> list[WidgetResult]:
+        async with _control_errors(context):
+            return await self._engine.evaluate(widgets, scope, now)
