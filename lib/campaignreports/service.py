@@ -152,27 +152,23 @@ class ServiceHost:
         raised as a RuntimeError once everything is stopped (the process exits with 1)."""
         await self.start()
         try:
-            failure = await self._wait_for(stop)
+            ended = await self._wait_for(stop)
         finally:
             await self.stop()
-        if failure is not None:
-            raise failure
+        if ended is not None:
+            cause = None if ended.cancelled() else ended.exception()
+            log.critical("%s ended unexpectedly; stopped", ended.get_name(), exc_info=cause)
+            raise RuntimeError(f"{ended.get_name()} ended unexpectedly: {cause!r}") from cause
 
-    async def _wait_for(self, stop: asyncio.Event) -> RuntimeError | None:
+    async def _wait_for(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """The background task that ended first, or None once `stop` is set."""
         background = [task for c in self._components if (task := c.background()) is not None]
         signalled = asyncio.ensure_future(stop.wait())
         try:
             done, _ = await asyncio.wait([signalled, *background], return_when=asyncio.FIRST_COMPLETED)
         finally:
             signalled.cancel()
-        ended = next((task for task in background if task in done), None)
-        if ended is None:
-            return None
-        cause = None if ended.cancelled() else ended.exception()
-        log.critical("%s ended unexpectedly; stopping", ended.get_name(), exc_info=cause)
-        failure = RuntimeError(f"{ended.get_name()} ended unexpectedly: {cause!r}")
-        failure.__cause__ = cause
-        return failure
+        return next((task for task in background if task in done), None)
 
 
 def stop_event_on_signals() -> asyncio.Event:
