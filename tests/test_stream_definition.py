@@ -3,6 +3,7 @@ configured definition (idempotent)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -70,3 +71,29 @@ async def test_waits_for_a_cluster_to_elect_its_leader_then_names_the_setting(tm
         assert time.monotonic() - started >= 2
     finally:
         lone.stop()
+
+
+async def test_a_replicated_stream_waits_for_enough_peers_to_be_placed(tmp_path: Path) -> None:
+    """Two of three members have a leader but cannot place three replicas: creating the stream
+    waits for the third member instead of failing with "no suitable peers for placement"."""
+    members = nats_cluster(tmp_path)
+    for member in members[:2]:
+        member.start()
+    try:
+        settings = settings_for(
+            members[0], f"S_{uuid.uuid4().hex[:8]}", CR_STREAM_REPLICAS="3", CR_NATS_STARTUP_WAIT_SECONDS="30"
+        )
+        nc = await jetstream.connect(settings, "test")
+        try:
+            creating = asyncio.create_task(jetstream.ensure_stream(nc.jetstream(), settings))
+            await asyncio.sleep(1.5)
+            assert not creating.done(), "the stream cannot have three replicas on two servers"
+            members[2].start()
+            await asyncio.wait_for(creating, 30)
+            info = await nc.jetstream().stream_info(settings.stream_name)
+            assert info.config.num_replicas == 3
+        finally:
+            await jetstream.close(nc)
+    finally:
+        for member in members:
+            member.stop()

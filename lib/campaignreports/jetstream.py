@@ -8,7 +8,8 @@ import logging
 import ssl
 import time
 import zlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -35,7 +36,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 MSG_ID_HEADER = "Nats-Msg-Id"
+# JetStream's error code for a replicated stream it cannot place on enough servers.
+NO_PEERS_FOR_PLACEMENT = 10005
 # Trace contexts of the other requests whose events share a message (comma-separated
 # traceparents); the first request's context travels in the standard `traceparent` header.
 TRACE_LINKS_HEADER = "Campaign-Reports-Trace-Links"
@@ -161,14 +166,14 @@ def dead_letter_config(settings: CommonSettings) -> StreamConfig:
 async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
     """Create the event and dead-letter streams, or bring them to the settings (idempotent)."""
     for config in (stream_config(settings), dead_letter_config(settings)):
-        await _ensure(js, config)
+        await _ensure(js, config, settings.nats_startup_wait_seconds)
 
 
-async def _ensure(js: JetStreamContext, config: StreamConfig) -> None:
+async def _ensure(js: JetStreamContext, config: StreamConfig, placement_wait: float) -> None:
     try:
         await js.stream_info(config.name)
     except NotFoundError:
-        await js.add_stream(config)
+        await _placed(lambda: js.add_stream(config), config.name or "", placement_wait)
         log.info("created stream %s on %s", config.name, config.subjects)
         return
     try:
@@ -188,8 +193,23 @@ async def open_key_value(js: JetStreamContext, bucket: str, settings: CommonSett
         return await js.key_value(bucket)
     except BucketNotFoundError:
         log.info("creating key-value bucket %s", bucket)
-        return await js.create_key_value(
-            KeyValueConfig(
-                bucket=bucket, history=1, storage=StorageType.FILE, replicas=settings.stream_replicas
-            )
+        config = KeyValueConfig(
+            bucket=bucket, history=1, storage=StorageType.FILE, replicas=settings.stream_replicas
         )
+        return await _placed(lambda: js.create_key_value(config), bucket, settings.nats_startup_wait_seconds)
+
+
+async def _placed(create: Callable[[], Awaitable[T]], name: str, within: float) -> T:
+    """Create a stream or bucket. On a cluster still forming, the meta leader answers before
+    it knows enough peers to place replicas ("no suitable peers for placement"): retried for
+    up to `within` seconds (CR_NATS_STARTUP_WAIT_SECONDS)."""
+    deadline = time.monotonic() + within
+    for attempt in itertools.count():
+        try:
+            return await create()
+        except APIError as exc:
+            if exc.err_code != NO_PEERS_FOR_PLACEMENT or time.monotonic() >= deadline:
+                raise
+            if attempt == 0:
+                log.info("waiting for enough NATS peers to place %s (%s)", name, exc.description)
+        await asyncio.sleep(0.5)
