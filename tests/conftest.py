@@ -62,6 +62,7 @@ class Pipeline:
     dashboards: dashboard_service_pb2_grpc.DashboardServiceStub
     tenant_id: str
     ingest_address: str
+    query_address: str
     nats: NatsServer
     js: jetstream.JetStreamContext
     clickhouse: ClickHouse
@@ -96,7 +97,7 @@ async def open_pipeline(
     nc = await jetstream.connect(settings, "test")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
-    ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), "127.0.0.1:0")
+    ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), nc, "127.0.0.1:0")
     backend: list[Component] = [QueryComponent(reader, js, settings)]
     if with_aggregator:
         backend.insert(0, Aggregator(js, writer, settings, telemetry))
@@ -114,6 +115,7 @@ async def open_pipeline(
             dashboard_service_pb2_grpc.DashboardServiceStub(query_channel),
             tenant_id=f"tenant-{suffix}",
             ingest_address=ingest_host.address,
+            query_address=backend_host.address,
             nats=nats_server,
             js=js,
             clickhouse=reader,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
+
+import h2.config
+import h2.connection
+import h2.events
 
 from campaignreports.v1 import event_pb2
 
@@ -137,3 +142,44 @@ ALL_PAIRS = [
     for event_type, _ in event_pb2.EventType.items()
     if event_type != "EVENT_TYPE_UNSPECIFIED"
 ]
+
+
+def raw_grpc_call(
+    address: str, method: str, headers: list[tuple[bytes, bytes]], body: bytes = b""
+) -> dict[bytes, bytes]:
+    """One unary gRPC call over a bare HTTP/2 connection, with header bytes no gRPC client would
+    send (invalid UTF-8, say): the response headers and trailers together."""
+    host, _, port = address.rpartition(":")
+    connection = h2.connection.H2Connection(
+        h2.config.H2Configuration(
+            client_side=True, validate_outbound_headers=False, normalize_outbound_headers=False
+        )
+    )
+    connection.initiate_connection()
+    connection.send_headers(
+        1,
+        [
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", method.encode()),
+            (b":authority", address.encode()),
+            (b"content-type", b"application/grpc"),
+            (b"te", b"trailers"),
+            *headers,
+        ],
+    )
+    connection.send_data(1, len(body).to_bytes(5, "big") + body, end_stream=True)
+    answered: dict[bytes, bytes] = {}
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(connection.data_to_send())
+        ended = False
+        while not ended:
+            data = sock.recv(65536)
+            if not data:
+                break
+            for event in connection.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived):
+                    answered.update(dict(event.headers))
+                ended = ended or isinstance(event, h2.events.StreamEnded | h2.events.StreamReset)
+            sock.sendall(connection.data_to_send())
+    return answered

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -13,7 +14,7 @@ import pytest
 from certs import Authority
 from conftest import Pipeline, open_pipeline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from helpers import email_event
+from helpers import email_event, raw_grpc_call
 
 from campaignreports import auth
 from campaignreports.processes import NatsServer
@@ -278,6 +279,9 @@ async def test_no_secret_reaches_the_logs(
         "CR_NATS_TOKEN": f"nats-token-{uuid.uuid4().hex}",
         "CR_CLICKHOUSE_PASSWORD": f"ch-password-{uuid.uuid4().hex}",
     }
+    # The test's own HTTP/2 client logs what it sends; the services' logs are what is checked.
+    for client_logger in ("hpack", "h2"):
+        caplog.set_level(logging.WARNING, logger=client_logger)
     with caplog.at_level(logging.DEBUG):
         async with open_pipeline(
             nats_server,
@@ -302,6 +306,15 @@ async def test_no_secret_reaches_the_logs(
                     widget_request(TENANT_A), metadata=(("authorization", "Bearer guess"),)
                 ),
             )
+            # A key with one byte that is not UTF-8: gRPC's own layer logs such a header value.
+            spoiled = KEYS["query_a"].encode() + b"\xe9\xff"
+            answer = await asyncio.to_thread(
+                raw_grpc_call,
+                pipeline.query_address,
+                "/campaignreports.v1.QueryService/ListWidgets",
+                [(b"authorization", b"Bearer " + spoiled)],
+            )
+            assert answer[b"grpc-status"] == b"16"  # UNAUTHENTICATED
             settings_shown = repr(pipeline.settings)
     logged = caplog.text
     assert logged  # the run did log

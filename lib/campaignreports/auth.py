@@ -29,6 +29,8 @@ from typing import Any
 
 import grpc
 
+from campaignreports.interceptors import rewrap
+
 log = logging.getLogger(__name__)
 
 SCOPES = ("ingest", "query", "dashboard")
@@ -174,21 +176,7 @@ def _guarded(handler: grpc.RpcMethodHandler, keys: KeyRing, scope: str) -> grpc.
 
         return guarded
 
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            streaming(handler.unary_stream), handler.request_deserializer, handler.response_serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
-    )
+    return rewrap(handler, unary, streaming)
 
 
 async def require_tenant(context: grpc.aio.ServicerContext, tenant_id: str) -> None:

@@ -22,6 +22,7 @@ from nats.js.kv import KeyValue
 from campaignreports.settings import CommonSettings
 
 __all__ = [
+    "ConnectionWatch",
     "JetStreamContext",
     "NatsClient",
     "StreamDefinitionError",
@@ -113,6 +114,54 @@ def _security_options(settings: CommonSettings) -> dict[str, Any]:
             context.load_cert_chain(settings.nats_tls_cert_file, settings.nats_tls_key_file)
         options["tls"] = context
     return options
+
+
+class ConnectionWatch:
+    """A NATS connection as a ServiceHost component, so that health tells its truth.
+
+    While the connection is down (reconnecting), the services it serves are NOT_SERVING: those
+    named in `affects`, or the whole process ("", the default). Once it is closed for good (the
+    server refused or dropped it with a protocol error, which nats-py does not recover from),
+    the background task ends, and the host stops the process so that its supervisor restarts it.
+    """
+
+    service_names: tuple[str, ...] = ()
+
+    def __init__(self, nc: NatsClient, label: str, affects: tuple[str, ...] = ("",)) -> None:
+        self._nc = nc
+        self._label = label
+        self._affects = affects
+        self._task: asyncio.Task[None] | None = None
+
+    def register(self, server: object) -> None:
+        """No gRPC service of its own."""
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._watch(), name=f"NATS connection {self._label}")
+
+    async def _watch(self) -> None:
+        # Polled: nats-py's only closing signal is the one callback, which `connect` already sets.
+        while not self._nc.is_closed:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        raise ConnectionError(
+            f"the NATS connection {self._label} was closed for good (last error: {self._nc.last_error})"
+        )
+
+    async def drain(self) -> None:
+        """Nothing to end early."""
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def background(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    def problems(self) -> dict[str, str]:
+        if self._nc.is_connected:
+            return {}
+        state = "closed" if self._nc.is_closed else "reconnecting"
+        return dict.fromkeys(self._affects, f"NATS connection {self._label} is {state}")
 
 
 class StreamDefinitionError(RuntimeError):

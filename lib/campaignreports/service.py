@@ -6,15 +6,25 @@ with the standard health service and server reflection. On SIGTERM/SIGINT the ho
 NOT_SERVING (so load balancers stop routing), lets in-flight RPCs finish within the grace
 period, and stops the components in reverse order; the caller then drains NATS, closes
 ClickHouse and flushes telemetry.
+
+Health tells the truth:
+- readiness: the overall status ("") and each service's status follow what the components say
+  they cannot do right now (`Component.problems`: a NATS connection reconnecting, partitions the
+  aggregator cannot consume), re-read every HEALTH_INTERVAL_SECONDS;
+- liveness (the service name "liveness"): SERVING from start to stop. A process that can no
+  longer do its job (a connection closed for good, a background task that died) does not
+  linger: the host stops it and `serve_until` raises, so the process exits non-zero and its
+  supervisor restarts it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -24,8 +34,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from campaignreports import auth
+from campaignreports.interceptors import GuardInterceptor
 from campaignreports.settings import CommonSettings, ProcessSettings, SettingsError, load_settings
-from campaignreports.telemetry import configure_logging
+from campaignreports.telemetry import configure_logging, withhold_secrets_from_grpc_logs
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +45,13 @@ S = TypeVar("S", bound=ProcessSettings)
 
 # Default cap on a message in either direction; the ingest service sets its own request cap.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# How often the health statuses are brought up to date with what the components report.
+HEALTH_INTERVAL_SECONDS = 0.25
+# The health service name a liveness probe asks for: SERVING for as long as the process runs.
+LIVENESS = "liveness"
+ServingStatus = health_pb2.HealthCheckResponse.ServingStatus.ValueType
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 class Component(Protocol):
@@ -54,6 +72,10 @@ class Component(Protocol):
         """Work running for as long as the component does, if any. Should it end on its own,
         the host stops the process, so that its supervisor restarts it rather than a live
         process serving health while doing nothing."""
+
+    def problems(self) -> Mapping[str, str]:
+        """What the component cannot do right now and why: service name -> reason, "" for the
+        whole process. Empty when all is well. Reported as NOT_SERVING by the health service."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,7 @@ class ServiceHost:
         security: ServerSecurity | None = None,
     ) -> None:
         security = security or ServerSecurity()
+        withhold_secrets_from_grpc_logs()
         self._components = list(components)
         self._grace = grace_seconds
         self._health = health.aio.HealthServicer()
@@ -105,11 +128,13 @@ class ServiceHost:
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
-            interceptors=security.interceptors,
+            interceptors=(GuardInterceptor(), *security.interceptors),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = [name for component in self._components for name in component.service_names]
         self._service_names = names
+        self._reasons: dict[str, str] = {}
+        self._health_task: asyncio.Task[None] | None = None
         for component in self._components:
             component.register(self._server)
         reflection.enable_server_reflection(
@@ -126,19 +151,50 @@ class ServiceHost:
         host = listen.rpartition(":")[0]
         self.address = f"{host}:{self.port}"
 
-    async def _set_status(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
-        for name in ["", *self._service_names]:
+    def statuses(self) -> dict[str, ServingStatus]:
+        """Each health name's status from what the components report now (see `problems`)."""
+        reasons: dict[str, str] = {}
+        for component in self._components:
+            for name, reason in component.problems().items():
+                targets = [""] if name == "" else [name]
+                if name == "":
+                    targets += component.service_names
+                for target in targets:
+                    reasons.setdefault(target, reason)
+        if self._reasons.keys() != reasons.keys():
+            for name, reason in reasons.items():
+                if name not in self._reasons:
+                    log.warning("NOT_SERVING %s: %s", name or "(overall)", reason)
+            for name in self._reasons.keys() - reasons.keys():
+                log.info("SERVING %s again", name or "(overall)")
+        self._reasons = reasons
+        statuses = {name: NOT_SERVING if name in reasons else SERVING for name in ["", *self._service_names]}
+        return {**statuses, LIVENESS: SERVING}
+
+    async def _publish_health(self) -> None:
+        for name, status in self.statuses().items():
             await self._health.set(name, status)
+
+    async def _keep_health_current(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+            await self._publish_health()
 
     async def start(self) -> None:
         await self._server.start()
         for component in self._components:
             await component.start()
-        await self._set_status(health_pb2.HealthCheckResponse.SERVING)
+        await self._publish_health()
+        self._health_task = asyncio.create_task(self._keep_health_current(), name="health")
         log.info("serving %s on %s", ", ".join(self._service_names) or "health", self.address)
 
     async def stop(self) -> None:
-        await self._set_status(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+        for name in ["", LIVENESS, *self._service_names]:
+            await self._health.set(name, NOT_SERVING)
         stopping = asyncio.ensure_future(self._server.stop(self._grace))
         for component in self._components:
             await component.drain()
@@ -163,6 +219,8 @@ class ServiceHost:
     async def _wait_for(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """The background task that ended first, or None once `stop` is set."""
         background = [task for c in self._components if (task := c.background()) is not None]
+        if self._health_task is not None:
+            background.append(self._health_task)
         signalled = asyncio.ensure_future(stop.wait())
         try:
             done, _ = await asyncio.wait([signalled, *background], return_when=asyncio.FIRST_COMPLETED)

@@ -102,6 +102,25 @@ def grpc_parent_context(
     )
 
 
+class _WithholdUndecodableMetadata(logging.Filter):
+    """gRPC logs a metadata value it cannot decode as UTF-8 whole, and a header with one bad byte
+    may be an API key: the value is replaced by its length, and the traceback dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Invalid encoding on"):
+            size = len(record.args[0]) if isinstance(record.args, tuple) and record.args else 0
+            record.msg, record.args = "a metadata value is not UTF-8 (%d bytes, withheld)", (size,)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def withhold_secrets_from_grpc_logs() -> None:
+    """Install the filter above on gRPC's own logger (idempotent; every server calls it)."""
+    logger = logging.getLogger("grpc._cython.cygrpc")
+    if not any(isinstance(f, _WithholdUndecodableMetadata) for f in logger.filters):
+        logger.addFilter(_WithholdUndecodableMetadata())
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
@@ -19,7 +19,7 @@ async def serve(
     service_name: str = "campaign-reports-aggregator",
     listen: str | None = None,
     max_concurrent_rpcs: int | None = None,
-    extra_components: Callable[[jetstream.JetStreamContext], Sequence[Component]] = lambda js: (),
+    extra_components: Sequence[Component] = (),
 ) -> None:
     """Run the aggregator (plus `extra_components` on the same gRPC server) until SIGTERM."""
     telemetry = setup_telemetry(service_name)
@@ -31,7 +31,11 @@ async def serve(
         try:
             js = nc.jetstream()
             await jetstream.ensure_stream(js, settings)
-            components = [Aggregator(js, clickhouse, settings, telemetry), *extra_components(js)]
+            components = [
+                Aggregator(js, clickhouse, settings, telemetry),
+                jetstream.ConnectionWatch(nc, "aggregator"),
+                *extra_components,
+            ]
             host = ServiceHost(
                 listen or settings.aggregator_listen,
                 components,

@@ -147,9 +147,21 @@ class Aggregator:
         self._unfinished: Round | None = None
         self._unfinished_since = 0.0
         self._held: dict[Member, Msg] = {}
+        # What the consuming loop is waiting for, while an operation is retried.
+        self._waiting_for: str | None = None
 
     async def drain(self) -> None:
         """No long-lived streams."""
+
+    def problems(self) -> dict[str, str]:
+        """NOT_SERVING while some partition cannot be consumed or a dependency is retried: the
+        aggregator is alive but not counting, which its readiness must say."""
+        unbound = sorted(p for p, s in self._subscriptions.items() if s is None)
+        if unbound:
+            return {"": f"cannot consume partitions {unbound} (binding them again)"}
+        if self._waiting_for is not None:
+            return {"": f"waiting for {self._waiting_for}"}
+        return {}
 
     def register(self, server: object) -> None:
         """No gRPC service of its own: the host serves health only."""
@@ -345,11 +357,14 @@ class Aggregator:
         while True:
             try:
                 await operation()
+                self._waiting_for = None
                 return True
             except Exception as exc:
                 if not is_transient(exc):
+                    self._waiting_for = None
                     raise
                 log.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
+                self._waiting_for = what
             if self._stopping.is_set():
                 return False
             await asyncio.sleep(delay)

@@ -15,7 +15,7 @@ async def run(settings: IngestSettings) -> None:
     try:
         js = nc.jetstream()
         await jetstream.ensure_stream(js, settings)
-        await host(settings, build(settings, nc, js, telemetry)).serve_until(stop_event_on_signals())
+        await host(settings, build(settings, nc, js, telemetry), nc).serve_until(stop_event_on_signals())
     finally:
         await jetstream.close(nc)
         telemetry.shutdown()

@@ -39,6 +39,10 @@ class IngestComponent:
     def background(self) -> None:
         """Publishing happens within calls."""
 
+    def problems(self) -> dict[str, str]:
+        """What ingest needs is its NATS connection, which a ConnectionWatch reports on."""
+        return {}
+
 
 def build(
     settings: IngestSettings, nc: jetstream.NatsClient, js: jetstream.JetStreamContext, telemetry: Telemetry
@@ -63,11 +67,17 @@ def build(
     return IngestComponent(servicer, publisher)
 
 
-def host(settings: IngestSettings, component: IngestComponent, listen: str | None = None) -> ServiceHost:
-    """The ingest gRPC server with its request limits."""
+def host(
+    settings: IngestSettings,
+    component: IngestComponent,
+    nc: jetstream.NatsClient,
+    listen: str | None = None,
+) -> ServiceHost:
+    """The ingest gRPC server with its request limits, NOT_SERVING while its NATS connection
+    (where every accepted event goes) is down, stopped once that connection is closed for good."""
     return ServiceHost(
         listen or settings.ingest_listen,
-        [component],
+        [component, jetstream.ConnectionWatch(nc, "ingest")],
         settings.shutdown_grace_seconds,
         max_receive_bytes=settings.max_request_bytes,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,

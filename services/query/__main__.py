@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.query.app import QueryComponent
+from campaignreports.query.app import query_components
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
@@ -20,7 +20,7 @@ async def run(settings: QuerySettings) -> None:
         try:
             host = ServiceHost(
                 settings.query_listen,
-                [QueryComponent(clickhouse, nc.jetstream(), settings)],
+                query_components(clickhouse, nc, settings),
                 settings.shutdown_grace_seconds,
                 max_concurrent_rpcs=settings.max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),

@@ -10,6 +10,7 @@ from campaignreports.query.dashboards import DashboardServicer, DashboardStore
 from campaignreports.query.engine import WidgetEngine
 from campaignreports.query.servicer import QueryServicer
 from campaignreports.query.settings import QuerySettings
+from campaignreports.service import Component
 from campaignreports.v1 import (
     dashboard_service_pb2,
     dashboard_service_pb2_grpc,
@@ -19,6 +20,18 @@ from campaignreports.v1 import (
 
 SERVICE_NAME = query_service_pb2.DESCRIPTOR.services_by_name["QueryService"].full_name
 DASHBOARD_SERVICE_NAME = dashboard_service_pb2.DESCRIPTOR.services_by_name["DashboardService"].full_name
+
+
+def query_components(
+    clickhouse: ClickHouse, nc: jetstream.NatsClient, settings: QuerySettings
+) -> list[Component]:
+    """The query service and the watch over its NATS connection, which only dashboards use:
+    while it reconnects DashboardService is NOT_SERVING (queries carry on); closed for good,
+    it stops the process."""
+    return [
+        QueryComponent(clickhouse, nc.jetstream(), settings),
+        jetstream.ConnectionWatch(nc, "dashboards", affects=(DASHBOARD_SERVICE_NAME,)),
+    ]
 
 
 class QueryComponent:
@@ -54,3 +67,7 @@ class QueryComponent:
 
     def background(self) -> None:
         """Nothing runs in the background."""
+
+    def problems(self) -> dict[str, str]:
+        """Queries need ClickHouse only, which each one reports on its own."""
+        return {}

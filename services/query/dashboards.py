@@ -1,16 +1,23 @@
 """DashboardService: per-user, per-tab layouts in a NATS key-value bucket.
 
 A layout is one key (`<tenant>.<user>.<tab>`, tenant and user base64url-encoded so that any id
-is a valid key). The key's revision is the dashboard's revision: a save states the revision it
+is a valid key). Every part is bounded before it gets here (`REQUEST_RULES`: 64 + 256 characters
+and a known tab), so a key stays under 1.8 KB, inside NATS's 4 KiB control line: no request can
+make the server close the connection. A NATS failure is UNAVAILABLE to the caller (retry).
+The key's revision is the dashboard's revision: a save states the revision it
 read (0: none saved) and the bucket refuses it when another save came first, which is the
-optimistic concurrency of SPEC section 3. Reset deletes the key, so the default shows again.
+optimistic concurrency the API promises. Reset deletes the key, so the default shows again.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import grpc
+import nats.errors
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -29,6 +36,8 @@ from campaignreports.settings import CommonSettings
 from campaignreports.v1 import dashboard_service_pb2 as pb
 from campaignreports.v1 import dashboard_service_pb2_grpc
 
+log = logging.getLogger(__name__)
+
 Request = pb.GetDashboardRequest | pb.SaveDashboardRequest | pb.ResetDashboardRequest
 
 
@@ -42,6 +51,20 @@ def dashboard_key(tenant_id: str, user_id: str, tab: str) -> str:
 
 class StaleRevisionError(Exception):
     pass
+
+
+class StoreUnavailableError(Exception):
+    """NATS did not answer or refused the operation; the caller may retry."""
+
+
+@contextlib.contextmanager
+def _unavailable_on_nats_errors() -> Iterator[None]:
+    try:
+        yield
+    except (KeyNotFoundError, KeyWrongLastSequenceError):
+        raise
+    except nats.errors.Error as exc:
+        raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
 
 
 class DashboardStore:
@@ -67,21 +90,24 @@ class DashboardStore:
 
     async def get(self, key: str, tab: str) -> tuple[list[Placement], int]:
         try:
-            entry = await self._bucket.get(key)
+            with _unavailable_on_nats_errors():
+                entry = await self._bucket.get(key)
         except KeyNotFoundError:
             return default_layout(tab), 0
         return decode(entry.value or b"[]"), entry.revision or 0
 
     async def save(self, key: str, placements: list[Placement], expected_revision: int) -> int:
         try:
-            if expected_revision == 0:
-                return await self._bucket.create(key, encode(placements))
-            return await self._bucket.update(key, encode(placements), last=expected_revision)
+            with _unavailable_on_nats_errors():
+                if expected_revision == 0:
+                    return await self._bucket.create(key, encode(placements))
+                return await self._bucket.update(key, encode(placements), last=expected_revision)
         except KeyWrongLastSequenceError as exc:
             raise StaleRevisionError from exc
 
     async def reset(self, key: str) -> None:
-        await self._bucket.delete(key)
+        with _unavailable_on_nats_errors():
+            await self._bucket.delete(key)
 
 
 def _placements(dashboard: list[Placement]) -> list[pb.WidgetPlacement]:
@@ -89,6 +115,15 @@ def _placements(dashboard: list[Placement]) -> list[pb.WidgetPlacement]:
         pb.WidgetPlacement(widget_id=p.widget_id, x=p.x, y=p.y, width=p.width, height=p.height, view=p.view)
         for p in dashboard
     ]
+
+
+@contextlib.asynccontextmanager
+async def _store_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        log.warning("dashboard store unavailable: %s", exc)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "the dashboard store (NATS) is unavailable; retry")
 
 
 class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
@@ -111,7 +146,9 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
     async def GetDashboard(
         self, request: pb.GetDashboardRequest, context: grpc.aio.ServicerContext
     ) -> pb.Dashboard:
-        placements, revision = await self._store.get(await self._key(request, context), request.tab)
+        key = await self._key(request, context)
+        async with _store_errors(context):
+            placements, revision = await self._store.get(key, request.tab)
         return pb.Dashboard(placements=_placements(placements), revision=revision)
 
     async def SaveDashboard(
@@ -126,7 +163,8 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
         if request.expected_revision < 0:
             await abort_field(context, "expected_revision", "expected_revision must not be negative")
         try:
-            revision = await self._store.save(key, placements, request.expected_revision)
+            async with _store_errors(context):
+                revision = await self._store.save(key, placements, request.expected_revision)
         except StaleRevisionError:
             await abort_field(
                 context,
@@ -140,5 +178,6 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
         self, request: pb.ResetDashboardRequest, context: grpc.aio.ServicerContext
     ) -> pb.Dashboard:
         key = await self._key(request, context)
-        await self._store.reset(key)
+        async with _store_errors(context):
+            await self._store.reset(key)
         return pb.Dashboard(placements=_placements(default_layout(request.tab)), revision=0)

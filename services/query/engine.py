@@ -203,7 +203,8 @@ def _rows(
         counted_rows.sort(key=lambda row: (-metrics.evaluate(widget.ordering_metric, row[1], whole), row[0]))
     counted_rows = counted_rows[: min(widget.limit or max_rows, max_rows)]
     extra: dict[str, dict[str, float]] = {}
-    if widget.comparison_metric_ids and counted_rows:
+    # A named control is checked even when the window has no treatment at all.
+    if widget.comparison_metric_ids and (counted_rows or scope.control_treatment_id):
         extra = {
             k: c.values() for k, c in _compare_treatments(counted_rows, scope.control_treatment_id).items()
         }
@@ -239,7 +240,7 @@ def _compare_treatments(
     if control_id not in {arm.treatment_id for arm in arms}:
         raise UnknownControlError(
             f"no treatment {control_id!r} in this window; "
-            f"treatments: {', '.join(a.treatment_id for a in arms)}"
+            f"treatments: {', '.join(a.treatment_id for a in arms) or 'none'}"
         )
     return experiment.compare(arms, control_id)
 

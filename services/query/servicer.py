@@ -15,6 +15,7 @@ from google.protobuf import timestamp_pb2
 from campaignreports import auth
 from campaignreports.domain import texts
 from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_widgets
+from campaignreports.domain.validation import is_valid_timestamp
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
 from campaignreports.query.engine import (
@@ -261,6 +262,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         for bound in ("start", "end"):
             if not requested.HasField(bound):
                 raise WindowError(f"window.range.{bound}", f"window.range.{bound} is required")
+            stamp = getattr(requested, bound)
+            if not is_valid_timestamp(stamp.seconds, stamp.nanos):
+                raise WindowError(
+                    f"window.range.{bound}", f"window.range.{bound} is not a timestamp of years 1 to 9999"
+                )
         if requested.granularity not in _GRANULARITIES:
             raise WindowError("window.range.granularity", f"unknown granularity {requested.granularity}")
         return range_window(

@@ -2,17 +2,19 @@
 
 chDB allows one embedded engine per process, so with a `chdb://` DSN the aggregator and the
 query service share this process and its engine. Both sit on one gRPC server (the query
-port), which reports health for both.
+port), which reports health for both. Each has its own NATS connection: whatever a dashboard
+request does to its connection, the aggregator's keeps counting.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from campaignreports import jetstream
 from campaignreports.aggregator.app import serve
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.query.app import QueryComponent
+from campaignreports.query.app import query_components
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import run_main
 
@@ -25,13 +27,17 @@ class EmbeddedSettings(AggregatorSettings, QuerySettings):
 async def run(settings: EmbeddedSettings) -> None:
     reader = ClickHouse(settings)  # its own client: chDB serialises calls per client
     try:
-        await serve(
-            settings,
-            service_name="campaign-reports-embedded",
-            listen=settings.query_listen,
-            max_concurrent_rpcs=settings.max_concurrent_rpcs,
-            extra_components=lambda js: [QueryComponent(reader, js, settings)],
-        )
+        dashboards = await jetstream.connect(settings, "campaign-reports-embedded-dashboards")
+        try:
+            await serve(
+                settings,
+                service_name="campaign-reports-embedded",
+                listen=settings.query_listen,
+                max_concurrent_rpcs=settings.max_concurrent_rpcs,
+                extra_components=query_components(reader, dashboards, settings),
+            )
+        finally:
+            await jetstream.close(dashboards)
     finally:
         reader.close()
 

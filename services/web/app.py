@@ -9,15 +9,20 @@ any UI backend (this is a client, not a second implementation of queries).
                                     (series as {"at": [unix seconds], "values": [...]})
     GET    /api/watch?...           the same report, then a new one whenever it changes (server-sent events)
     GET    /api/export.csv?...[&widget]   one widget, or the whole tab, as CSV
-    GET    /api/dashboard?tab&user  the user's layout of a tab
-    PUT    /api/dashboard?tab&user  save it ({"placements": [...], "revision": n})
-    DELETE /api/dashboard?tab&user  reset it to the default
+    GET    /api/dashboard?tab       the user's layout of a tab
+    PUT    /api/dashboard?tab       save it (application/json: {"placements": [...], "revision": n})
+    DELETE /api/dashboard?tab       reset it to the default
+
+The user and the tenant are the caller's identity (see `identity`), checked on every request
+with the Host and Origin allow-lists; every answer carries a Content-Security-Policy and the
+other standard headers, and every error is JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,7 @@ from aiohttp import web
 
 from campaignreports.domain.catalog import TABS
 from campaignreports.domain.texts import LOCALES
+from campaignreports.interceptors import incident_id
 from campaignreports.v1 import (
     dashboard_service_pb2,
     dashboard_service_pb2_grpc,
@@ -34,12 +40,12 @@ from campaignreports.v1 import (
     query_service_pb2_grpc,
 )
 from campaignreports.web import convert
+from campaignreports.web.identity import Identify, Identity, IdentityError, identify_from
 from campaignreports.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-DEFAULT_USER = "web-user"
 _HTTP_STATUS = {
     grpc.StatusCode.INVALID_ARGUMENT: 400,
     grpc.StatusCode.UNAUTHENTICATED: 401,
@@ -48,6 +54,20 @@ _HTTP_STATUS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.UNAVAILABLE: 503,
 }
+# Sent with every response, errors and the event stream included.
+SECURITY_HEADERS = {
+    # Scripts, styles, images and connections from this origin only; no framing, no plugins.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+IDENTITY = web.AppKey("identify", Identify)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -57,13 +77,50 @@ def _error(status: int, message: str, field: str = "") -> web.Response:
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """gRPC and parameter errors become HTTP errors with the message; nothing else leaks."""
+    """Every failure is a JSON answer: input errors 4xx with the message, gRPC errors mapped to
+    their HTTP meaning, and anything unexpected a generic 500 whose details go to the log only."""
     try:
         return await handler(request)
     except convert.ParameterError as exc:
         return _error(400, str(exc), exc.parameter)
+    except IdentityError as exc:
+        return _error(401, str(exc))
     except grpc.aio.AioRpcError as exc:
         return _error(_HTTP_STATUS.get(exc.code(), 502), exc.details() or exc.code().name)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason)
+    except Exception as exc:
+        incident = incident_id()
+        log.error("%s %s failed (incident %s)", request.method, request.path, incident, exc_info=exc)
+        return _error(500, f"internal error (incident {incident}); the server logged it")
+
+
+def _guard(settings: WebSettings) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """Host and Origin allow-lists (DNS rebinding, cross-site requests), then the caller's
+    identity, before any handler runs."""
+    hosts = {h.strip().lower().strip("[]") for h in settings.allowed_hosts.split(",") if h.strip()}
+    origins = {o.strip().lower().rstrip("/") for o in settings.allowed_origins.split(",") if o.strip()}
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = urllib.parse.urlsplit(f"//{request.host}").hostname or ""
+        if "*" not in hosts and host not in hosts:
+            return _error(400, "this host name is not served here (CR_WEB_ALLOWED_HOSTS)", "Host")
+        origin = request.headers.get("Origin", "").lower().rstrip("/")
+        if origin and origin not in origins and urllib.parse.urlsplit(origin).netloc != request.host.lower():
+            return _error(403, "requests from other sites are refused (CR_WEB_ALLOWED_ORIGINS)", "Origin")
+        request["identity"] = request.app[IDENTITY](request.headers, request.query)
+        return await handler(request)
+
+    return guard
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 class Backend:
@@ -94,8 +151,9 @@ class Backend:
         return web.FileResponse(STATIC / "index.html")
 
     async def config(self, request: web.Request) -> web.Response:
+        who = _identity(request)
         return web.json_response(
-            {"tenant": self._settings.tenant_id, "tabs": list(TABS), "locales": list(LOCALES)}
+            {"tenant": who.tenant_id, "user": who.user_id, "tabs": list(TABS), "locales": list(LOCALES)}
         )
 
     async def widgets(self, request: web.Request) -> web.Response:
@@ -107,20 +165,20 @@ class Backend:
 
     async def campaigns(self, request: web.Request) -> web.Response:
         reply = await self._query.ListCampaigns(
-            query_service_pb2.ListCampaignsRequest(tenant_id=self._settings.tenant_id),
+            query_service_pb2.ListCampaignsRequest(tenant_id=_identity(request).tenant_id),
             metadata=self._metadata,
         )
         return web.json_response(convert.to_json(reply))
 
     async def report(self, request: web.Request) -> web.Response:
         reply = await self._query.GetReport(
-            convert.report_request(self._settings.tenant_id, request.query), metadata=self._metadata
+            convert.report_request(_identity(request).tenant_id, request.query), metadata=self._metadata
         )
         return web.json_response(convert.report_json(reply))
 
     async def watch(self, request: web.Request) -> web.StreamResponse:
         call = self._query.WatchReport(
-            convert.report_request(self._settings.tenant_id, request.query), metadata=self._metadata
+            convert.report_request(_identity(request).tenant_id, request.query), metadata=self._metadata
         )
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -138,7 +196,7 @@ class Backend:
         return response
 
     async def export(self, request: web.Request) -> web.Response:
-        report_request = convert.report_request(self._settings.tenant_id, request.query)
+        report_request = convert.report_request(_identity(request).tenant_id, request.query)
         widget_id = request.query.get("widget", "")
         if widget_id:
             widget_request = query_service_pb2.GetWidgetRequest(
@@ -154,19 +212,15 @@ class Backend:
         else:
             widgets = list((await self._query.GetReport(report_request, metadata=self._metadata)).widgets)
             name = report_request.tab
-        disposition = f'attachment; filename="{report_request.campaign_id}-{name}.csv"'
         return web.Response(
             text=convert.widgets_csv(widgets),
             content_type="text/csv",
-            headers={"Content-Disposition": disposition},
+            headers={"Content-Disposition": convert.attachment(f"{report_request.campaign_id}-{name}.csv")},
         )
 
     def _who(self, request: web.Request) -> dict[str, Any]:
-        return {
-            "tenant_id": self._settings.tenant_id,
-            "user_id": request.query.get("user", DEFAULT_USER),
-            "tab": request.query.get("tab", ""),
-        }
+        who = _identity(request)
+        return {"tenant_id": who.tenant_id, "user_id": who.user_id, "tab": request.query.get("tab", "")}
 
     async def get_dashboard(self, request: web.Request) -> web.Response:
         reply = await self._dashboards.GetDashboard(
@@ -175,15 +229,15 @@ class Backend:
         return web.json_response(convert.to_json(reply))
 
     async def save_dashboard(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            raise convert.ParameterError("body", "the body must be JSON") from None
+        if request.content_type != "application/json":
+            # Only JSON: a cross-site form or text/plain request cannot be one without a preflight.
+            raise web.HTTPUnsupportedMediaType(reason="the body must be application/json")
+        body = convert.json_body(await request.read())
         reply = await self._dashboards.SaveDashboard(
             dashboard_service_pb2.SaveDashboardRequest(
                 **self._who(request),
                 placements=convert.placements(body),
-                expected_revision=int(body.get("revision", 0)),
+                expected_revision=convert.revision(body),
             ),
             metadata=self._metadata,
         )
@@ -203,7 +257,21 @@ def channel_to(settings: WebSettings) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(settings.query_address)
 
 
+def _identity(request: web.Request) -> Identity:
+    identity: Identity = request["identity"]
+    return identity
+
+
 def application(settings: WebSettings, channel: grpc.aio.Channel) -> web.Application:
-    app = web.Application(middlewares=[_errors])
+    """The app (reads the JWT key when identity is `jwt`: OSError if unreadable)."""
+    if settings.identity == "none":
+        log.warning(
+            "WEB IDENTITY IS OFF: CR_WEB_IDENTITY=none, so every visitor shares one dashboard layout%s. "
+            "Put the page behind a login and set CR_WEB_IDENTITY=header or jwt.",
+            " (and `?user=` names anyone's)" if settings.allow_user_parameter else "",
+        )
+    app = web.Application(middlewares=[_errors, _guard(settings)])
+    app[IDENTITY] = identify_from(settings)
+    app.on_response_prepare.append(_security_headers)
     app.add_routes(Backend(settings, channel).routes())
     return app

@@ -1,10 +1,17 @@
-"""Pure translations for the web layer: query-string parameters to request protos, protos to
-JSON for the page, and widgets to CSV."""
+"""Pure translations for the web layer: query-string parameters and JSON bodies to request
+protos, protos to JSON for the page, widgets to CSV, and a download's file name.
+
+Everything from a request is hostile: a parameter or body that cannot be read is a
+ParameterError naming it (HTTP 400), never an exception of the parser; text written into a CSV
+cell cannot become a spreadsheet formula; a file name cannot break its header."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -115,20 +122,55 @@ def report_json(report: query_service_pb2.Report) -> dict[str, Any]:
     }
 
 
+# A revision is a NATS stream sequence: a non-negative 64-bit integer.
+MAX_REVISION = 2**63 - 1
+
+
+def json_body(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object in UTF-8."""
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ParameterError("body", "the body must be UTF-8 encoded JSON") from None
+    except (ValueError, RecursionError):
+        raise ParameterError("body", "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise ParameterError("body", "the body must be a JSON object")
+    return body
+
+
+def revision(body: Mapping[str, Any]) -> int:
+    """The revision a save is based on (0 or absent: none saved yet)."""
+    value = body.get("revision", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REVISION:
+        raise ParameterError("revision", "revision must be a whole number from 0 (none saved) to 2^63-1")
+    return value
+
+
 def placements(body: Mapping[str, Any]) -> list[dashboard_service_pb2.WidgetPlacement]:
     try:
         return [
             json_format.ParseDict(item, dashboard_service_pb2.WidgetPlacement())
             for item in body["placements"]
         ]
-    except (KeyError, TypeError, json_format.ParseError) as exc:
+    except (KeyError, TypeError, AttributeError, json_format.ParseError) as exc:
         raise ParameterError(
             "placements", f"placements must be a list of widget placements ({exc})"
         ) from None
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP's list): such text gets a leading '.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """Event text (a reason, a domain, a URL) as a CSV cell that is never run as a formula."""
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
 def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
-    """One CSV for any widgets: widget, row or point, metric, value, rate (empty when none)."""
+    """One CSV for any widgets: widget, row or point, metric, value, rate (empty when none).
+    Row keys come from events, so they are neutralised (`text_cell`); numbers are ours."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["widget", "row", "metric", "value", "rate"])
@@ -137,7 +179,9 @@ def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
             writer.writerow([widget.id, "", metric.id, _number(metric.value), _rate(metric)])
         for row in widget.rows:
             for metric in row.metrics:
-                writer.writerow([widget.id, row.key, metric.id, _number(metric.value), _rate(metric)])
+                writer.writerow(
+                    [widget.id, text_cell(row.key), metric.id, _number(metric.value), _rate(metric)]
+                )
         for series in widget.series:
             for point in series.points:
                 at = point.at.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
@@ -151,3 +195,13 @@ def _number(value: float) -> str:
 
 def _rate(metric: query_service_pb2.Metric) -> str:
     return repr(metric.rate) if metric.HasField("rate") else ""
+
+
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition for downloading `name` (RFC 6266): an ASCII fallback with anything
+    but letters, digits, dot, dash and underscore replaced, and the exact name in `filename*`."""
+    fallback = _UNSAFE_IN_FILENAME.sub("_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"

@@ -44,6 +44,9 @@ class Worker:
     def background(self) -> asyncio.Task[None] | None:
         return self._task
 
+    def problems(self) -> dict[str, str]:
+        return {}
+
 
 async def test_a_failed_background_task_stops_the_host_and_is_raised() -> None:
     worker = Worker(fails_after=0.2)

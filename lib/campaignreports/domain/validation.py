@@ -4,6 +4,8 @@
 - `MATRIX`: which event types are valid on which channel (derived from the widget catalog,
   SPEC section 5), and which detail fields each pair requires or allows.
 - `CHANNEL_DETAILS`: detail fields that every event of a channel requires.
+- `REQUEST_RULES`: the identifiers of query and dashboard requests (tenant, campaign, user,
+  tab, ...), which reach NATS keys, ClickHouse parameters and HTTP headers: each is bounded.
 
 A detail field that is neither required nor allowed for the event's channel and type is
 refused, so a sender learns at once that, say, a bounce category on a SENT event goes nowhere.
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain, compress
 from typing import Any
+
+from google.protobuf.message import Message
 
 from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS
 from campaignreports.v1 import event_pb2
@@ -63,6 +67,28 @@ STRING_RULES: tuple[StringRule, ...] = (
     StringRule("interaction_type", required=False, max_length=128, identifier=False),
     StringRule("element_id", required=False, max_length=256, identifier=False),
 )
+
+_EVENT_RULES = {rule.field: rule for rule in STRING_RULES}
+
+# The string fields of query and dashboard requests, by name wherever they appear in a request
+# (`window.range.timezone` included). Ids an event carries keep the event's bound, so whatever
+# was ingested can be asked for; the others are bounded well inside every limit they meet (a
+# NATS control line of 4 KiB, a ClickHouse query, an HTTP header).
+REQUEST_RULES: dict[str, StringRule] = {
+    rule.field: rule
+    for rule in (
+        _EVENT_RULES["tenant_id"],
+        _EVENT_RULES["campaign_id"],
+        StringRule("user_id", required=False, max_length=256, identifier=False),
+        StringRule("widget_id", required=False, max_length=64),
+        StringRule("tab", required=False, max_length=32),
+        StringRule("locale", required=False, max_length=35),
+        StringRule("timezone", required=False, max_length=64),
+        StringRule(
+            "control_treatment_id", required=False, max_length=_EVENT_RULES["treatment_id"].max_length
+        ),
+    )
+}
 
 REQUIRED_FIELDS: tuple[str, ...] = (
     *(rule.field for rule in STRING_RULES if rule.required),
@@ -213,6 +239,30 @@ class Violation:
     description: str
 
 
+def request_violation(message: Message, prefix: str = "") -> Violation | None:
+    """The first field of a query or dashboard request that breaks `REQUEST_RULES`, or None.
+
+    Singular message fields are searched too (`window.range.timezone`); repeated ones are not:
+    an IngestRequest's events are judged one by one, so that one bad event spoils nothing else.
+    """
+    for descriptor, value in message.ListFields():  # the fields set; lists are neither str nor Message
+        path = f"{prefix}{descriptor.name}"
+        if isinstance(value, Message):
+            found = request_violation(value, f"{path}.")
+            if found is not None:
+                return found
+        elif isinstance(value, str) and (rule := REQUEST_RULES.get(descriptor.name)) is not None:
+            problem = rule.check(value)
+            if problem is not None:
+                return Violation(path, problem.replace(rule.field, path, 1))
+    return None
+
+
+def is_valid_timestamp(seconds: int, nanos: int) -> bool:
+    """Whether a google.protobuf.Timestamp lies in its documented range (years 1 to 9999)."""
+    return _MIN_TIMESTAMP_SECONDS <= seconds <= _MAX_TIMESTAMP_SECONDS and 0 <= nanos < 1_000_000_000
+
+
 @dataclass(frozen=True)
 class TimeBounds:
     """The accepted occurred_at range, computed once per request."""
@@ -230,7 +280,7 @@ def _check_timestamp(event: event_pb2.Event, bounds: TimeBounds) -> Violation | 
     if not event.HasField("occurred_at"):
         return Violation("occurred_at", "occurred_at is required")
     seconds, nanos = event.occurred_at.seconds, event.occurred_at.nanos
-    if not (_MIN_TIMESTAMP_SECONDS <= seconds <= _MAX_TIMESTAMP_SECONDS and 0 <= nanos < 1_000_000_000):
+    if not is_valid_timestamp(seconds, nanos):
         return Violation("occurred_at", "occurred_at is not a valid timestamp")
     when = seconds + nanos / 1e9
     if when > bounds.latest:

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 LIVE_SPAN = timedelta(hours=24)
 # A series may have at most this many points (about a year of hours).
 MAX_POINTS = 10_000
+# How far ahead of now a range may end (a report of this year, this month): past that it is a mistake.
+MAX_AHEAD = timedelta(days=366)
 
 
 class Granularity(Enum):
@@ -136,6 +138,11 @@ def range_window(
         raise WindowError("window.range.granularity", "a range has HOUR, DAY, WEEK or MONTH buckets")
     if end <= start:
         raise WindowError("window.range.end", "window.range.end must be after window.range.start")
+    if end > now + MAX_AHEAD:
+        raise WindowError(
+            "window.range.end",
+            f"window.range.end is more than {MAX_AHEAD.days} days ahead; nothing is counted there",
+        )
     timezone = timezone or "UTC"
     zone = zone_named(timezone)
     oldest = now - timedelta(days=retention_days)

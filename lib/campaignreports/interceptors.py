@@ -1,0 +1,115 @@
+"""What every RPC of every service goes through, whatever its servicer does.
+
+`GuardInterceptor` (the outermost interceptor of every `ServiceHost`):
+- refuses a request whose identifiers break `REQUEST_RULES` (a user id of 3,000 characters, a
+  campaign id with a line break) with INVALID_ARGUMENT naming the field, before any servicer
+  builds a NATS key or a ClickHouse parameter from it;
+- turns an exception no servicer expected into INTERNAL with a generic message and an incident
+  id, and logs the trace under that id: a caller never sees a Python class name or a stack.
+
+`rewrap` is the one way this module and `campaignreports.auth` wrap a handler's behaviour.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+
+from campaignreports.domain.validation import request_violation
+from campaignreports.grpcerrors import abort_field
+
+log = logging.getLogger(__name__)
+
+Behaviour = Callable[[Any, grpc.aio.ServicerContext], Any]
+Before = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
+
+
+def rewrap(
+    handler: grpc.RpcMethodHandler,
+    unary: Callable[[Behaviour], Behaviour],
+    streaming: Callable[[Behaviour], Behaviour],
+) -> grpc.RpcMethodHandler:
+    """The same handler (same kind, same (de)serializers) with its behaviour wrapped: `unary`
+    for methods answering one message, `streaming` for those answering a stream."""
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            streaming(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+    )
+
+
+def incident_id() -> str:
+    """The current trace id when a span is recording, else a fresh random id: what the caller is
+    told and what the log line carries, so that an operator finds one from the other."""
+    span = trace.get_current_span().get_span_context()
+    return format(span.trace_id, "032x") if span.is_valid else secrets.token_hex(16)
+
+
+async def _internal(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    incident = incident_id()
+    log.error("%s failed unexpectedly (incident %s)", method, incident, exc_info=exc)
+    await context.abort(
+        grpc.StatusCode.INTERNAL, f"internal error (incident {incident}); the service logged it"
+    )
+
+
+async def _check_bounds(request: Any, context: grpc.aio.ServicerContext) -> None:
+    violation = request_violation(request) if hasattr(request, "DESCRIPTOR") else None
+    if violation is not None:
+        await abort_field(context, violation.field, violation.description)
+
+
+class GuardInterceptor(grpc.aio.ServerInterceptor):
+    """Bounds every request's identifiers and contains every unexpected exception."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+
+        def unary(behaviour: Behaviour) -> Behaviour:
+            async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                try:
+                    await _check_bounds(request, context)
+                    return await behaviour(request, context)
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await _internal(context, method, exc)
+
+            return guarded
+
+        def streaming(behaviour: Behaviour) -> Behaviour:
+            async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                try:
+                    await _check_bounds(request, context)
+                    async for response in behaviour(request, context):
+                        yield response
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as exc:
+                    await _internal(context, method, exc)
+
+            return guarded
+
+        return rewrap(handler, unary, streaming)
