@@ -1,23 +1,28 @@
 """What every RPC of every service goes through, whatever its servicer does.
 
 `GuardInterceptor` (the outermost interceptor of every `ServiceHost`):
-- refuses a request whose identifiers break `REQUEST_RULES` (a user id of 3,000 characters, a
+- refuses a request whose bytes are not the method's message (INVALID_ARGUMENT), and one
+  whose identifiers break `REQUEST_RULES` (a user id of 3,000 characters, a
   campaign id with a line break) with INVALID_ARGUMENT naming the field, before any servicer
   builds a NATS key or a ClickHouse parameter from it;
 - turns an exception no servicer expected into INTERNAL with a generic message and an incident
-  id, and logs the trace under that id: a caller never sees a Python class name or a stack.
+  id, and logs the trace under that id: a caller never sees a Python class name or a stack
+  (a method a servicer leaves out, such as grpc.health.v1.Health/List, is UNIMPLEMENTED).
 
 `rewrap` is the one way this module and `campaignreports.auth` wrap a handler's behaviour.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
 from campaignreports.domain.validation import request_violation
@@ -33,12 +38,21 @@ def rewrap(
     handler: grpc.RpcMethodHandler,
     unary: Callable[[Behaviour], Behaviour],
     streaming: Callable[[Behaviour], Behaviour],
+    request_deserializer: Callable[[bytes], Any] | None = None,
 ) -> grpc.RpcMethodHandler:
     """The same handler (same kind, same (de)serializers) with its behaviour wrapped: `unary`
-    for methods answering one message, `streaming` for those answering a stream."""
+    for methods answering one message, `streaming` for those answering a stream by yielding.
+    A stream answered by `context.write` (grpc.health.v1.Health/Watch) is a coroutine, wrapped
+    by `unary`: it must not become a generator."""
+
+    def streams(behaviour: Behaviour) -> Behaviour:
+        return streaming(behaviour) if inspect.isasyncgenfunction(behaviour) else unary(behaviour)
+
+    deserialize = request_deserializer or handler.request_deserializer
+
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
-            unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+            unary(handler.unary_unary), deserialize, handler.response_serializer
         )
     if handler.stream_unary:
         return grpc.stream_unary_rpc_method_handler(
@@ -46,7 +60,7 @@ def rewrap(
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            streaming(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+            streams(handler.unary_stream), deserialize, handler.response_serializer
         )
     return grpc.stream_stream_rpc_method_handler(
         streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
@@ -61,6 +75,8 @@ def incident_id() -> str:
 
 
 async def _internal(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    if isinstance(exc, NotImplementedError):  # what generated servicers raise for a method left out
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this server")
     incident = incident_id()
     log.error("%s failed unexpectedly (incident %s)", method, incident, exc_info=exc)
     await context.abort(
@@ -68,8 +84,34 @@ async def _internal(context: grpc.aio.ServicerContext, method: str, exc: Excepti
     )
 
 
-async def _check_bounds(request: Any, context: grpc.aio.ServicerContext) -> None:
-    violation = request_violation(request) if hasattr(request, "DESCRIPTOR") else None
+@dataclass(frozen=True)
+class _Undecodable:
+    """What arrives instead of a request whose bytes are not that message (corrupt, bad UTF-8)."""
+
+    reason: str
+
+
+def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that hands corrupt bytes on as `_Undecodable`: raised inside gRPC, the
+    error would reach the caller as UNKNOWN with protobuf's exception class in its text."""
+    if deserialize is None:
+        return None
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except DecodeError as exc:
+            return _Undecodable(str(exc).rpartition(": ")[2] or "undecodable")
+
+    return decode
+
+
+async def _check_request(request: Any, context: grpc.aio.ServicerContext) -> None:
+    if isinstance(request, _Undecodable):
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"the request cannot be decoded: {request.reason}"
+        )
+    violation = request_violation(request) if isinstance(request, Message) else None
     if violation is not None:
         await abort_field(context, violation.field, violation.description)
 
@@ -90,7 +132,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         def unary(behaviour: Behaviour) -> Behaviour:
             async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 try:
-                    await _check_bounds(request, context)
+                    await _check_request(request, context)
                     return await behaviour(request, context)
                 except grpc.aio.AbortError:
                     raise
@@ -102,7 +144,7 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         def streaming(behaviour: Behaviour) -> Behaviour:
             async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 try:
-                    await _check_bounds(request, context)
+                    await _check_request(request, context)
                     async for response in behaviour(request, context):
                         yield response
                 except grpc.aio.AbortError:
@@ -112,4 +154,6 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
 
             return guarded
 
-        return rewrap(handler, unary, streaming)
+        request_streaming = handler.stream_unary is not None or handler.stream_stream is not None
+        lenient = None if request_streaming else _lenient(handler.request_deserializer)
+        return rewrap(handler, unary, streaming, lenient)

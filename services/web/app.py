@@ -67,7 +67,8 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-IDENTITY = web.AppKey("identify", Identify)
+IDENTIFY = web.AppKey("identify", Identify)
+CALLER = web.RequestKey("caller", Identity)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -111,7 +112,7 @@ def _guard(settings: WebSettings) -> Callable[[web.Request, Handler], Awaitable[
         origin = request.headers.get("Origin", "").lower().rstrip("/")
         if origin and origin not in origins and urllib.parse.urlsplit(origin).netloc != request.host.lower():
             return _error(403, "requests from other sites are refused (CR_WEB_ALLOWED_ORIGINS)", "Origin")
-        request["identity"] = request.app[IDENTITY](request.headers, request.query)
+        request[CALLER] = request.app[IDENTIFY](request.headers, request.query)
         return await handler(request)
 
     return guard
@@ -258,8 +259,7 @@ def channel_to(settings: WebSettings) -> grpc.aio.Channel:
 
 
 def _identity(request: web.Request) -> Identity:
-    identity: Identity = request["identity"]
-    return identity
+    return request[CALLER]
 
 
 def application(settings: WebSettings, channel: grpc.aio.Channel) -> web.Application:
@@ -271,7 +271,7 @@ def application(settings: WebSettings, channel: grpc.aio.Channel) -> web.Applica
             " (and `?user=` names anyone's)" if settings.allow_user_parameter else "",
         )
     app = web.Application(middlewares=[_errors, _guard(settings)])
-    app[IDENTITY] = identify_from(settings)
+    app[IDENTIFY] = identify_from(settings)
     app.on_response_prepare.append(_security_headers)
     app.add_routes(Backend(settings, channel).routes())
     return app
