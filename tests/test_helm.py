@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from campaignreports.ingest.settings import IngestSettings
+from campaignreports.service import LIVENESS
 from campaignreports.settings import describe
 from campaignreports.stack.embedded import EmbeddedSettings
 
@@ -85,6 +86,10 @@ def test_every_container_is_probed_limited_and_locked_down(name: str) -> None:
             if manifest["kind"] in {"Deployment", "StatefulSet"}:
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     assert container[probe]["grpc"]["port"] == container["ports"][0]["containerPort"], where
+                # Liveness asks for the name that stays SERVING while the process runs; readiness
+                # for the overall status, which follows its dependencies.
+                assert container["livenessProbe"]["grpc"]["service"] == LIVENESS, where
+                assert "service" not in container["readinessProbe"]["grpc"], where
                 grace = spec["terminationGracePeriodSeconds"]
                 sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
                 settings = next(m for m in rendered(name) if m["kind"] == "ConfigMap")["data"]

@@ -162,3 +162,45 @@ def test_the_healthcheck_command_of_helm_test(stack: RunningStack) -> None:
     assert healthy.stdout.count("SERVING") == 2
     nobody = run_module("campaignreports.healthcheck", f"127.0.0.1:{free_port()}", "--timeout", "1")
     assert nobody.returncode == 1 and "UNAVAILABLE" in nobody.stdout
+
+
+def _child_running(parent: int, module: str) -> int:
+    """The pid of `parent`'s child process running `python -m module`."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if ppid == parent and module.encode() in command:
+            return int(entry.name)
+    raise AssertionError(f"no child of {parent} runs {module}")
+
+
+def test_a_service_that_exits_is_started_again(stack: RunningStack) -> None:
+    """`make run` supervises its services like Kubernetes: one that dies comes back."""
+    killed = _child_running(stack.process.pid, "campaignreports.ingest")
+    os.kill(killed, signal.SIGKILL)
+    poll(lambda: _child_running_or_none(stack.process.pid), lambda pid: pid not in (None, killed), within=10)
+    with grpc.insecure_channel(stack.ingest_address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+
+        def status() -> int | None:
+            try:
+                return stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+            except grpc.RpcError:
+                return None
+
+        assert poll(status, lambda s: s == health_pb2.HealthCheckResponse.SERVING, within=60) == (
+            health_pb2.HealthCheckResponse.SERVING
+        )
+    assert stack.process.poll() is None
+
+
+def _child_running_or_none(parent: int) -> int | None:
+    try:
+        return _child_running(parent, "campaignreports.ingest")
+    except AssertionError:
+        return None

@@ -2,8 +2,11 @@
 
 Starts a JetStream nats-server, the ingest service, the aggregator + query process with
 ClickHouse embedded (chDB) and the web dashboard, waits until they serve, prints where everything
-listens, and on Ctrl-C / SIGTERM stops the services (each drains) and then NATS. If a child
-dies, everything is stopped and the exit code is non-zero.
+listens, and on Ctrl-C / SIGTERM stops the services (each drains) and then NATS. A service that
+exits while the stack runs (a process stops itself when it can no longer do its job, e.g. its
+NATS connection was closed for good) is started again, as Kubernetes would; one that exits
+MAX_RESTARTS times within RESTART_WINDOW_SECONDS is crash-looping: everything is stopped and
+the exit code is non-zero.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from campaignreports.settings import SettingsError, env, load_settings
 from campaignreports.web.settings import WebSettings
 
 READY_LINE = "campaign-reports: ready"
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,14 @@ class Stack:
         self.web_listen = web_listen
         self.nats = NatsServer(self.data_dir / "nats", settings.nats_port)
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.modules: dict[str, str] = {}
+        self.restarts: dict[str, list[float]] = {}
+        self.env: dict[str, str] = {}
+
+    def _spawn(self, name: str) -> None:
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", self.modules[name]], env=self.env, preexec_fn=die_with_parent
+        )
 
     def start(self) -> None:
         self.nats.start()
@@ -77,10 +90,10 @@ class Stack:
         if self.web_listen:
             env["CR_WEB_LISTEN"] = self.web_listen
             services.append(("web", "campaignreports.web"))
+        self.env = env
         for name, module in services:
-            self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", module], env=env, preexec_fn=die_with_parent
-            )
+            self.modules[name] = module
+            self._spawn(name)
         deadline = time.monotonic() + self.settings.startup_timeout_seconds
         pending = {self.ingest_listen, self.query_listen}
         while pending:
@@ -99,6 +112,24 @@ class Stack:
         for name, child in self.children.items():
             if child.poll() is not None:
                 raise RuntimeError(f"{name} exited with code {child.returncode}")
+
+    def restart_exited(self) -> None:
+        """Start again every service that exited; RuntimeError if one is crash-looping."""
+        for name, child in list(self.children.items()):
+            if child.poll() is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(name, []) if now - t < RESTART_WINDOW_SECONDS]
+            if len(recent) >= MAX_RESTARTS:
+                raise RuntimeError(
+                    f"{name} exited {len(recent) + 1} times within {RESTART_WINDOW_SECONDS:.0f}s "
+                    f"(last exit code {child.returncode})"
+                )
+            print(
+                f"campaign-reports: {name} exited with code {child.returncode}; starting it again", flush=True
+            )
+            self.restarts[name] = [*recent, now]
+            self._spawn(name)
 
     def stop(self) -> int:
         """Stop services first (they drain), then NATS; the worst exit code."""
@@ -155,7 +186,7 @@ def main() -> None:
         stack.start()
         print(stack.banner(), flush=True)
         while not stopping:
-            stack.check_children()
+            stack.restart_exited()
             time.sleep(0.2)
     except RuntimeError as exc:
         print(f"campaign-reports: {exc}; stopping", file=sys.stderr, flush=True)

@@ -6,8 +6,9 @@ import asyncio
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from campaignreports.service import ServiceHost
+from campaignreports.service import HEALTH_INTERVAL_SECONDS, LIVENESS, NOT_SERVING, SERVING, ServiceHost
 
 
 class Worker:
@@ -66,3 +67,53 @@ async def test_the_stop_event_stops_the_host_without_error() -> None:
     stop.set()
     await asyncio.wait_for(serving, 10)
     assert worker.stopped
+
+
+class Troubled(Worker):
+    """A component reporting what it cannot do, as `problems` says, changeable by the test."""
+
+    service_names = ("test.Reports", "test.Layouts")
+
+    def __init__(self) -> None:
+        super().__init__(fails_after=None)
+        self.reasons: dict[str, str] = {}
+
+    def problems(self) -> dict[str, str]:
+        return self.reasons
+
+
+async def _statuses(address: str) -> dict[str, int]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        names = ["", "test.Reports", "test.Layouts", LIVENESS]
+        replies = [await stub.Check(health_pb2.HealthCheckRequest(service=name)) for name in names]
+    return {name: reply.status for name, reply in zip(names, replies, strict=True)}
+
+
+async def test_health_follows_the_components_problems() -> None:
+    component = Troubled()
+    host = ServiceHost("127.0.0.1:0", [component], grace_seconds=1)
+    await host.start()
+    try:
+        assert set((await _statuses(host.address)).values()) == {SERVING}
+        component.reasons = {"test.Layouts": "NATS connection dashboards is reconnecting"}
+        await asyncio.sleep(HEALTH_INTERVAL_SECONDS * 3)
+        assert await _statuses(host.address) == {
+            "": SERVING,
+            "test.Reports": SERVING,
+            "test.Layouts": NOT_SERVING,
+            LIVENESS: SERVING,
+        }
+        component.reasons = {"": "cannot consume partitions [0]"}
+        await asyncio.sleep(HEALTH_INTERVAL_SECONDS * 3)
+        assert await _statuses(host.address) == {
+            "": NOT_SERVING,
+            "test.Reports": NOT_SERVING,
+            "test.Layouts": NOT_SERVING,
+            LIVENESS: SERVING,
+        }
+        component.reasons = {}
+        await asyncio.sleep(HEALTH_INTERVAL_SECONDS * 3)
+        assert set((await _statuses(host.address)).values()) == {SERVING}
+    finally:
+        await host.stop()
