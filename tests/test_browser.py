@@ -16,8 +16,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+from loginproxy import LoginProxy
 from playwright.sync_api import Browser, Page, sync_playwright
-from test_stack_e2e import RunningStack, run_module, stack  # noqa: F401 - the module's stack fixture
+from test_stack_e2e import WEB_USER_HEADER, RunningStack, run_module, stack  # noqa: F401 - the module's stack fixture
 
 from campaignreports.v1 import (
     event_pb2,
@@ -76,15 +77,32 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(browser: Browser, filled: RunningStack) -> Iterator[Page]:
+@pytest.fixture(scope="module")
+def login(filled: RunningStack) -> Iterator[str]:
+    """The page as users reach it: through the company's login (the proxy's address)."""
+    proxy = LoginProxy(filled.web_address, WEB_USER_HEADER).start()
+    yield f"http://127.0.0.1:{proxy.port}"
+    proxy.stop()
+
+
+def open_page(browser: Browser, login: str, user: str | None, query: str = "") -> Page:
+    """The page in a new browser context, signed in to the login proxy as `user` (a session
+    cookie), or not signed in at all."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    if user:
+        context.add_cookies([{"name": "session", "value": user, "url": login}])
     opened = context.new_page()
     opened.set_default_timeout(15_000)
-    opened.goto(f"http://{filled.web_address}/?campaign={CAMPAIGN}&user=tester-{uuid.uuid4().hex[:8]}")
+    opened.goto(f"{login}/?campaign={CAMPAIGN}{query}")
+    return opened
+
+
+@pytest.fixture
+def page(browser: Browser, login: str) -> Iterator[Page]:
+    opened = open_page(browser, login, f"tester-{uuid.uuid4().hex[:8]}")
     opened.wait_for_selector('[data-widget="email_statistics"] .tile[data-metric="sent"]')
     yield opened
-    context.close()
+    opened.context.close()
 
 
 def grpc_widget(running: RunningStack, widget_id: str, window: query_service_pb2.TimeWindow | None = None):
@@ -233,6 +251,37 @@ def test_a_new_event_appears_on_the_open_page_within_two_seconds(page: Page, fil
     assert latency < 2.0
 
 
+def test_without_the_login_the_page_is_refused(browser: Browser, login: str) -> None:
+    anonymous = open_page(browser, login, None)
+    try:
+        assert "X-Forwarded-User" in anonymous.inner_text("body")
+        assert anonymous.query_selector("[data-widget]") is None
+    finally:
+        anonymous.context.close()
+
+
+def test_one_user_cannot_change_another_users_layout(browser: Browser, login: str) -> None:
+    alice_name, bob_name = (f"{who}-{uuid.uuid4().hex[:8]}" for who in ("alice", "bob"))
+    alice = open_page(browser, login, alice_name)
+    bob = open_page(browser, login, bob_name, query=f"&user={alice_name}")  # naming Alice changes nothing
+    try:
+        for opened in (alice, bob):
+            opened.wait_for_selector('[data-widget="email_summary"]')
+        bob.click("#edit")
+        bob.click('[data-widget="email_summary"] [data-action="remove"]')
+        bob.click("#save")
+        bob.wait_for_function("document.getElementById('status').textContent.length > 0")
+        alice.reload()
+        alice.wait_for_selector('[data-widget="email_statistics"]')
+        assert alice.query_selector('[data-widget="email_summary"]') is not None
+        bob.reload()
+        bob.wait_for_selector('[data-widget="email_statistics"]')
+        assert bob.query_selector('[data-widget="email_summary"]') is None
+    finally:
+        alice.context.close()
+        bob.context.close()
+
+
 def test_the_http_layer_passes_api_errors_on_clearly(filled: RunningStack) -> None:
     base = f"http://{filled.web_address}/api"
     ranged = f"{base}/report?campaign={CAMPAIGN}&tab=email&window=range"
@@ -243,7 +292,9 @@ def test_the_http_layer_passes_api_errors_on_clearly(filled: RunningStack) -> No
         (f"{base}/report?campaign={CAMPAIGN}&window=range&start=soon&end=2026-11-02", 400, "start"),
     ):
         with pytest.raises(urllib.error.HTTPError) as error:
-            urllib.request.urlopen(url, timeout=10)
+            urllib.request.urlopen(
+                urllib.request.Request(url, headers={WEB_USER_HEADER: "tester"}), timeout=10
+            )
         assert error.value.code == status
         body = json.loads(error.value.read())
         assert text in body["error"] or text == body["field"], body

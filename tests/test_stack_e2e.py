@@ -29,6 +29,7 @@ from campaignreports.v1 import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+WEB_USER_HEADER = "X-Forwarded-User"
 
 
 @dataclass
@@ -48,6 +49,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         "CR_INGEST_LISTEN": ingest,
         "CR_QUERY_LISTEN": query,
         "CR_WEB_LISTEN": page,
+        # The web page as it is deployed behind a company's login: the proxy names the user.
+        "CR_WEB_IDENTITY": "header",
+        "CR_WEB_USER_HEADER": WEB_USER_HEADER,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "campaignreports.stack"],
