@@ -15,6 +15,7 @@ from pathlib import Path
 import faults
 import grpc
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -32,6 +33,8 @@ from campaignreports.settings import load_settings
 from campaignreports.stack.embedded import EmbeddedSettings
 from campaignreports.telemetry import Telemetry, setup_telemetry
 from campaignreports.v1 import dashboard_service_pb2_grpc, ingest_service_pb2_grpc, query_service_pb2_grpc
+from campaignreports.web.app import application, channel_to
+from campaignreports.web.settings import WebSettings
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +133,22 @@ async def open_pipeline(
         writer.close()
         reader.close()
         telemetry.shutdown()
+
+
+@asynccontextmanager
+async def open_web(pipeline: Pipeline, **environ: str) -> AsyncIterator[TestClient]:
+    """The web layer in this process (aiohttp's test server) over the pipeline's gRPC services,
+    showing the pipeline's tenant; `environ` adds settings (CR_WEB_IDENTITY, ...)."""
+    settings = load_settings(
+        WebSettings,
+        {"CR_WEB_QUERY_ADDRESS": pipeline.query_address, "CR_WEB_TENANT": pipeline.tenant_id, **environ},
+    )
+    channel = channel_to(settings)
+    try:
+        async with TestClient(TestServer(application(settings, channel), host="127.0.0.1")) as client:
+            yield client
+    finally:
+        await channel.close()
 
 
 @pytest.fixture

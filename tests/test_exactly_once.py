@@ -10,9 +10,11 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 from conftest import Pipeline, open_pipeline
 from faults import chaos, record
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import complete_event, poll_async
 
 from campaignreports import jetstream
@@ -20,6 +22,7 @@ from campaignreports.aggregator.consumer import DEAD_REASON_HEADER, Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.processes import NatsServer
+from campaignreports.service import NOT_SERVING, SERVING
 from campaignreports.settings import load_settings
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import setup_telemetry
@@ -227,6 +230,12 @@ def test_unique_event_ids() -> None:
     assert uuid.UUID(complete_event("EMAIL", "SENT").event_id)
 
 
+async def overall_health(pipeline: Pipeline) -> int:
+    async with grpc.aio.insecure_channel(pipeline.query_address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    return reply.status
+
+
 @chaos
 async def test_a_chain_failing_part_way_then_recovering_counts_once(
     nats_server: NatsServer, chdb_dsn: str
@@ -249,9 +258,11 @@ async def test_a_chain_failing_part_way_then_recovering_counts_once(
         await asyncio.sleep(2.0)  # several refused attempts
         during = rollup_totals(pipeline, "rollup_15m")
         assert sum(during.values()) < len(events), "the fault should have held the rounds back"
+        assert await overall_health(pipeline) == NOT_SERVING, "an aggregator that cannot store is not ready"
         client.command(f"TRUNCATE TABLE {db}.fault_flag")
         recovered_at = time.monotonic()
         assert await settled(pipeline, len(events)) == len(events)
+        assert await poll_async(lambda: overall_health(pipeline), lambda s: s == SERVING) == SERVING
         expected = expected_totals(events)
         assert rollup_totals(pipeline, "rollup_minute") == expected
         assert rollup_totals(pipeline, "rollup_15m") == expected

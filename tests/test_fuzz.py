@@ -12,14 +12,12 @@ import asyncio
 import json
 import os
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from conftest import Pipeline
+from conftest import Pipeline, open_web
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -29,14 +27,11 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from campaignreports.domain.catalog import TABS, WIDGETS
-from campaignreports.settings import load_settings
 from campaignreports.v1 import (
     dashboard_service_pb2,
     ingest_service_pb2,
     query_service_pb2,
 )
-from campaignreports.web.app import application, channel_to
-from campaignreports.web.settings import WebSettings
 
 pytestmark = pytest.mark.timeout(300)
 T = TypeVar("T")
@@ -322,23 +317,9 @@ HEADERS = st.fixed_dictionaries(
 )
 
 
-@asynccontextmanager
-async def web(pipeline: Pipeline, **environ: str) -> AsyncIterator[TestClient]:
-    settings = load_settings(
-        WebSettings,
-        {"CR_WEB_QUERY_ADDRESS": pipeline.query_address, "CR_WEB_TENANT": pipeline.tenant_id, **environ},
-    )
-    channel = channel_to(settings)
-    try:
-        async with TestClient(TestServer(application(settings, channel), host="127.0.0.1")) as client:
-            yield client
-    finally:
-        await channel.close()
-
-
 @pytest.mark.parametrize("identity", ["none", "header"])
 async def test_no_http_request_is_a_server_error(pipeline: Pipeline, identity: str) -> None:
-    async with web(pipeline, CR_WEB_IDENTITY=identity) as client:
+    async with open_web(pipeline, CR_WEB_IDENTITY=identity) as client:
         base = URL(f"http://127.0.0.1:{client.port}")
 
         async def one(drawn: tuple[tuple[str, str], dict[str, str] | str, dict[str, str], bytes]) -> None:

@@ -13,23 +13,18 @@ import hmac
 import io
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from conftest import Pipeline
+from conftest import Pipeline, open_web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import email_event, poll_async
 
-from campaignreports.settings import load_settings
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
-from campaignreports.web.app import SECURITY_HEADERS, application, channel_to
-from campaignreports.web.settings import WebSettings
+from campaignreports.web.app import SECURITY_HEADERS
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -43,20 +38,6 @@ LAYOUT = {
 JSON = {"Content-Type": "application/json"}
 
 
-@asynccontextmanager
-async def web(pipeline: Pipeline, **environ: str) -> AsyncIterator[TestClient]:
-    settings = load_settings(
-        WebSettings,
-        {"CR_WEB_QUERY_ADDRESS": pipeline.query_address, "CR_WEB_TENANT": pipeline.tenant_id, **environ},
-    )
-    channel = channel_to(settings)
-    try:
-        async with TestClient(TestServer(application(settings, channel), host="127.0.0.1")) as client:
-            yield client
-    finally:
-        await channel.close()
-
-
 async def answer(response: Any) -> tuple[int, dict[str, Any]]:
     """Status and JSON body; every answer of the API, errors included, is JSON."""
     assert response.content_type == "application/json", await response.text()
@@ -67,7 +48,7 @@ async def answer(response: Any) -> tuple[int, dict[str, Any]]:
 
 
 async def test_with_a_proxy_identity_requests_without_it_are_refused(pipeline: Pipeline) -> None:
-    async with web(pipeline, CR_WEB_IDENTITY="header") as client:
+    async with open_web(pipeline, CR_WEB_IDENTITY="header") as client:
         for method, path in [
             ("GET", "/"),
             ("GET", "/static/app.js"),
@@ -86,7 +67,7 @@ async def test_with_a_proxy_identity_requests_without_it_are_refused(pipeline: P
 
 
 async def test_one_user_never_changes_another_users_layout(pipeline: Pipeline) -> None:
-    async with web(pipeline, CR_WEB_IDENTITY="header") as client:
+    async with open_web(pipeline, CR_WEB_IDENTITY="header") as client:
         alice, bob = {USER: "alice"}, {USER: "bob"}
         status, saved = await answer(await client.put("/api/dashboard?tab=email", json=LAYOUT, headers=alice))
         assert status == 200 and int(saved["revision"]) > 0
@@ -105,7 +86,9 @@ async def test_one_user_never_changes_another_users_layout(pipeline: Pipeline) -
 
 
 async def test_the_tenant_can_come_from_the_proxy(pipeline: Pipeline) -> None:
-    async with web(pipeline, CR_WEB_IDENTITY="header", CR_WEB_TENANT_HEADER="X-Forwarded-Tenant") as client:
+    async with open_web(
+        pipeline, CR_WEB_IDENTITY="header", CR_WEB_TENANT_HEADER="X-Forwarded-Tenant"
+    ) as client:
         status, body = await answer(await client.get("/api/config", headers={USER: "alice"}))
         assert status == 401 and "X-Forwarded-Tenant" in body["error"]
         status, body = await answer(
@@ -153,7 +136,7 @@ async def test_a_signed_bearer_token_names_the_user_and_tenant(pipeline: Pipelin
         token = jwt.encode({**claims, **changes}, key, algorithm=algorithm)
         return {"Authorization": f"Bearer {token}"}
 
-    async with web(
+    async with open_web(
         pipeline,
         CR_WEB_IDENTITY="jwt",
         CR_WEB_JWT_KEY_FILE=str(public_key),
@@ -179,10 +162,10 @@ async def test_a_signed_bearer_token_names_the_user_and_tenant(pipeline: Pipelin
 
 
 async def test_without_identity_the_user_parameter_is_for_development_only(pipeline: Pipeline) -> None:
-    async with web(pipeline) as client:
+    async with open_web(pipeline) as client:
         status, body = await answer(await client.get("/api/config?user=mallory"))
         assert status == 200 and body["user"] == "web-user"
-    async with web(pipeline, CR_WEB_ALLOW_USER_PARAMETER="true") as client:
+    async with open_web(pipeline, CR_WEB_ALLOW_USER_PARAMETER="true") as client:
         status, body = await answer(await client.get("/api/config?user=mallory"))
         assert body["user"] == "mallory"
 
@@ -191,7 +174,7 @@ async def test_without_identity_the_user_parameter_is_for_development_only(pipel
 
 
 async def test_cross_site_and_rebound_requests_are_refused(pipeline: Pipeline) -> None:
-    async with web(pipeline) as client:
+    async with open_web(pipeline) as client:
         own_origin = f"http://127.0.0.1:{client.port}"
         status, body = await answer(
             await client.put(
@@ -215,7 +198,7 @@ async def test_cross_site_and_rebound_requests_are_refused(pipeline: Pipeline) -
             await client.put("/api/dashboard?tab=email", json=LAYOUT, headers={"Origin": own_origin})
         )
         assert status == 200
-    async with web(pipeline, CR_WEB_ALLOWED_HOSTS="reports.example.com") as client:
+    async with open_web(pipeline, CR_WEB_ALLOWED_HOSTS="reports.example.com") as client:
         status, _ = await answer(await client.get("/api/config"))
         assert status == 400
         status, _ = await answer(await client.get("/api/config", headers={"Host": "reports.example.com"}))
@@ -242,13 +225,13 @@ async def test_cross_site_and_rebound_requests_are_refused(pipeline: Pipeline) -
     ],
 )
 async def test_bad_bodies_are_400_naming_the_field(pipeline: Pipeline, body: bytes, field: str) -> None:
-    async with web(pipeline) as client:
+    async with open_web(pipeline) as client:
         status, answered = await answer(await client.put("/api/dashboard?tab=email", data=body, headers=JSON))
     assert status == 400 and answered["field"] == field
 
 
 async def test_campaign_ids_that_would_break_a_header_are_refused_or_escaped(pipeline: Pipeline) -> None:
-    async with web(pipeline) as client:
+    async with open_web(pipeline) as client:
         status, body = await answer(
             await client.get("/api/export.csv?campaign=c1%0D%0ASet-Cookie:x&tab=email")
         )
@@ -262,7 +245,7 @@ async def test_campaign_ids_that_would_break_a_header_are_refused_or_escaped(pip
 
 
 async def test_unknown_routes_and_methods_answer_json(pipeline: Pipeline) -> None:
-    async with web(pipeline) as client:
+    async with open_web(pipeline) as client:
         assert (await answer(await client.get("/api/nothing")))[0] == 404
         assert (await answer(await client.post("/api/dashboard?tab=email", json=LAYOUT)))[0] == 405
 
@@ -290,7 +273,7 @@ async def test_exported_event_text_cannot_be_a_formula(pipeline: Pipeline) -> No
         tenant_id=pipeline.tenant_id, campaign_id="csv-campaign", widget_id="email_bounce_reasons"
     )
     await poll_async(lambda: pipeline.query.GetWidget(request), lambda w: len(w.rows) == len(hostile))
-    async with web(pipeline) as client:
+    async with open_web(pipeline) as client:
         response = await client.get(
             "/api/export.csv?campaign=csv-campaign&tab=email&widget=email_bounce_reasons"
         )
@@ -301,7 +284,7 @@ async def test_exported_event_text_cannot_be_a_formula(pipeline: Pipeline) -> No
 
 
 async def test_every_answer_carries_the_security_headers(pipeline: Pipeline) -> None:
-    async with web(pipeline, CR_WEB_IDENTITY="header") as client:
+    async with open_web(pipeline, CR_WEB_IDENTITY="header") as client:
         responses = [
             await client.get("/", headers={USER: "alice"}),
             await client.get("/api/report?campaign=c1&tab=nope", headers={USER: "alice"}),

