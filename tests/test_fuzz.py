@@ -311,7 +311,12 @@ HEADERS = st.fixed_dictionaries(
         "Content-Type": st.sampled_from(
             ["application/json", "text/plain", "multipart/form-data; boundary=x"]
         ),
-        "Origin": st.sampled_from(["http://evil.example", "null", "http://127.0.0.1", "\x7f"]),
+        "Origin": st.sampled_from(
+            ["http://evil.example", "null", "http://127.0.0.1", "\x7f", "http://[", "http://a:b"]
+        ),
+        "Host": st.sampled_from(
+            ["[", "evil.example", "127.0.0.1:1", "", "localhost:99999", "a" * 300, "[::1"]
+        ),
         "X-Forwarded-User": st.one_of(st.sampled_from(["alice", "bob"]), TEXT.filter(str.isprintable)),
     },
 )

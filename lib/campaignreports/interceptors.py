@@ -31,7 +31,6 @@ from campaignreports.grpcerrors import abort_field
 log = logging.getLogger(__name__)
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Any]
-Before = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
 
 
 def rewrap(
@@ -63,7 +62,7 @@ def rewrap(
             streams(handler.unary_stream), deserialize, handler.response_serializer
         )
     return grpc.stream_stream_rpc_method_handler(
-        streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        streams(handler.stream_stream), handler.request_deserializer, handler.response_serializer
     )
 
 

@@ -156,9 +156,8 @@ class ServiceHost:
         reasons: dict[str, str] = {}
         for component in self._components:
             for name, reason in component.problems().items():
-                targets = [""] if name == "" else [name]
-                if name == "":
-                    targets += component.service_names
+                # A problem of the whole component is one of each of its services too.
+                targets = ["", *component.service_names] if name == "" else [name]
                 for target in targets:
                     reasons.setdefault(target, reason)
         if self._reasons.keys() != reasons.keys():

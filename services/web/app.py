@@ -106,16 +106,26 @@ def _guard(settings: WebSettings) -> Callable[[web.Request, Handler], Awaitable[
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = urllib.parse.urlsplit(f"//{request.host}").hostname or ""
-        if "*" not in hosts and host not in hosts:
+        host = _split(f"//{request.host}")
+        if host is None or ("*" not in hosts and (host.hostname or "") not in hosts):
             return _error(400, "this host name is not served here (CR_WEB_ALLOWED_HOSTS)", "Host")
         origin = request.headers.get("Origin", "").lower().rstrip("/")
-        if origin and origin not in origins and urllib.parse.urlsplit(origin).netloc != request.host.lower():
+        if origin and origin not in origins and getattr(_split(origin), "netloc", None) != host.netloc:
             return _error(403, "requests from other sites are refused (CR_WEB_ALLOWED_ORIGINS)", "Origin")
         request[CALLER] = request.app[IDENTIFY](request.headers, request.query)
         return await handler(request)
 
     return guard
+
+
+def _split(url: str) -> urllib.parse.SplitResult | None:
+    """`url` split into its parts (host names lower-cased), or None when it cannot be parsed."""
+    try:
+        parts = urllib.parse.urlsplit(url.lower())
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return None
+    return parts
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
