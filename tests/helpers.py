@@ -87,7 +87,7 @@ def poll(read: Callable[[], T], done: Callable[[T], bool], within: float = 20.0)
     return value
 
 
-# The pairs SPEC section 5 implies, written out independently of the rule table.
+# The pairs the widget catalog implies, written out independently of the rule table.
 def pairs(channel: str, types: str) -> set[tuple[str, str]]:
     return {(channel, event_type) for event_type in types.split()}
 
@@ -110,7 +110,7 @@ EXPECTED_VALID_PAIRS = (
 def complete_event(
     channel: str, event_type: str, tenant_id: str = "acme", campaign_id: str = "matrix"
 ) -> event_pb2.Event:
-    """An event of the pair with every detail field its kind needs (per SPEC, not the table)."""
+    """An event of the pair with every detail field its kind needs (per the contract, not the table)."""
     event = event_pb2.Event(
         event_id=str(uuid.uuid4()),
         tenant_id=tenant_id,

@@ -31,7 +31,7 @@ from campaignreports.v1 import (
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 CHROMIUM = "/usr/bin/chromium"
-# Chromium in a closed network: no background connections (SPEC's machines refuse them).
+# Chromium in a closed network: no background connections (these machines refuse them).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

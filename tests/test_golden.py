@@ -2,7 +2,7 @@
 counts computed here from the generated events by plain Python.
 
 Nothing below uses the service's metric table, catalog or bucketing: the expected content of
-each widget is written from SPEC sections 4 and 5 directly. The campaign has two parts with
+each widget is written from the metric definitions and the catalog directly. The campaign has two parts with
 the same profiles: one in the last 23 hours (the live window), one around the most recent
 daylight-saving change of New York (a 25- or 23-hour local day), so ranges cover both.
 """
@@ -71,7 +71,7 @@ def plain(event: event_pb2.Event) -> Ev:
     )
 
 
-# ---- SPEC section 4, written out -------------------------------------------------------------
+# ---- the metric definitions, written out -------------------------------------------------------------
 
 
 def _ratio(a: float, b: float) -> float:
@@ -79,7 +79,7 @@ def _ratio(a: float, b: float) -> float:
 
 
 def metric(name: str, events: list[Ev], machine: bool) -> float:
-    """The value of one SPEC metric over `events` (already restricted to a channel and window)."""
+    """The value of one documented metric over `events` (already restricted to a channel and window)."""
 
     def n(event_type: str) -> int:
         return sum(1 for e in events if e.type == event_type)
@@ -140,7 +140,7 @@ RATE_BASE = {
     "to_deliver": "targeted",
 }
 
-# ---- SPEC section 5, written out -------------------------------------------------------------
+# ---- the widget catalog, written out -------------------------------------------------------------
 
 SENDING = ["sent", "delivered", "bounces", "errors"]
 KPI: dict[str, tuple[str | None, list[str]]] = {

@@ -303,7 +303,7 @@ def _is_identifier(value: str, max_length: int) -> bool:
 
 
 def assert_obeys_the_rules(event: event_pb2.Event) -> None:
-    """An independent statement of SPEC section 3's rules (not the service's code)."""
+    """An independent statement of the ingest contract's rules (not the service's code)."""
     assert _is_identifier(event.event_id, 128) and _is_identifier(event.tenant_id, 64)
     assert _is_identifier(event.campaign_id, 128) and _is_identifier(event.profile_id, 256)
     when = event.occurred_at.ToDatetime(tzinfo=UTC)

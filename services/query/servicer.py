@@ -39,7 +39,7 @@ _GRANULARITIES = {
     pb.GRANULARITY_MONTH: Granularity.MONTH,
 }
 Request = pb.GetWidgetRequest | pb.GetReportRequest
-# WatchReport sends at most one report a second (SPEC section 3), however often it reads.
+# WatchReport sends at most one report a second (the API's promise), however often it reads.
 WATCH_MIN_GAP_SECONDS = 1.0
 
 

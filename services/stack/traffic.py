@@ -1,6 +1,6 @@
 """A deterministic traffic generator: realistic campaigns on every channel.
 
-For each profile of a campaign it plays a funnel (SPEC section 4 proportions, roughly):
+For each profile of a campaign it plays a funnel (the proportions of docs and seeds, roughly):
 PROFILE_ENTERED, then per channel the profile is reached on:
 
 - email: targeted -> ~2% excluded -> sent -> ~97% delivered, else a hard/soft/ignored bounce

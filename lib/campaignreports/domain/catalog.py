@@ -1,4 +1,4 @@
-"""The widget catalog (SPEC section 5) as data, evaluated by the query engine.
+"""The widget catalog as data, evaluated by the query engine.
 
 A widget is a kind, the channel it counts (None: every channel), its metrics and, for `rows`
 widgets, the event field it breaks counts down by, the metric ordering the rows and an
@@ -20,7 +20,7 @@ class Kind(Enum):
     SERIES = "series"
 
 
-# How a dashboard shows a widget (SPEC section 3, WidgetPlacement.view).
+# How a dashboard shows a widget (WidgetPlacement.view).
 VIEWS: tuple[str, ...] = ("graph", "table", "donut")
 
 

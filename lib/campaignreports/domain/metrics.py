@@ -1,4 +1,4 @@
-"""Metric definitions (SPEC section 4) as one table.
+"""Metric definitions as one table.
 
 A metric is counted from the rollups (`Counted`: events of one type, or distinct profiles
 with that type), or derived from other metrics: a signed sum (`Sum`: to_deliver, engagements),

@@ -2,7 +2,7 @@
 
 - `STRING_RULES`: every string field of Event: required or not, maximum length, charset.
 - `MATRIX`: which event types are valid on which channel (derived from the widget catalog,
-  SPEC section 5), and which detail fields each pair requires or allows.
+  the ones its widgets count), and which detail fields each pair requires or allows.
 - `CHANNEL_DETAILS`: detail fields that every event of a channel requires.
 - `REQUEST_RULES`: the identifiers of query and dashboard requests (tenant, campaign, user,
   tab, ...), which reach NATS keys, ClickHouse parameters and HTTP headers: each is bounded.
