@@ -189,8 +189,10 @@ async def test_each_nats_connection_cut_then_closed_for_good(stack: Stack, conne
         # 1. Cut for a few seconds: NOT_SERVING while it is down, SERVING again without a restart.
         sending = asyncio.create_task(load.run(stub, batches(tenant, 30), workers=2, within=60))
         await stack.proxy.cut(connection, CUT_SECONDS)
-        during = await observe(address, health_name, CUT_SECONDS - 0.5)
-        assert NOT_SERVING in during[3:] and SERVING not in during[5:], during
+        during = await observe(address, health_name, CUT_SECONDS - 0.3)
+        assert NOT_SERVING in during, during
+        # Once it has noticed, it says so until the connection is back.
+        assert SERVING not in during[during.index(NOT_SERVING) :], during
         back = await poll_async(lambda: health(address, health_name), lambda s: s == SERVING, within=15)
         assert back == SERVING and supervised.exits == []
         await sending
@@ -201,7 +203,7 @@ async def test_each_nats_connection_cut_then_closed_for_good(stack: Stack, conne
         await stack.proxy.close_for_good(connection)
         while not supervised.exits and time.monotonic() - closed_at < EXIT_WITHIN_SECONDS + 5:
             answered = await health(address, health_name)
-            if time.monotonic() - closed_at > 1.0:  # found out within a second; never SERVING after
+            if time.monotonic() - closed_at > 2.0:  # found out within 2 s; never SERVING after
                 assert answered != SERVING, "a process whose connection is closed for good still says SERVING"
             await asyncio.sleep(0.1)
         assert supervised.exits, f"the {which} process did not exit"
