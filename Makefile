@@ -79,7 +79,7 @@ helm-check: venv $(HELM) ## helm lint --strict, render three values files, valid
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
 	$(BIN)/python -m bench.run
 
-bench-short: venv ## The CI-sized benchmark (under 2 minutes; must pass, need not meet targets)
+bench-short: venv ## The CI-sized benchmark (about 2 minutes; must pass, need not meet targets)
 	$(BIN)/python -m bench.run --short
 
 bench-ingest: venv ## Ingest events/s for batches of 1/100/1000 and the stream, beside raw JetStream

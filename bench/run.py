@@ -9,7 +9,10 @@ query with chDB), then measures, through the public gRPC API:
   steady background load runs (p50/p95/p99);
 - query: p50/p99 of each widget and of a whole tab, live and over 30 days by day in a +5:45
   zone, for realistic multi-channel campaigns (the traffic generator) of two sizes, loaded
-  straight into the stream (the aggregator's bulk path) and queried over gRPC;
+  straight into the stream (the aggregator's bulk path) and queried over gRPC; every tab over
+  400 days by month; each tab's p99 at the largest size against its p99 at the smallest;
+- query cost of extreme campaigns: one with very many distinct URLs (its email tab, whose
+  top links are a top-N) and one with very many distinct profiles (distinct opens);
 - resident memory of every process;
 - raw limits measured in the same run: nats-py batched JetStream publish, and chDB
   `INSERT ... SELECT` into the same schema. Pipeline figures carry their ratio to a limit.
@@ -27,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,10 +63,12 @@ class Size:
     datasets: tuple[int, ...]
     query_calls: int
     viewer_counts: tuple[int, ...]  # WatchReport streams on one report, each count measured
+    distinct_urls: int  # the campaign whose clicks each go to another URL
+    distinct_profiles: int  # the campaign whose profiles are each sent and open once
 
 
-SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5, (1, 10))
-FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100, (1, 10, 100))
+SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5, (1, 10), 2_000, 20_000)
+FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100, (1, 10, 100), 100_000, 5_000_000)
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Results:
     # "N viewers @ size" -> CPU share of the aggregator+query process while N WatchReport
     # streams show one campaign's email tab.
     viewers: dict[str, float] = field(default_factory=dict)
+    # "<window> tab <tab>" -> its p99 at the largest dataset over its p99 at the smallest.
+    ratios: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -195,16 +203,29 @@ async def freshness(client: Client, size: Size) -> list[float]:
 EVENTS_PER_PROFILE = 7.77
 
 
-async def load_dataset(
-    settings: CommonSettings, client: Client, campaign: str, events: int
-) -> tuple[int, float]:
-    """Publish a realistic multi-channel campaign of about `events` events straight into the
-    stream (batched), wait until aggregated; return the exact count and the seconds taken."""
+async def publish(settings: CommonSettings, campaign: str, batches: Iterable[list[event_pb2.Event]]) -> None:
+    """Publish batches of the bench tenant's campaign straight into its stream partition (the
+    aggregator's bulk path), 32 messages in flight."""
     nc = await jetstream.connect(settings, "bench-loader")
     js = nc.jetstream()
     subject = jetstream.partition_subject(
         settings, jetstream.partition_of("bench", campaign, settings.stream_partitions)
     )
+    pending = []
+    for batch in batches:
+        pending.append(js.publish(subject, event_batch_pb2.EventBatch(events=batch).SerializeToString()))
+        if len(pending) == 32:
+            await asyncio.gather(*pending)
+            pending = []
+    await asyncio.gather(*pending)
+    await jetstream.close(nc)
+
+
+async def load_dataset(
+    settings: CommonSettings, client: Client, campaign: str, events: int
+) -> tuple[int, float]:
+    """Publish a realistic multi-channel campaign of about `events` events straight into the
+    stream (batched), wait until aggregated; return the exact count and the seconds taken."""
     now = datetime.now(UTC)
     generated = traffic.generate(
         traffic.Campaign(
@@ -213,38 +234,103 @@ async def load_dataset(
     )
     # Completion shows in the live widget, which counts the last 24 hours only.
     recent = int((now - timedelta(hours=23, minutes=30)).timestamp())
+    counted = {"events": 0, "recent_email_sent": 0}
+
+    def batches() -> Iterator[list[event_pb2.Event]]:
+        for batch in traffic.batches(generated, 1_000):
+            counted["events"] += len(batch)
+            counted["recent_email_sent"] += sum(
+                e.channel == event_pb2.CHANNEL_EMAIL
+                and e.type == event_pb2.EVENT_TYPE_SENT
+                and e.occurred_at.seconds >= recent
+                for e in batch
+            )
+            yield batch
+
     started = time.perf_counter()
-    pending, count, recent_email_sent = [], 0, 0
-    for batch in traffic.batches(generated, 1_000):
-        count += len(batch)
-        recent_email_sent += sum(
-            e.channel == event_pb2.CHANNEL_EMAIL
-            and e.type == event_pb2.EVENT_TYPE_SENT
-            and e.occurred_at.seconds >= recent
-            for e in batch
-        )
-        pending.append(js.publish(subject, event_batch_pb2.EventBatch(events=batch).SerializeToString()))
-        if len(pending) == 32:
-            await asyncio.gather(*pending)
-            pending = []
-    await asyncio.gather(*pending)
-    await jetstream.close(nc)
-    await client.wait_for("bench", campaign, recent_email_sent, within=1800)
+    await publish(settings, campaign, batches())
+    await client.wait_for("bench", campaign, counted["recent_email_sent"], within=1800)
     await drained(settings)
-    return count, time.perf_counter() - started
+    return counted["events"], time.perf_counter() - started
+
+
+def extreme_campaign(campaign: str, profiles: int, *, urls: bool) -> Iterator[list[event_pb2.Event]]:
+    """Batches of 1,000 email events over the last 23 hours: each profile sent once and then
+    opening once, or (`urls`) clicking a URL of its own."""
+    now = datetime.now(UTC)
+    batch: list[event_pb2.Event] = []
+    for number in range(profiles):
+        at = now - timedelta(seconds=(number * 7919) % (23 * 3600))
+        follow = event_pb2.EVENT_TYPE_CLICKED if urls else event_pb2.EVENT_TYPE_OPENED
+        for event_type in (event_pb2.EVENT_TYPE_SENT, follow):
+            event = event_pb2.Event(
+                event_id=f"{campaign}-{number}-{event_type}",
+                tenant_id="bench",
+                campaign_id=campaign,
+                channel=event_pb2.CHANNEL_EMAIL,
+                type=event_type,
+                profile_id=f"{campaign}-p{number}",
+                recipient_domain=("gmail.com", "yahoo.com", "example.org")[number % 3],
+                url=f"https://shop.example/item/{number}"
+                if event_type == event_pb2.EVENT_TYPE_CLICKED
+                else "",
+            )
+            event.occurred_at.FromDatetime(at)
+            batch.append(event)
+        if len(batch) >= 1_000:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def extreme_latencies(settings: CommonSettings, client: Client, size: Size) -> dict[str, list[float]]:
+    """The email tab's latencies (live and 30 days) for the many-URLs and many-profiles campaigns."""
+    timings: dict[str, list[float]] = {}
+    for label, count, urls in (
+        (f"{size.distinct_urls:,} distinct URLs", size.distinct_urls, True),
+        (f"{size.distinct_profiles:,} distinct profiles", size.distinct_profiles, False),
+    ):
+        campaign = f"extreme-{'urls' if urls else 'profiles'}-{count}"
+        await drained(settings)
+        await publish(settings, campaign, extreme_campaign(campaign, count, urls=urls))
+        await client.wait_for("bench", campaign, count, within=3600)
+        for window_name, window in query_windows(datetime.now(UTC)).items():
+            request = query_service_pb2.GetReportRequest(
+                tenant_id="bench", campaign_id=campaign, tab="email", window=window
+            )
+            timings[f"{window_name} tab email @ {label}"] = await _timed(
+                lambda r=request: client.query.GetReport(r), size.query_calls
+            )
+    return timings
+
+
+def tab_ratios(queries: dict[str, list[float]], sizes: tuple[int, ...]) -> dict[str, float]:
+    """Each tab's p99 at the largest dataset over its p99 at the smallest, per window."""
+    small, large = f"@ {min(sizes):,}", f"@ {max(sizes):,}"
+    ratios = {}
+    for name, samples in queries.items():
+        if " tab " in name and name.endswith(large):
+            base = queries.get(name.replace(large, small))
+            if base:
+                ratios[name.removesuffix(large).strip()] = percentile(samples, 99) / percentile(base, 99)
+    return ratios
 
 
 def query_windows(now: datetime) -> dict[str, query_service_pb2.TimeWindow]:
     """The windows queries are measured over: live, and 30 days by day in a +5:45 zone."""
-    last_month = query_service_pb2.TimeRange(
-        timezone="Asia/Kathmandu", granularity=query_service_pb2.GRANULARITY_DAY
-    )
-    last_month.start.FromDatetime(now - timedelta(days=30))
-    last_month.end.FromDatetime(now)
     return {
         "live": query_service_pb2.TimeWindow(live=query_service_pb2.LiveWindow()),
-        "30d": query_service_pb2.TimeWindow(range=last_month),
+        "30d": _range(now, timedelta(days=30), query_service_pb2.GRANULARITY_DAY),
     }
+
+
+def _range(now: datetime, span: timedelta, granularity: int) -> query_service_pb2.TimeWindow:
+    """The last `span` in Asia/Kathmandu (+5:45), in `granularity` buckets."""
+    window = query_service_pb2.TimeRange(timezone="Asia/Kathmandu", granularity=granularity)
+    window.start.FromDatetime(now - span)
+    window.end.FromDatetime(now)
+    return query_service_pb2.TimeWindow(range=window)
 
 
 async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str, list[float]]:
@@ -264,6 +350,14 @@ async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str
             timings[f"{window_name} tab {tab}"] = await _timed(
                 lambda r=request: client.query.GetReport(r), calls
             )
+    # 400 days by month, every tab: the whole global retention (less an hour, so that the start
+    # is still inside it when the query arrives).
+    year = _range(datetime.now(UTC), timedelta(days=400, hours=-1), query_service_pb2.GRANULARITY_MONTH)
+    for tab in TABS:
+        request = query_service_pb2.GetReportRequest(
+            tenant_id="bench", campaign_id=campaign, tab=tab, window=year
+        )
+        timings[f"400d tab {tab}"] = await _timed(lambda r=request: client.query.GetReport(r), calls)
     return timings
 
 
@@ -388,6 +482,9 @@ async def measure(stack: Stack, size: Size) -> Results:
         for viewers in size.viewer_counts:
             share = await watch_cost(client, campaign, query_pid, viewers, size.seconds)
             results.viewers[f"{viewers} viewers @ {events:,}"] = share
+    step("campaigns with very many URLs and profiles")
+    results.queries.update(await extreme_latencies(settings, client, size))
+    results.ratios = tab_ratios(results.queries, size.datasets)
     results.memory = children_memory(stack)
     await client.query_channel.close()
     return results
@@ -403,10 +500,18 @@ def report(results: Results, size: Size, output: Path) -> None:
     print(f"\nfreshness (ack -> visible, {len(fresh)} probes under {load:,} events/s of background load):")
     p50, p95, p99 = (percentile(fresh, p) for p in (50, 95, 99))
     print(f"  p50 {p50:.3f}s  p95 {p95:.3f}s  p99 {p99:.3f}s")
-    print("\nquery latency over gRPC (live: 24 h by minute; 30d: 30 days by day in Asia/Kathmandu)")
+    print(
+        "\nquery latency over gRPC (live: 24 h by minute; 30d: 30 days by day, 400d: 400 days by month,"
+        " both in Asia/Kathmandu)"
+    )
     print(f"{'widget or tab @ campaign size':<62} {'p50 ms':>10} {'p99 ms':>10}")
     for name, samples in results.queries.items():
         print(f"{name:<62} {percentile(samples, 50) * 1e3:>10.1f} {percentile(samples, 99) * 1e3:>10.1f}")
+    if results.ratios:
+        small, large = min(size.datasets), max(size.datasets)
+        print(f"\ntab p99 at {large:,} events over its p99 at {small:,} (bar: <= 1.3)")
+        for name, ratio in results.ratios.items():
+            print(f"{name:<62} {ratio:>10.2f}")
     print("\nWatchReport streams on one campaign's email tab (they share reads)")
     print(f"{'viewers @ campaign size':<62} {'query CPU %':>10}")
     for name, share in results.viewers.items():
@@ -431,6 +536,7 @@ def report(results: Results, size: Size, output: Path) -> None:
         },
         "memory_mib": results.memory,
         "watch_report_cpu_share": results.viewers,
+        "tab_p99_ratio_largest_to_smallest": results.ratios,
     }
     (output / "bench.json").write_text(json.dumps(data, indent=2))
     plot(results, output / "bench.png")
@@ -463,7 +569,7 @@ def plot(results: Results, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="the CI-sized run (under 2 minutes)")
+    parser.add_argument("--short", action="store_true", help="the CI-sized run (about 2 minutes)")
     parser.add_argument("--output", type=Path, default=Path("bench-results"))
     args = parser.parse_args()
     size = SHORT if args.short else FULL
