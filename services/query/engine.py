@@ -17,7 +17,7 @@ from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain import experiment, metrics, texts
 from campaignreports.domain.catalog import Kind, WidgetDef
 from campaignreports.domain.windows import Window
-from campaignreports.rollups import Column, breakdown_query, campaigns_query, series_query
+from campaignreports.rollups import Column, Cut, breakdown_query, campaigns_query, series_query
 
 TOTALS = ("", "")
 Counts = Mapping[str, float]
@@ -156,6 +156,7 @@ class WidgetEngine:
             campaign_id=scope.campaign_id,
             window=scope.window,
             include_machine_activity=scope.include_machine_activity,
+            cuts=_cuts(widgets, self._max_rows),
         )
         return {
             (dimension, value): dict(zip(columns, map(float, counts), strict=True))
@@ -181,6 +182,43 @@ class WidgetEngine:
             for column, count in zip(columns, counts, strict=True):
                 by_column[column][at] = float(count)
         return by_column
+
+
+def _cuts(widgets: Sequence[WidgetDef], max_rows: int) -> list[Cut]:
+    """The dimensions whose rows can be chosen in the engine: those every requesting widget
+    orders and cuts alike, by a counted metric (not by key, a ratio, or an experiment's
+    comparison). A dimension two different widgets break down is read whole, as before."""
+    users: dict[str, set[WidgetDef]] = {}
+    for widget in widgets:
+        if widget.kind is Kind.ROWS and widget.dimension:
+            users.setdefault(widget.dimension, set()).add(widget)
+    cuts = []
+    for dimension, defs in users.items():
+        shapes = {
+            (
+                w.channel,
+                w.ordering_metric,
+                w.counted_metric_ids,
+                w.limit,
+                w.order_by_key,
+                w.comparison_metric_ids,
+            )
+            for w in defs
+        }
+        widget = next(iter(defs))
+        if len(shapes) > 1 or widget.order_by_key or widget.comparison_metric_ids:
+            continue
+        if widget.ordering_metric not in widget.counted_metric_ids:
+            continue
+        cuts.append(
+            Cut(
+                dimension,
+                Column(widget.ordering_metric, widget.channel),
+                min(widget.limit or max_rows, max_rows),
+                tuple(Column(m, widget.channel) for m in widget.counted_metric_ids),
+            )
+        )
+    return cuts
 
 
 def _rows(
