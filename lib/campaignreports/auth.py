@@ -22,14 +22,14 @@ import hashlib
 import hmac
 import logging
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from campaignreports.interceptors import rewrap
+from campaignreports.interceptors import wrap
 
 log = logging.getLogger(__name__)
 
@@ -161,22 +161,10 @@ async def _admit(keys: KeyRing, scope: str, context: grpc.aio.ServicerContext) -
 def _guarded(handler: grpc.RpcMethodHandler, keys: KeyRing, scope: str) -> grpc.RpcMethodHandler:
     """The same handler, admitting the caller first (in the task that runs the behaviour)."""
 
-    def unary(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def guarded(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
-            await _admit(keys, scope, context)
-            return await behaviour(request_or_iterator, context)
+    async def admit(request: Any, context: grpc.aio.ServicerContext) -> None:
+        await _admit(keys, scope, context)
 
-        return guarded
-
-    def streaming(behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-        async def guarded(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            await _admit(keys, scope, context)
-            async for response in behaviour(request_or_iterator, context):
-                yield response
-
-        return guarded
-
-    return rewrap(handler, unary, streaming)
+    return wrap(handler, admit)
 
 
 async def require_tenant(context: grpc.aio.ServicerContext, tenant_id: str) -> None:

@@ -9,7 +9,7 @@
   id, and logs the trace under that id: a caller never sees a Python class name or a stack
   (a method a servicer leaves out, such as grpc.health.v1.Health/List, is UNIMPLEMENTED).
 
-`rewrap` is the one way this module and `campaignreports.auth` wrap a handler's behaviour.
+`wrap` is the one way this module and `campaignreports.auth` wrap a handler's behaviour.
 """
 
 from __future__ import annotations
@@ -31,24 +31,54 @@ from campaignreports.grpcerrors import abort_field
 log = logging.getLogger(__name__)
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext], Any]
+Before = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
+OnError = Callable[[grpc.aio.ServicerContext, Exception], Awaitable[None]]
 
 
-def rewrap(
+def wrap(
     handler: grpc.RpcMethodHandler,
-    unary: Callable[[Behaviour], Behaviour],
-    streaming: Callable[[Behaviour], Behaviour],
+    before: Before,
+    on_error: OnError | None = None,
     request_deserializer: Callable[[bytes], Any] | None = None,
 ) -> grpc.RpcMethodHandler:
-    """The same handler (same kind, same (de)serializers) with its behaviour wrapped: `unary`
-    for methods answering one message, `streaming` for those answering a stream by yielding.
-    A stream answered by `context.write` (grpc.health.v1.Health/Watch) is a coroutine, wrapped
-    by `unary`: it must not become a generator."""
+    """The same handler (same kind, same serializers) that awaits `before(request, context)`
+    ahead of its behaviour, in the task that runs it, and hands an exception other than an abort
+    to `on_error` when one is given. A stream answered by `context.write`
+    (grpc.health.v1.Health/Watch) is a coroutine and stays one: it must not become a generator."""
 
-    def streams(behaviour: Behaviour) -> Behaviour:
-        return streaming(behaviour) if inspect.isasyncgenfunction(behaviour) else unary(behaviour)
+    def unary(behaviour: Behaviour) -> Behaviour:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                await before(request, context)
+                return await behaviour(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                await on_error(context, exc)
+
+        return wrapped
+
+    def streaming(behaviour: Behaviour) -> Behaviour:
+        if not inspect.isasyncgenfunction(behaviour):
+            return unary(behaviour)
+
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            try:
+                await before(request, context)
+                async for response in behaviour(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                await on_error(context, exc)
+
+        return wrapped
 
     deserialize = request_deserializer or handler.request_deserializer
-
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             unary(handler.unary_unary), deserialize, handler.response_serializer
@@ -59,10 +89,10 @@ def rewrap(
         )
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(
-            streams(handler.unary_stream), deserialize, handler.response_serializer
+            streaming(handler.unary_stream), deserialize, handler.response_serializer
         )
     return grpc.stream_stream_rpc_method_handler(
-        streams(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
     )
 
 
@@ -128,31 +158,9 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             return handler
         method = handler_call_details.method
 
-        def unary(behaviour: Behaviour) -> Behaviour:
-            async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                try:
-                    await _check_request(request, context)
-                    return await behaviour(request, context)
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    await _internal(context, method, exc)
-
-            return guarded
-
-        def streaming(behaviour: Behaviour) -> Behaviour:
-            async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                try:
-                    await _check_request(request, context)
-                    async for response in behaviour(request, context):
-                        yield response
-                except grpc.aio.AbortError:
-                    raise
-                except Exception as exc:
-                    await _internal(context, method, exc)
-
-            return guarded
+        async def contain(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+            await _internal(context, method, exc)
 
         request_streaming = handler.stream_unary is not None or handler.stream_stream is not None
         lenient = None if request_streaming else _lenient(handler.request_deserializer)
-        return rewrap(handler, unary, streaming, lenient)
+        return wrap(handler, _check_request, contain, lenient)
