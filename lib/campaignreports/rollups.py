@@ -7,15 +7,16 @@ and is checked to be a plain lower-case key.
 Two queries answer any set of widgets over one window:
 - `breakdown_query`: one row per (dimension, value), the totals being dimension '' (KPI
   widgets, and the wholes that shares are taken of), the breakdowns the rows of `rows` widgets;
-  a dimension with a `Cut` sends only the rows its widget shows (a campaign with 100,000
-  clicked URLs sends its top 10, not 100,000 rows to rank in Python);
+  a dimension with a `Cut` reads only the rows its widget shows, chosen by a subquery that
+  ranks the dimension's values by one count (a campaign with 100,000 clicked URLs aggregates
+  and sends its top 10, not 100,000 rows to rank in Python);
 - `series_query`: one row per bucket of the window (series widgets).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,8 @@ def _machine_condition(machine: Machine, include_machine_activity: bool) -> str:
     return ""
 
 
-def counted_expression(column: Column, include_machine_activity: bool) -> str:
-    """The aggregate expression over a rollup table that yields a counted metric."""
+def _condition(column: Column, include_machine_activity: bool) -> str:
+    """Which rollup rows a counted metric takes (its event type, channel and machine rule)."""
     source = METRICS[column.metric_id].source
     assert isinstance(source, Counted), column
     assert _KEY.fullmatch(source.event_type), source.event_type
@@ -64,10 +65,23 @@ def counted_expression(column: Column, include_machine_activity: bool) -> str:
     if column.channel is not None:
         assert _KEY.fullmatch(column.channel), column.channel
         condition = f"channel = '{column.channel}' AND {condition}"
-    condition += _machine_condition(source.machine, include_machine_activity)
+    return condition + _machine_condition(source.machine, include_machine_activity)
+
+
+def counted_expression(column: Column, include_machine_activity: bool) -> str:
+    """The aggregate expression over a rollup table that yields a counted metric."""
+    source = METRICS[column.metric_id].source
+    assert isinstance(source, Counted), column
+    condition = _condition(column, include_machine_activity)
     if source.aggregate is Aggregate.DISTINCT_PROFILES:
         return f"uniqExactMergeIf(profiles, {condition})"
     return f"sumIf(events, {condition})"
+
+
+def _positive(column: Column, include_machine_activity: bool) -> str:
+    """Whether a counted metric is above zero, without merging profile states: a metric's
+    distinct profiles are above zero exactly when its events are (every event has a profile)."""
+    return f"sumIf(events, {_condition(column, include_machine_activity)}) > 0"
 
 
 @dataclass(frozen=True)
@@ -127,35 +141,25 @@ def breakdown_query(
     """Rows (dimension, value, *columns) for the totals (dimension '') and each dimension."""
     where, parameters = _scope(tenant_id, campaign_id, window)
     parameters["dimensions"] = ["", *dimensions]
+    table = table_for(window)
+    chosen = "".join(_chosen(database, table, where, cut, include_machine_activity) for cut in cuts)
     sql = (
         f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity)}\n"
-        f"FROM {database}.{table_for(window)}\n{where}\n  AND dimension IN {{dimensions:Array(String)}}\n"
-        "GROUP BY dimension, value"
+        f"FROM {database}.{table}\n{where}\n  AND dimension IN {{dimensions:Array(String)}}\n"
+        f"{chosen}GROUP BY dimension, value"
     )
-    if cuts:
-        sql = _cut(sql, columns, cuts)
     return RollupQuery(sql, parameters)
 
 
-def _cut(grouped: str, columns: Sequence[Column], cuts: Sequence[Cut]) -> str:
-    """`grouped` restricted to the rows each cut keeps (other dimensions untouched)."""
-    alias = {column: f"c{i}" for i, column in enumerate(columns)}
-
-    def per_dimension(value: Callable[[Cut], str], otherwise: str) -> str:
-        branches = []
-        for cut in cuts:
-            assert _KEY.fullmatch(cut.dimension), cut.dimension
-            branches += [f"dimension = '{cut.dimension}'", value(cut)]
-        return f"multiIf({', '.join(branches)}, {otherwise})"
-
-    kept = per_dimension(lambda cut: " OR ".join(f"{alias[c]} > 0" for c in cut.kept) or "1", "1")
-    rank = per_dimension(lambda cut: f"toFloat64({alias[cut.order]})", "0")
-    limit = per_dimension(lambda cut: str(int(cut.limit)), "18446744073709551615")
-    listed = ", ".join(["dimension", "value", *alias.values()])
+def _chosen(database: str, table: str, where: str, cut: Cut, include_machine_activity: bool) -> str:
+    """`AND`: the cut dimension's rows are only its values the widget shows."""
+    assert _KEY.fullmatch(cut.dimension), cut.dimension
+    kept = " OR ".join(_positive(c, include_machine_activity) for c in cut.kept) or "1"
+    order = counted_expression(cut.order, include_machine_activity)
     return (
-        f"SELECT {listed} FROM (\n"
-        f"  SELECT *, row_number() OVER (PARTITION BY dimension ORDER BY {rank} DESC, value) AS position\n"
-        f"  FROM (\n{grouped}\n  )\n  WHERE {kept}\n)\nWHERE position <= {limit}"
+        f"  AND (dimension != '{cut.dimension}' OR value IN (\n"
+        f"    SELECT value FROM {database}.{table}\n{where}\n  AND dimension = '{cut.dimension}'\n"
+        f"    GROUP BY value HAVING {kept}\n    ORDER BY {order} DESC, value LIMIT {int(cut.limit)}))\n"
     )
 
 
