@@ -29,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from campaignreports.interceptors import wrap
+from campaignreports.interceptors import WrappedHandlers, wrap
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, keys: KeyRing) -> None:
         self._keys = keys
+        self._handlers = WrappedHandlers()
 
     async def intercept_service(
         self,
@@ -139,7 +140,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         scope = SERVICE_SCOPES.get(service)
         if handler is None or scope is None:
             return handler
-        return _guarded(handler, self._keys, scope)
+        return self._handlers.get(
+            handler_call_details.method, handler, lambda _, inner: _guarded(inner, self._keys, scope)
+        )
 
 
 async def _admit(keys: KeyRing, scope: str, context: grpc.aio.ServicerContext) -> None:

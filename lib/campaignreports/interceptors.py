@@ -46,6 +46,11 @@ def wrap(
     to `on_error` when one is given. A stream answered by `context.write`
     (grpc.health.v1.Health/Watch) is a coroutine and stays one: it must not become a generator."""
 
+    async def failed(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        if on_error is None:
+            raise exc
+        await on_error(context, exc)
+
     def unary(behaviour: Behaviour) -> Behaviour:
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
@@ -54,9 +59,7 @@ def wrap(
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                if on_error is None:
-                    raise
-                await on_error(context, exc)
+                await failed(context, exc)
 
         return wrapped
 
@@ -72,9 +75,7 @@ def wrap(
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
-                if on_error is None:
-                    raise
-                await on_error(context, exc)
+                await failed(context, exc)
 
         return wrapped
 
@@ -94,6 +95,25 @@ def wrap(
     return grpc.stream_stream_rpc_method_handler(
         streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
     )
+
+
+class WrappedHandlers:
+    """Wrapped handlers by method. `intercept_service` runs on every call, but a method's handler
+    rarely changes: it is wrapped again only when the inner handler is a different one."""
+
+    def __init__(self) -> None:
+        self._by_method: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def get(
+        self,
+        method: str,
+        handler: grpc.RpcMethodHandler,
+        build: Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler],
+    ) -> grpc.RpcMethodHandler:
+        cached = self._by_method.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._by_method[method] = (handler, build(method, handler))
+        return cached[1]
 
 
 def incident_id() -> str:
@@ -148,6 +168,9 @@ async def _check_request(request: Any, context: grpc.aio.ServicerContext) -> Non
 class GuardInterceptor(grpc.aio.ServerInterceptor):
     """Bounds every request's identifiers and contains every unexpected exception."""
 
+    def __init__(self) -> None:
+        self._handlers = WrappedHandlers()
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -156,11 +179,15 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method
+        return self._handlers.get(handler_call_details.method, handler, _guarded)
 
-        async def contain(context: grpc.aio.ServicerContext, exc: Exception) -> None:
-            await _internal(context, method, exc)
 
-        request_streaming = handler.stream_unary is not None or handler.stream_stream is not None
-        lenient = None if request_streaming else _lenient(handler.request_deserializer)
-        return wrap(handler, _check_request, contain, lenient)
+def _guarded(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """`handler` with its request checked first and unexpected exceptions contained."""
+
+    async def contain(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+        await _internal(context, method, exc)
+
+    request_streaming = handler.stream_unary is not None or handler.stream_stream is not None
+    lenient = None if request_streaming else _lenient(handler.request_deserializer)
+    return wrap(handler, _check_request, contain, lenient)
