@@ -22,6 +22,7 @@ from campaignreports.aggregator.consumer import DEAD_REASON_HEADER, Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.processes import NatsServer
+from campaignreports.schema import ROLLUPS
 from campaignreports.service import NOT_SERVING, SERVING
 from campaignreports.settings import load_settings
 from campaignreports.stream.v1 import event_batch_pb2
@@ -108,8 +109,8 @@ async def test_resent_and_regrouped_events_are_counted_once(pipeline: Pipeline) 
         await pipeline.js.publish(jetstream.partition_subject(pipeline.settings, partition), payload)
     assert await settled(pipeline, len(events)) == len(events)
     expected = expected_totals(events)
-    assert rollup_totals(pipeline, "rollup_minute") == expected
-    assert rollup_totals(pipeline, "rollup_15m") == expected
+    for table in ROLLUPS:
+        assert rollup_totals(pipeline, table) == expected, table
     domains = pipeline.rows(
         "SELECT value, sum(events) FROM {db}.rollup_15m WHERE tenant_id = {t:String} "
         "AND dimension = 'recipient_domain' GROUP BY value",
@@ -145,7 +146,12 @@ async def test_late_events_land_in_their_own_buckets(pipeline: Pipeline) -> None
         events.append(event)
     await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=events[::-1]))  # out of order
     await settled(pipeline, len(events))
-    for table, width in (("rollup_minute", 60), ("rollup_15m", 900)):
+    for table, width in (
+        ("rollup_minute", 60),
+        ("rollup_15m", 900),
+        ("rollup_hour", 3600),
+        ("rollup_day", 86400),
+    ):
         buckets = pipeline.rows(
             f"SELECT toUnixTimestamp(bucket), sum(events) FROM {{db}}.{table} "
             "WHERE tenant_id = {t:String} AND dimension = '' GROUP BY bucket",
@@ -264,8 +270,8 @@ async def test_a_chain_failing_part_way_then_recovering_counts_once(
         assert await settled(pipeline, len(events)) == len(events)
         assert await poll_async(lambda: overall_health(pipeline), lambda s: s == SERVING) == SERVING
         expected = expected_totals(events)
-        assert rollup_totals(pipeline, "rollup_minute") == expected
-        assert rollup_totals(pipeline, "rollup_15m") == expected
+        for table in ROLLUPS:
+            assert rollup_totals(pipeline, table) == expected, table
         ids = {
             row[0]
             for row in pipeline.rows(
@@ -289,7 +295,7 @@ async def test_distinct_profile_states_are_kept_only_where_a_metric_needs_them(p
     await settled(pipeline, 3)
     distinct = dict(
         pipeline.rows(
-            "SELECT type, uniqExactMerge(profiles) FROM {db}.rollup_minute "
+            "SELECT type, groupBitmapMerge(profiles) FROM {db}.rollup_minute "
             "WHERE tenant_id = {t:String} AND dimension = '' GROUP BY type",
             t=pipeline.tenant_id,
         )

@@ -16,6 +16,7 @@ from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.rebuild import AggregatorsRunning, rebuild
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.processes import NatsServer
+from campaignreports.schema import ROLLUPS
 from campaignreports.settings import load_settings
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import ingest_service_pb2
@@ -26,10 +27,10 @@ pytestmark = pytest.mark.timeout(120)
 def snapshot(pipeline: Pipeline) -> dict[str, list[tuple]]:
     """Every rollup row, merged: what any widget could read."""
     tables = {}
-    for table in ("rollup_minute", "rollup_15m"):
+    for table in ROLLUPS:
         tables[table] = pipeline.rows(
             "SELECT tenant_id, campaign_id, channel, type, is_machine, dimension, value, bucket, "
-            f"sum(events), uniqExactMerge(profiles) FROM {{db}}.{table} "
+            f"sum(events), groupBitmapMerge(profiles) FROM {{db}}.{table} "
             "GROUP BY ALL ORDER BY ALL"
         )
     tables["events"] = pipeline.rows("SELECT count(), uniqExact(tenant_id, event_id) FROM {db}.events")

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from campaignreports import schema_v3
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.schema import MIGRATIONS, Dialect, current_schema, dedup_select, migrate
+from campaignreports.schema import MIGRATIONS, Dialect, current_schema, migrate
 from campaignreports.settings import CommonSettings, load_settings
 
 pytestmark = pytest.mark.timeout(60)
@@ -23,19 +24,21 @@ def clickhouse(chdb_dsn: str) -> Iterator[ClickHouse]:
 
 
 def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
+    """Every object of the database but the migrations table and version 3's kept tables."""
     tables = clickhouse.query_rows(
         "SELECT name, engine, sorting_key, partition_key FROM system.tables "
-        "WHERE database = {db:String} AND name != 'schema_migrations' ORDER BY name",
+        "WHERE database = {db:String} AND name != 'schema_migrations' AND NOT endsWith(name, '_v3') "
+        "ORDER BY name",
         {"db": database},
     )
     columns = clickhouse.query_rows(
         "SELECT table, name, type FROM system.columns WHERE database = {db:String} "
-        "AND table != 'schema_migrations' ORDER BY table, position",
+        "AND table != 'schema_migrations' AND NOT endsWith(table, '_v3') ORDER BY table, position",
         {"db": database},
     )
     indexes = clickhouse.query_rows(
         "SELECT table, name, type_full FROM system.data_skipping_indices "
-        "WHERE database = {db:String} ORDER BY 1, 2",
+        "WHERE database = {db:String} AND NOT endsWith(table, '_v3') ORDER BY 1, 2",
         {"db": database},
     )
     views = clickhouse.query_rows(
@@ -53,7 +56,9 @@ def test_migrating_twice_changes_nothing(clickhouse: ClickHouse) -> None:
     before = structure(clickhouse, dialect.database)
     assert migrate(clickhouse.client, dialect) == MIGRATIONS[-1].version
     assert structure(clickhouse, dialect.database) == before
-    assert {t[0] for t in before["tables"]} >= {"events", "events_incoming", "rollup_minute", "rollup_15m"}
+    assert {t[0] for t in before["tables"]} >= {
+        "events", "profiles", "rollup_minute", "rollup_15m", "rollup_hour", "rollup_day"
+    }  # fmt: skip
 
 
 def test_a_version_1_database_upgrades_to_the_fresh_schema(clickhouse: ClickHouse) -> None:
@@ -72,20 +77,25 @@ def test_a_version_1_database_upgrades_to_the_fresh_schema(clickhouse: ClickHous
     )
     migrate(clickhouse.client, old)
     assert structure(clickhouse, old.database) == structure(clickhouse, fresh.database)
+    kept = clickhouse.query_rows(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND endsWith(name, '_v3') ORDER BY name",
+        {"db": old.database},
+    )
+    assert kept == [("events_v3",), ("rollup_15m_v3",), ("rollup_minute_v3",)]
 
 
 def test_a_version_2_database_gets_the_narrower_dedup_lookup(clickhouse: ClickHouse) -> None:
     fresh = Dialect(f"fresh_{uuid.uuid4().hex[:8]}")
-    migrate(clickhouse.client, fresh)
+    migrate(clickhouse.client, fresh, target=3)
     old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
-    migrate(clickhouse.client, old)
+    migrate(clickhouse.client, old, target=3)
     clickhouse.client.command(
         f"ALTER TABLE {old.database}.events_dedup_mv MODIFY QUERY "
-        f"{dedup_select(old, '', by_block_event_ids=False)}"
+        f"{schema_v3.dedup_select(old, '', by_block_event_ids=False)}"
     )
     clickhouse.client.command(f"DELETE FROM {old.database}.schema_migrations WHERE version > 2")
     assert structure(clickhouse, old.database) != structure(clickhouse, fresh.database)
-    migrate(clickhouse.client, old)
+    migrate(clickhouse.client, old, target=3)
     assert structure(clickhouse, old.database) == structure(clickhouse, fresh.database)
 
 
@@ -94,9 +104,7 @@ def test_the_cluster_ddl_parses(clickhouse: ClickHouse) -> None:
     statements = current_schema(dialect)
     assert all(" ON CLUSTER reports_cluster" in s for s in statements)
     assert any("ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/reports/" in s for s in statements)
-    assert any(
-        "Distributed(reports_cluster, reports, events_incoming_local, cityHash64" in s for s in statements
-    )
+    assert any("Distributed(reports_cluster, reports, events_local, cityHash64" in s for s in statements)
     for statement in statements:
         formatted = clickhouse.query_rows("SELECT formatQuery({q:String})", {"q": statement})[0][0]
         assert formatted.startswith("CREATE")

@@ -7,17 +7,23 @@ appears in a DSN or a log line.
 
 Calls block, so async code runs them through `ClickHouse.run` on worker threads. Each role
 (writer, reader) gets its own client: the chDB client serialises calls per client.
+
+Bulk inserts go as Arrow tables: to a server through clickhouse-connect, to chDB through its
+own handle on the same engine, which reads the table in place (`Python(...)` table function)
+instead of encoding every value in Python, about twice as fast.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from campaignreports.settings import CommonSettings, SettingsError
@@ -66,6 +72,9 @@ class ClickHouse:
     def __init__(self, settings: CommonSettings) -> None:
         self.database = settings.clickhouse_database
         self.client = create_client(settings)
+        self._chdb_path = chdb_path(settings.clickhouse_dsn)
+        self._chdb: Any = None
+        self._chdb_lock = threading.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
@@ -79,8 +88,40 @@ class ClickHouse:
     ) -> None:
         self.client.insert(f"{self.database}.{table}", rows, column_names=list(columns), settings=settings)
 
+    def insert_arrow(self, table: str, data: pa.Table, settings: dict[str, Any]) -> None:
+        """Insert an Arrow table (its column names are the table's) with insert settings."""
+        if self._chdb_path is None:
+            self.client.insert_arrow(f"{self.database}.{table}", data, settings=settings)
+            return
+        import chdb
+
+        columns = ", ".join(data.column_names)
+        assigned = ", ".join(f"{name} = {_quoted(value)}" for name, value in settings.items())
+        with self._chdb_lock:
+            if self._chdb is None:
+                self._chdb = chdb.connect(self._chdb_path)
+            # `Python(data)` names the local variable holding the table.
+            self._chdb.query(
+                f"INSERT INTO {self.database}.{table} ({columns}) SETTINGS {assigned} "
+                f"SELECT {columns} FROM Python(data)"
+            )
+
+    def query_arrow(self, sql: str, parameters: dict[str, Any]) -> pa.Table:
+        return self.client.query_arrow(sql, parameters=parameters)
+
     def query_rows(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self.client.query(sql, parameters=parameters).result_rows
 
     def close(self) -> None:
         self.client.close()
+        with self._chdb_lock:
+            if self._chdb is not None:
+                self._chdb.close()
+                self._chdb = None
+
+
+def _quoted(value: object) -> str:
+    """A setting's value as SQL: numbers as they are, anything else a quoted string."""
+    if isinstance(value, bool | int | float):
+        return str(int(value) if isinstance(value, bool) else value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -4,6 +4,11 @@ Every value a user controls (tenant, campaign, window bounds, time zone) is a bo
 The only text put into the SQL comes from the metric and catalog tables in this repository,
 and is checked to be a plain lower-case key.
 
+A window is read from the coarsest rollup rows that fit it (`windows.cover`): day rows for
+whole UTC days inside one of the window's buckets, then hours, then quarter hours (and, in
+the live window, minutes at its edges). Each level's rows are chosen by their bucket starts,
+so the levels never overlap, and the union is merged as one table.
+
 Two queries answer any set of widgets over one window:
 - `breakdown_query`: one row per (dimension, value), the totals being dimension '' (KPI
   widgets, and the wholes that shares are taken of), the breakdowns the rows of `rows` widgets;
@@ -21,13 +26,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from campaignreports.domain.metrics import METRICS, Aggregate, Counted, Machine
-from campaignreports.domain.windows import Granularity, Window
+from campaignreports.domain.windows import Granularity, Window, cover
 
 _KEY = re.compile(r"[a-z_]+")
 
-# Rollup table answering a window's granularity.
-LIVE_TABLE = "rollup_minute"
-GLOBAL_TABLE = "rollup_15m"
+
+@dataclass(frozen=True)
+class Level:
+    """A rollup table and the length of its buckets."""
+
+    table: str
+    seconds: int
+
+
+# Coarsest first; the minute rows hold the last 25 hours only, so only live windows read them.
+GLOBAL_LEVELS = (Level("rollup_day", 86_400), Level("rollup_hour", 3_600), Level("rollup_15m", 900))
+LIVE_LEVELS = (*GLOBAL_LEVELS, Level("rollup_minute", 60))
+# The table answering "which campaigns, and when was each last active" (to the quarter hour).
+CAMPAIGNS_TABLE = "rollup_15m"
+_SOURCE_COLUMNS = "dimension, value, channel, type, is_machine, bucket, events, profiles"
 
 _LOCAL = "{timezone:String}"
 # The start (a unix timestamp) of the window bucket holding a rollup bucket.
@@ -74,7 +91,7 @@ def counted_expression(column: Column, include_machine_activity: bool) -> str:
     assert isinstance(source, Counted), column
     condition = _condition(column, include_machine_activity)
     if source.aggregate is Aggregate.DISTINCT_PROFILES:
-        return f"uniqExactMergeIf(profiles, {condition})"
+        return f"groupBitmapMergeIf(profiles, {condition})"
     return f"sumIf(events, {condition})"
 
 
@@ -102,29 +119,44 @@ class RollupQuery:
     parameters: dict[str, Any]
 
 
-def _scope(tenant_id: str, campaign_id: str, window: Window) -> tuple[str, dict[str, Any]]:
-    parameters: dict[str, Any] = {
-        "tenant_id": tenant_id,
-        "campaign_id": campaign_id,
-        "start": int(window.start.timestamp()),
-        "end": int(window.end.timestamp()),
-        "timezone": window.timezone,
-    }
-    where = (
-        "WHERE tenant_id = {tenant_id:String}\n  AND campaign_id = {campaign_id:String}\n"
-        "  AND bucket >= toDateTime({start:Int64}, 'UTC')\n  AND bucket < toDateTime({end:Int64}, 'UTC')"
-    )
-    return where, parameters
+def _parameters(tenant_id: str, campaign_id: str, window: Window) -> dict[str, Any]:
+    return {"tenant_id": tenant_id, "campaign_id": campaign_id, "timezone": window.timezone}
+
+
+def _levels(window: Window) -> tuple[Level, ...]:
+    return LIVE_LEVELS if window.is_live else GLOBAL_LEVELS
+
+
+def _boundaries(window: Window, *, per_bucket: bool) -> list[int]:
+    end = int(window.end.timestamp())
+    return [*window.bucket_seconds, end] if per_bucket else [int(window.start.timestamp()), end]
+
+
+def _source(
+    database: str, window: Window, dimension: str, parameters: dict[str, Any], *, per_bucket: bool
+) -> str:
+    """A subquery of the rollup rows covering the window exactly, from the coarsest levels that
+    fit (each piece inside one of the window's buckets when `per_bucket`), restricted to
+    `dimension` (a condition on the column). Adds its bucket lists to `parameters`."""
+    levels = {level.seconds: level for level in _levels(window)}
+    parts = []
+    for seconds, starts in cover(_boundaries(window, per_bucket=per_bucket), list(levels)).items():
+        name = f"buckets_{seconds}"
+        parameters[name] = starts
+        parts.append(
+            f"SELECT {_SOURCE_COLUMNS} FROM {database}.{levels[seconds].table}\n"
+            "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
+            f" AND {dimension}\n"
+            f"  AND bucket BETWEEN toDateTime({starts[0]}, 'UTC') AND toDateTime({starts[-1]}, 'UTC')"
+            f" AND toUnixTimestamp(bucket) IN {{{name}:Array(UInt32)}}"
+        )
+    return "(\n" + "\n  UNION ALL\n".join(parts) + "\n)"
 
 
 def _select(columns: Sequence[Column], include_machine_activity: bool) -> str:
     return ",\n  ".join(
         f"{counted_expression(c, include_machine_activity)} AS c{i}" for i, c in enumerate(columns)
     )
-
-
-def table_for(window: Window) -> str:
-    return LIVE_TABLE if window.is_live else GLOBAL_TABLE
 
 
 def breakdown_query(
@@ -139,27 +171,32 @@ def breakdown_query(
     cuts: Sequence[Cut] = (),
 ) -> RollupQuery:
     """Rows (dimension, value, *columns) for the totals (dimension '') and each dimension."""
-    where, parameters = _scope(tenant_id, campaign_id, window)
+    parameters = _parameters(tenant_id, campaign_id, window)
     parameters["dimensions"] = ["", *dimensions]
-    table = table_for(window)
-    chosen = "".join(_chosen(database, table, where, cut, include_machine_activity) for cut in cuts)
+    source = _source(
+        database, window, "dimension IN {dimensions:Array(String)}", parameters, per_bucket=False
+    )
+    chosen = [_chosen(database, window, parameters, cut, include_machine_activity) for cut in cuts]
+    where = "WHERE " + "\n  AND ".join(chosen) + "\n" if chosen else ""
     sql = (
         f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity)}\n"
-        f"FROM {database}.{table}\n{where}\n  AND dimension IN {{dimensions:Array(String)}}\n"
-        f"{chosen}GROUP BY dimension, value"
+        f"FROM {source}\n{where}GROUP BY dimension, value"
     )
     return RollupQuery(sql, parameters)
 
 
-def _chosen(database: str, table: str, where: str, cut: Cut, include_machine_activity: bool) -> str:
-    """`AND`: the cut dimension's rows are only its values the widget shows."""
+def _chosen(
+    database: str, window: Window, parameters: dict[str, Any], cut: Cut, include_machine_activity: bool
+) -> str:
+    """A condition: the cut dimension's rows are only its values the widget shows."""
     assert _KEY.fullmatch(cut.dimension), cut.dimension
     kept = " OR ".join(_positive(c, include_machine_activity) for c in cut.kept) or "1"
     order = counted_expression(cut.order, include_machine_activity)
+    source = _source(database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False)
     return (
-        f"  AND (dimension != '{cut.dimension}' OR value IN (\n"
-        f"    SELECT value FROM {database}.{table}\n{where}\n  AND dimension = '{cut.dimension}'\n"
-        f"    GROUP BY value HAVING {kept}\n    ORDER BY {order} DESC, value LIMIT {int(cut.limit)}))\n"
+        f"(dimension != '{cut.dimension}' OR value IN (\n"
+        f"    SELECT value FROM {source}\n"
+        f"    GROUP BY value HAVING {kept}\n    ORDER BY {order} DESC, value LIMIT {int(cut.limit)}))"
     )
 
 
@@ -173,12 +210,12 @@ def series_query(
     include_machine_activity: bool,
 ) -> RollupQuery:
     """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window."""
-    where, parameters = _scope(tenant_id, campaign_id, window)
+    parameters = _parameters(tenant_id, campaign_id, window)
+    source = _source(database, window, "dimension = ''", parameters, per_bucket=True)
     sql = (
         f"SELECT\n  {_BUCKET_START[window.granularity]} AS at,\n"
         f"  {_select(columns, include_machine_activity)}\n"
-        f"FROM {database}.{table_for(window)}\n{where}\n  AND dimension = ''\n"
-        "GROUP BY at\nORDER BY at"
+        f"FROM {source}\nGROUP BY at\nORDER BY at"
     )
     return RollupQuery(sql, parameters)
 
@@ -190,7 +227,7 @@ def campaigns_query(database: str, tenant_id: str, limit: int) -> RollupQuery:
     """The tenant's campaigns: (campaign_id, unix time of the latest bucket, events), newest first."""
     sql = (
         f"SELECT campaign_id, toUnixTimestamp(max(bucket)) AS latest, sum(events)\n"
-        f"FROM {database}.{GLOBAL_TABLE}\nWHERE tenant_id = {{tenant_id:String}} AND dimension = ''\n"
+        f"FROM {database}.{CAMPAIGNS_TABLE}\nWHERE tenant_id = {{tenant_id:String}} AND dimension = ''\n"
         "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}"
     )
     return RollupQuery(sql, {"tenant_id": tenant_id, "limit": min(limit or MAX_CAMPAIGNS, MAX_CAMPAIGNS)})

@@ -1,36 +1,38 @@
 """The ClickHouse schema: versioned, idempotent migrations and the current schema as data.
 
-Write path (every name below is in the configured database):
+Write path (every name below is in the configured database), version 4:
 
-    aggregator --INSERT--> events_incoming (Null engine)
-        --events_dedup_mv--> events            (raw events; each (tenant_id, event_id) once)
-            --rollup_minute_mv--> rollup_minute (minute buckets, ~25 h: the live window)
-            --rollup_15m_mv-----> rollup_15m    (15-minute buckets, CR_GLOBAL_RETENTION_DAYS)
+    aggregator --INSERT--> events           (raw events, each (tenant_id, event_id) once)
+        --rollup_minute_mv--> rollup_minute (minute buckets of the last 25 h: the live window)
+        --rollup_15m_mv-----> rollup_15m    (15-minute buckets, CR_GLOBAL_RETENTION_DAYS)
+            --rollup_hour_mv--> rollup_hour (hours, merged from the 15-minute rows)
+                --rollup_day_mv--> rollup_day (UTC days, merged from the hour rows)
+    aggregator --INSERT--> profiles         (each campaign's profile ids numbered 0, 1, 2, ...)
 
-Exactly-once, in two parts:
-- Duplicates across inserts: `events_dedup_mv` forwards only the rows of an inserted block
-  whose (tenant_id, event_id) is not already in `events` for the block's campaigns and time
-  range, and keeps one row per (tenant_id, event_id) within the block. Duplicates of an event
-  share its occurred_at, so the horizon is the raw retention (CR_RETENTION_DAYS). This is exact
-  when no two writers insert the same event concurrently: the stream is partitioned by
-  campaign and each partition has one writer (see the aggregator).
-- An insert interrupted between the tables of the chain (a crash after `events` was written but
-  before a rollup was): the aggregator retries exactly the same block with the same
-  `round_token` as `insert_deduplication_token`, with
-  `deduplicate_blocks_in_dependent_materialized_views`, so each table keeps the part it already
-  has and receives the part it lacks. The dedup view ignores rows stored under the block's own
-  round_token, so that the retried block passes it unchanged.
+A window is read from the coarsest rows that fit it (see `campaignreports.rollups`): a 30-day
+report merges about 30 day rows per series instead of 2,880 quarter hours.
 
-Rollups are long: one row per (channel, type, is_machine, dimension, value, bucket), where
-dimension '' holds the totals and each of BREAKDOWN_DIMENSIONS its breakdown, with an event
-count and, for the types some metric counts distinct profiles of (DISTINCT_PROFILE_TYPES), an
-exact distinct-profile state. Buckets are UTC; 15 minutes divides every time
-zone's offset (+5:30, +5:45 included), so local days are cut exactly.
+Distinct profiles are `groupBitmap` states of a dense per-campaign profile number, which merge
+in a few milliseconds where sets of strings took hundreds; the aggregator assigns the numbers
+(`profiles`) and drops duplicate events before inserting (see the aggregator's writer), so no
+view reads stored events.
+
+Exactly-once: an insert interrupted between the tables of the chain (a crash after `events`
+was written but before a rollup was) is retried with exactly the same rows and the same
+`round_token` as `insert_deduplication_token`, with
+`deduplicate_blocks_in_dependent_materialized_views`, so each table keeps the part it already
+has and receives the part it lacks.
+
+Rollups are long: one row per (message, channel, type, is_machine, dimension, value, bucket),
+where dimension '' holds the totals, each of BREAKDOWN_DIMENSIONS its breakdown and each of
+BREAKDOWN_PAIRS a two-dimensional one, with an event count and, for the types some metric
+counts distinct profiles of (DISTINCT_PROFILE_TYPES), a bitmap of profile numbers. Buckets are
+UTC; 15 minutes divides every time zone's offset (+5:30, +5:45 included), so local days are cut
+exactly.
 
 Cluster mode (CR_CLICKHOUSE_CLUSTER): DDL runs ON CLUSTER, tables are Replicated*, the local
 tables take a `_local` suffix, and Distributed tables take the plain names: inserts into
-`events_incoming` are sharded by campaign (so duplicates meet on one shard) and reads of the
-rollups fan out to every shard.
+`events` and `profiles` are sharded by campaign and reads of the rollups fan out to every shard.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
-from campaignreports.domain.catalog import BREAKDOWN_DIMENSIONS
-from campaignreports.domain.events import RAW_COLUMNS
+from campaignreports import schema_v3
+from campaignreports.domain.catalog import BREAKDOWN_DIMENSIONS, BREAKDOWN_PAIRS, PAIR_SEPARATOR
 from campaignreports.domain.metrics import DISTINCT_PROFILE_TYPES
 from campaignreports.settings import CommonSettings
 
@@ -53,10 +55,13 @@ LIVE_ROLLUP_HOURS = 25
 DEDUP_WINDOW_BLOCKS = 1000
 # Settings of every aggregator insert (see the module docstring).
 INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
-TABLES = ("events_incoming", "events", "rollup_minute", "rollup_15m")
-# The tables that hold data (the others are Null or Distributed and hold none).
-DATA_TABLES = ("events", "rollup_minute", "rollup_15m")
-VIEWS = ("events_dedup_mv", "rollup_minute_mv", "rollup_15m_mv")
+ROLLUPS = ("rollup_minute", "rollup_15m", "rollup_hour", "rollup_day")
+# The tables that hold data (in cluster mode each also has a Distributed table).
+DATA_TABLES = ("events", "profiles", *ROLLUPS)
+VIEWS = tuple(f"{rollup}_mv" for rollup in ROLLUPS)
+# Columns of `events` besides the event's own (RAW_COLUMNS), set by the writer.
+WRITER_COLUMNS = ("profile_no", "event_key", "round_token")
+PROFILE_COLUMNS = ("tenant_id", "campaign_id", "profile_key", "profile_no", "profile_id", "round_token")
 
 
 @dataclass(frozen=True)
@@ -101,34 +106,42 @@ def _events(d: Dialect, s: str) -> str:
     return f"""
         CREATE TABLE IF NOT EXISTS {d.local("events" + s)}{d.on_cluster} (
             {_RAW_COLUMN_DDL},
+            profile_no UInt32,
+            event_key UInt64,
             round_token String,
-            stored_at DateTime64(3, 'UTC') DEFAULT now64(3),
-            INDEX event_id_bloom event_id TYPE bloom_filter(0.01) GRANULARITY 4
+            stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
         )
         ENGINE = {d.engine("MergeTree", "events" + s)}
-        PARTITION BY toYYYYMMDD(occurred_at)
+        PARTITION BY toMonday(occurred_at)
         ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
         TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY
         {d.dedup_window}
     """
 
 
-def _incoming(d: Dialect, s: str) -> str:
+def _profiles(d: Dialect, s: str) -> str:
     return f"""
-        CREATE TABLE IF NOT EXISTS {d.local("events_incoming" + s)}{d.on_cluster} (
-            {_RAW_COLUMN_DDL},
+        CREATE TABLE IF NOT EXISTS {d.local("profiles" + s)}{d.on_cluster} (
+            tenant_id LowCardinality(String),
+            campaign_id String,
+            profile_key UInt64,
+            profile_no UInt32,
+            profile_id String,
             round_token String
         )
-        ENGINE = Null
+        ENGINE = {d.engine("MergeTree", "profiles" + s)}
+        ORDER BY (tenant_id, campaign_id, profile_no)
+        {d.dedup_window}
     """
 
 
-def _rollup(name: str, ttl: str) -> Callable[[Dialect, str], str]:
+def _rollup(name: str, partition: str, ttl: str) -> Callable[[Dialect, str], str]:
     def ddl(d: Dialect, s: str) -> str:
         return f"""
             CREATE TABLE IF NOT EXISTS {d.local(name + s)}{d.on_cluster} (
                 tenant_id LowCardinality(String),
                 campaign_id String,
+                message_id String,
                 channel LowCardinality(String),
                 type LowCardinality(String),
                 is_machine Bool,
@@ -136,11 +149,11 @@ def _rollup(name: str, ttl: str) -> Callable[[Dialect, str], str]:
                 value String,
                 bucket DateTime('UTC'),
                 events SimpleAggregateFunction(sum, UInt64),
-                profiles AggregateFunction(uniqExact, String)
+                profiles AggregateFunction(groupBitmap, UInt32)
             )
             ENGINE = {d.engine("AggregatingMergeTree", name + s)}
-            PARTITION BY toYYYYMMDD(bucket)
-            ORDER BY (tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value)
+            PARTITION BY {partition}(bucket)
+            ORDER BY (tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value, message_id)
             TTL bucket + INTERVAL {ttl.format(d=d)}
             {d.dedup_window}
         """
@@ -148,42 +161,20 @@ def _rollup(name: str, ttl: str) -> Callable[[Dialect, str], str]:
     return ddl
 
 
-def dedup_select(d: Dialect, s: str, *, by_block_event_ids: bool = True) -> str:
-    """The query of `events_dedup_mv`: the rows of an inserted block not already stored.
-
-    The lookup of stored events is narrowed to the block's campaigns and time range (the
-    primary key), and since version 3 to the block's event ids too (the bloom filter index),
-    so that a block spanning weeks of a campaign does not read all of it: 2.5x faster inserts
-    of such blocks at 3M stored events, the same for blocks of the last minutes."""
-    incoming, events = d.local("events_incoming" + s), d.local("events" + s)
-    columns = ", ".join((*RAW_COLUMNS, "round_token"))
-    by_ids = f"AND stored.event_id IN (SELECT event_id FROM {incoming})" if by_block_event_ids else ""
-    return f"""
-        SELECT {columns}
-        FROM {incoming}
-        WHERE (tenant_id, event_id) NOT IN (
-            SELECT stored.tenant_id, stored.event_id FROM {events} AS stored
-            WHERE (stored.tenant_id, stored.campaign_id) IN (
-                    SELECT DISTINCT tenant_id, campaign_id FROM {incoming})
-              {by_ids}
-              AND stored.occurred_at >= (SELECT min(occurred_at) FROM {incoming})
-              AND stored.occurred_at <= (SELECT max(occurred_at) FROM {incoming})
-              AND stored.round_token != (SELECT any(round_token) FROM {incoming})
-        )
-        LIMIT 1 BY tenant_id, event_id
-    """
+_GROUP = "tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket"
 
 
-def _dedup_view(d: Dialect, s: str) -> str:
-    return f"""
-        CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.events_dedup_mv{s}{d.on_cluster}
-        TO {d.local("events" + s)}
-        AS {dedup_select(d, s)}
-    """
+def _breakdowns() -> str:
+    """`[(dimension, value), ...]` of one event: the totals, each breakdown, each pair."""
+    single = [f"('{dim}', CAST({dim} AS String))" for dim in BREAKDOWN_DIMENSIONS]
+    pairs = [
+        f"('{name}', if({first} = '' OR {second} = '', '', concat({first}, '{PAIR_SEPARATOR}', {second})))"
+        for name, (first, second) in BREAKDOWN_PAIRS.items()
+    ]
+    return ", ".join(["('', '')", *single, *pairs])
 
 
-def _rollup_view(name: str, bucket: str) -> Callable[[Dialect, str], str]:
-    breakdowns = ", ".join(f"('{dim}', CAST({dim} AS String))" for dim in BREAKDOWN_DIMENSIONS)
+def _rollup_from_events(name: str, bucket: str, where: str = "") -> Callable[[Dialect, str], str]:
     distinct_types = ", ".join(f"'{t}'" for t in sorted(DISTINCT_PROFILE_TYPES))
 
     def ddl(d: Dialect, s: str) -> str:
@@ -191,14 +182,35 @@ def _rollup_view(name: str, bucket: str) -> Callable[[Dialect, str], str]:
             CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{s}{d.on_cluster}
             TO {d.local(name + s)}
             AS SELECT
-                tenant_id, campaign_id, channel, type, is_machine,
+                tenant_id, campaign_id, message_id, channel, type, is_machine,
                 breakdown.1 AS dimension, breakdown.2 AS value,
                 {bucket}(occurred_at) AS bucket,
                 count() AS events,
-                uniqExactStateIf(profile_id, type IN ({distinct_types})) AS profiles
+                groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles
             FROM {d.local("events" + s)}
-            ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [('', ''), {breakdowns}]) AS breakdown
-            GROUP BY tenant_id, campaign_id, channel, type, is_machine, dimension, value, bucket
+            ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [{_breakdowns()}]) AS breakdown
+            {where}
+            GROUP BY {_GROUP}
+        """
+
+    return ddl
+
+
+def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Callable[[Dialect, str], str]:
+    """A coarser level merged from the rows just written to the finer one (a few rows per
+    bucket), not from raw events again."""
+
+    def ddl(d: Dialect, s: str) -> str:
+        return f"""
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{s}{d.on_cluster}
+            TO {d.local(name + s)}
+            AS SELECT
+                tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value,
+                {bucket}(bucket) AS bucket,
+                sum(events) AS events,
+                groupBitmapMergeState(profiles) AS profiles
+            FROM {d.local(finer + s)}
+            GROUP BY {_GROUP}
         """
 
     return ddl
@@ -234,22 +246,29 @@ _RAW_COLUMN_DDL = """
             element_id String,
             is_machine Bool"""
 
+_GLOBAL_TTL = "{d.global_retention_days} DAY"
 _TABLE_DDL: tuple[Callable[[Dialect, str], str], ...] = (
     _events,
-    _incoming,
-    _rollup("rollup_minute", f"{LIVE_ROLLUP_HOURS} HOUR"),
-    _rollup("rollup_15m", "{d.global_retention_days} DAY"),
+    _profiles,
+    _rollup("rollup_minute", "toYYYYMMDD", f"{LIVE_ROLLUP_HOURS} HOUR"),
+    _rollup("rollup_15m", "toYYYYMM", _GLOBAL_TTL),
+    _rollup("rollup_hour", "toYYYYMM", _GLOBAL_TTL),
+    _rollup("rollup_day", "toYYYYMM", _GLOBAL_TTL),
 )
 _VIEW_DDL: tuple[Callable[[Dialect, str], str], ...] = (
-    _dedup_view,
-    _rollup_view("rollup_minute", "toStartOfMinute"),
-    _rollup_view("rollup_15m", "toStartOfFifteenMinutes"),
+    # Minute rows only for what the live window can show: a load of history writes none.
+    _rollup_from_events(
+        "rollup_minute", "toStartOfMinute", f"WHERE occurred_at >= now() - INTERVAL {LIVE_ROLLUP_HOURS} HOUR"
+    ),
+    _rollup_from_events("rollup_15m", "toStartOfFifteenMinutes"),
+    _rollup_from_rollup("rollup_hour", "rollup_15m", "toStartOfHour"),
+    _rollup_from_rollup("rollup_day", "rollup_hour", "toStartOfDay"),
 )
+_CAMPAIGN_SHARDING = "cityHash64(tenant_id, campaign_id)"
 _DISTRIBUTED_DDL: tuple[Callable[[Dialect, str], str], ...] = (
-    _distributed("events_incoming", "cityHash64(tenant_id, campaign_id)"),
-    _distributed("events", "rand()"),
-    _distributed("rollup_minute", "rand()"),
-    _distributed("rollup_15m", "rand()"),
+    _distributed("events", _CAMPAIGN_SHARDING),
+    _distributed("profiles", _CAMPAIGN_SHARDING),
+    *(_distributed(rollup, "rand()") for rollup in ROLLUPS),
 )
 
 
@@ -274,9 +293,11 @@ def drop_statements(dialect: Dialect, suffix: str) -> list[str]:
     """Drop every object of the schema carrying `suffix` (views first)."""
     d = dialect
     views = [f"DROP VIEW IF EXISTS {d.database}.{name}{suffix}{d.on_cluster} SYNC" for name in VIEWS]
-    tables = [f"DROP TABLE IF EXISTS {d.local(name + suffix)}{d.on_cluster} SYNC" for name in TABLES]
+    tables = [f"DROP TABLE IF EXISTS {d.local(name + suffix)}{d.on_cluster} SYNC" for name in DATA_TABLES]
     if d.cluster:
-        tables += [f"DROP TABLE IF EXISTS {d.database}.{name}{suffix}{d.on_cluster} SYNC" for name in TABLES]
+        tables += [
+            f"DROP TABLE IF EXISTS {d.database}.{name}{suffix}{d.on_cluster} SYNC" for name in DATA_TABLES
+        ]
     return views + tables
 
 
@@ -317,9 +338,9 @@ def _v1(d: Dialect) -> list[str]:
 
 
 def _v2(d: Dialect) -> list[str]:
-    """Replace version 1's rollup, bring its `events` table to the current definition."""
+    """Replace version 1's rollup, bring its `events` table to version 2's definition."""
     if d.cluster:
-        return current_schema(d)
+        return schema_v3.schema(d)
     events = f"{d.database}.events"
     upgrades = [
         f"DROP VIEW IF EXISTS {d.database}.rollup_minute_mv",
@@ -329,25 +350,57 @@ def _v2(d: Dialect) -> list[str]:
         "TYPE bloom_filter(0.01) GRANULARITY 4",
         f"ALTER TABLE {events} MODIFY SETTING non_replicated_deduplication_window = {DEDUP_WINDOW_BLOCKS}",
     ]
-    return upgrades + current_schema(d)
+    return upgrades + schema_v3.schema(d)
 
 
 def _v3(d: Dialect) -> list[str]:
     """Narrow the dedup lookup to the block's event ids. MODIFY QUERY swaps the view's query at
     once: dropping and recreating it would let inserts in between pass without reaching `events`
     (an aggregator of the previous release may still be writing while the migration runs)."""
-    return [f"ALTER TABLE {d.database}.events_dedup_mv{d.on_cluster} MODIFY QUERY {dedup_select(d, '')}"]
+    query = schema_v3.dedup_select(d, "")
+    return [f"ALTER TABLE {d.database}.events_dedup_mv{d.on_cluster} MODIFY QUERY {query}"]
+
+
+V3_DATA_TABLES = ("events", "rollup_minute", "rollup_15m")
+
+
+def _v4(d: Dialect) -> list[str]:
+    """Version 4's tables and views. Version 3's tables are kept under a `_v3` suffix, not
+    dropped, until the operator has rebuilt from the stream and dropped them (see the README):
+    the stream may not reach back as far as they do."""
+    v3_views = ("events_dedup_mv", "rollup_minute_mv", "rollup_15m_mv")
+    statements = [f"DROP VIEW IF EXISTS {d.database}.{view}{d.on_cluster} SYNC" for view in v3_views]
+    if d.cluster:
+        statements += [
+            f"DROP TABLE IF EXISTS {d.database}.{name}{d.on_cluster} SYNC"
+            for name in ("events_incoming", *V3_DATA_TABLES)
+        ]
+    statements.append(f"DROP TABLE IF EXISTS {d.local('events_incoming')}{d.on_cluster} SYNC")
+    statements += [
+        f"RENAME TABLE IF EXISTS {d.local(name)} TO {d.local(name + '_v3')}{d.on_cluster}"
+        for name in V3_DATA_TABLES
+    ]
+    return statements + current_schema(d)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw events", _v1),
     Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
     Migration(3, "dedup lookup narrowed to each block's event ids", _v3),
+    Migration(
+        4,
+        "dense profile numbers and bitmaps; minute, 15-minute, hour and day rollups; dedup by the writer",
+        _v4,
+    ),
 )
 
 
-def migrate(client: Client, dialect: Dialect) -> int:
-    """Bring the database to the newest schema version; return that version."""
+def migrate(client: Client, dialect: Dialect, target: int | None = None) -> int:
+    """Bring the database to schema version `target` (the newest by default); return it.
+
+    A database without any version gets the newest schema directly; one at an older version
+    goes through every migration after it."""
+    target = target or MIGRATIONS[-1].version
     db = dialect.database
     client.command(f"CREATE DATABASE IF NOT EXISTS {db}{dialect.on_cluster}")
     client.command(
@@ -358,15 +411,24 @@ def migrate(client: Client, dialect: Dialect) -> int:
         """
     )
     applied = {row[0] for row in client.query(f"SELECT version FROM {db}.schema_migrations").result_rows}
-    for migration in MIGRATIONS:
-        if migration.version in applied:
-            continue
+    pending = [m for m in MIGRATIONS if m.version not in applied and m.version <= target]
+    if not applied and target == MIGRATIONS[-1].version:
+        log.info("creating schema version %d", target)
+        for statement in current_schema(dialect):
+            client.command(statement)
+        _record(client, db, pending)
+        return target
+    for migration in pending:
         log.info("applying schema migration %d: %s", migration.version, migration.description)
         for statement in migration.statements(dialect):
             client.command(statement)
-        client.insert(
-            f"{db}.schema_migrations",
-            [[migration.version, migration.description]],
-            column_names=["version", "description"],
-        )
-    return MIGRATIONS[-1].version
+        _record(client, db, [migration])
+    return target
+
+
+def _record(client: Client, database: str, migrations: list[Migration]) -> None:
+    client.insert(
+        f"{database}.schema_migrations",
+        [[m.version, m.description] for m in migrations],
+        column_names=["version", "description"],
+    )

@@ -5,9 +5,10 @@ partitions it owns (`AggregatorSettings.partitions`), so every partition, and th
 campaign, has exactly one writer: the condition under which the schema's per-event dedup is
 exact (see `campaignreports.schema`).
 
-Each round fetches from every owned partition at once, decodes, inserts all events as one
-block into `events_incoming`, and acknowledges only after ClickHouse stored them: a crash
-before the acknowledgement means redelivery.
+Each round fetches from every owned partition at once, decodes, and stores all events as one
+block through the writer (which drops duplicates and numbers profiles, see `writer`), and
+acknowledges only after ClickHouse stored them: a crash before the acknowledgement means
+redelivery.
 
 Rounds are written ahead: before inserting, the round's members (partition, stream sequence)
 and token go to a NATS key-value entry of this replica; after the acknowledgements the entry is
@@ -38,7 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import nats.errors
 from clickhouse_connect.driver.exceptions import OperationalError
@@ -52,17 +53,16 @@ from opentelemetry import trace
 
 from campaignreports import jetstream
 from campaignreports.aggregator.settings import AggregatorSettings
+from campaignreports.aggregator.writer import Writer
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.domain.events import RAW_COLUMNS, to_rows
 from campaignreports.jetstream import TRACE_LINKS_HEADER, partition_subject
-from campaignreports.schema import INSERT_SETTINGS
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
+from campaignreports.v1 import event_pb2
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
-INCOMING_TABLE = "events_incoming"
 DEAD_REASON_HEADER = "Campaign-Reports-Dead-Reason"
 DEAD_SOURCE_HEADER = "Campaign-Reports-Dead-Source"
 
@@ -70,7 +70,7 @@ DEAD_SOURCE_HEADER = "Campaign-Reports-Dead-Source"
 @dataclass
 class _Decoded:
     message: Msg
-    rows: list[list[Any]]
+    events: list[event_pb2.Event]
 
 
 Member = tuple[int, int]  # (partition, stream sequence)
@@ -103,15 +103,10 @@ def consumer_name(settings: AggregatorSettings, partition: int) -> str:
     return f"{settings.consumer_name}-p{partition}"
 
 
-def insert_events(clickhouse: ClickHouse, table: str, rows: list[list[Any]], token: str) -> None:
-    """Insert raw rows (each ending with `token`) so that a retry of the same block with the same
-    token completes whatever an interrupted one left undone (see campaignreports.schema)."""
-    clickhouse.insert(
-        table,
-        rows,
-        (*RAW_COLUMNS, "round_token"),
-        {**INSERT_SETTINGS, "insert_deduplication_token": token},
-    )
+def write(writer: Writer, events: list[event_pb2.Event], token: str) -> None:
+    """Store events with `token`, so that a retry of the same block with the same token
+    completes whatever an interrupted one left undone (see campaignreports.schema)."""
+    writer.store(writer.prepare(events, token))
 
 
 def is_nats_failure(exc: BaseException) -> bool:
@@ -133,6 +128,7 @@ class Aggregator:
     ) -> None:
         self._js = js
         self._clickhouse = clickhouse
+        self._writer = Writer(clickhouse, max_keys=settings.writer_max_keys)
         self._settings = settings
         self._tracer = telemetry.tracer(__name__)
         meter = telemetry.meter(__name__)
@@ -300,7 +296,7 @@ class Aggregator:
             except DecodeError as exc:
                 await self._dead_letter(message, f"undecodable EventBatch: {exc}")
                 continue
-            decoded.append(_Decoded(message, [[*row, token] for row in to_rows(batch.events)]))
+            decoded.append(_Decoded(message, list(batch.events)))
         if not decoded:
             await self._round_done()
             return
@@ -318,8 +314,8 @@ class Aggregator:
                         attributes={"messaging.batch.message_count": len(decoded)},
                     )
                 )
-            rows = [row for item in decoded for row in item.rows]
-            outcome = await self._insert_round(rows, token)
+            events = [event for item in decoded for event in item.events]
+            outcome = await self._insert_round(events, token)
             if outcome is None:
                 await self._finish(decoded)
                 await self._round_done()
@@ -381,9 +377,8 @@ class Aggregator:
 
     async def _store_alone(self, item: _Decoded, token: str) -> None:
         own_token = f"{token}/{member(item.message)}"
-        rows = [[*row[:-1], own_token] for row in item.rows]
         for _ in range(self._settings.max_attempts):
-            outcome = await self._insert(rows, own_token)
+            outcome = await self._insert(item.events, own_token)
             if outcome is None:
                 await self._finish([item])
                 return
@@ -392,11 +387,11 @@ class Aggregator:
                 return
         await self._dead_letter(item.message, f"refused by ClickHouse: {outcome}")
 
-    async def _insert_round(self, rows: list[list[Any]], token: str) -> str | None:
+    async def _insert_round(self, events: list[event_pb2.Event], token: str) -> str | None:
         """Insert, retrying a refusal with the same token: a refusal may come from a view late in
         the chain after earlier tables were written, and only the same token completes those."""
         delay = 0.2
-        outcome = await self._insert(rows, token)
+        outcome = await self._insert(events, token)
         try:
             for _ in range(self._settings.max_attempts - 1):
                 if outcome is None or outcome == "stopping":
@@ -405,19 +400,19 @@ class Aggregator:
                 self._waiting_for = f"ClickHouse, which refused the round ({outcome})"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-                outcome = await self._insert(rows, token)
+                outcome = await self._insert(events, token)
             return outcome
         finally:
             self._waiting_for = None
 
-    async def _insert(self, rows: list[list[Any]], token: str) -> str | None:
+    async def _insert(self, events: list[event_pb2.Event], token: str) -> str | None:
         """None once stored; "stopping" if the service stops while ClickHouse is unreachable;
-        otherwise the reason ClickHouse refused the rows."""
-        if not rows:
+        otherwise the reason ClickHouse refused the events."""
+        if not events:
             return None
         try:
             stored = await self._retrying(
-                lambda: self._clickhouse.run(insert_events, self._clickhouse, INCOMING_TABLE, rows, token),
+                lambda: self._clickhouse.run(write, self._writer, events, token),
                 is_unavailable,
                 "ClickHouse",
             )
@@ -428,7 +423,7 @@ class Aggregator:
     async def _finish(self, items: list[_Decoded]) -> None:
         for item in items:
             await _settle(item.message, "ack")
-        self._stored.add(sum(len(item.rows) for item in items))
+        self._stored.add(sum(len(item.events) for item in items))
 
     async def _return(self, items: list[_Decoded]) -> None:
         await self._return_messages([item.message for item in items])

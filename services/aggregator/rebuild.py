@@ -8,7 +8,7 @@ the aggregator, then exchanges them with the live tables and recreates the live 
 The aggregators must be stopped meanwhile (scale them to zero): the rebuild is then the only
 writer, which its exactness needs. Ingest may keep running: messages published after the
 replay reached the end of the stream are delivered by the aggregators' durable consumers when
-they restart, and any message delivered to both is stored once (the dedup view).
+they restart, and any message delivered to both is stored once (the writer drops it).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from campaignreports.aggregator.consumer import consumer_name, insert_events
+from campaignreports.aggregator.consumer import consumer_name, write
 from campaignreports.aggregator.settings import AggregatorSettings
+from campaignreports.aggregator.writer import Writer
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.domain.events import to_rows
 from campaignreports.schema import (
     Dialect,
     drop_statements,
@@ -71,9 +71,11 @@ async def assert_no_aggregator(js: JetStreamContext, settings: AggregatorSetting
 
 
 async def replay(
-    js: JetStreamContext, clickhouse: ClickHouse, settings: AggregatorSettings, table: str
+    js: JetStreamContext, clickhouse: ClickHouse, settings: AggregatorSettings, suffix: str
 ) -> RebuildReport:
-    """Insert every message of the stream, from the first, into `table`, in stream order."""
+    """Store every message of the stream, from the first, into the tables carrying `suffix`,
+    in stream order."""
+    writer = Writer(clickhouse, suffix=suffix, max_keys=settings.writer_max_keys)
     info = await js.stream_info(settings.stream_name)
     total = info.state.messages
     subscription = await js.pull_subscribe(
@@ -90,7 +92,7 @@ async def replay(
                 messages = await subscription.fetch(REPLAY_BATCH, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
                 break  # the end of the stream
-            rows = []
+            events = []
             for message in messages:
                 batch = event_batch_pb2.EventBatch()
                 try:
@@ -98,12 +100,11 @@ async def replay(
                 except DecodeError:
                     report.undecodable += 1
                     continue
-                rows.extend(to_rows(batch.events))
+                events.extend(batch.events)
             first, last = messages[0].metadata.sequence.stream, messages[-1].metadata.sequence.stream
-            token = f"rebuild:{first}-{last}"
-            await clickhouse.run(insert_events, clickhouse, table, [[*row, token] for row in rows], token)
+            await clickhouse.run(write, writer, events, f"rebuild:{first}-{last}")
             report.messages += len(messages)
-            report.events += len(rows)
+            report.events += len(events)
             print(
                 f"rebuild: replayed {report.messages:,} of ~{total:,} messages", file=sys.stderr, flush=True
             )
@@ -123,7 +124,7 @@ async def rebuild(
         *views(dialect, SUFFIX),
     ]:
         await clickhouse.run(clickhouse.client.command, statement)
-    report = await replay(js, clickhouse, settings, f"events_incoming{SUFFIX}")
+    report = await replay(js, clickhouse, settings, SUFFIX)
     for statement in switch_statements(dialect, SUFFIX):
         await clickhouse.run(clickhouse.client.command, statement)
     if not keep_old:

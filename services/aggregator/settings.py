@@ -37,6 +37,12 @@ class AggregatorSettings(CommonSettings):
         3,
         doc="Attempts to store a message ClickHouse refuses before it is dead-lettered.",
     )
+    writer_max_keys: int = env(
+        "CR_AGGREGATOR_WRITER_MAX_KEYS",
+        20_000_000,
+        doc="Event and profile keys the writer keeps in memory (12 bytes each at most); beyond it "
+        "the least recently written campaigns are forgotten and reloaded from ClickHouse when met again.",
+    )
     migrate_wait_seconds: float = env(
         "CR_MIGRATE_WAIT_SECONDS", 300.0, doc="`migrate`: how long to wait for ClickHouse to answer."
     )

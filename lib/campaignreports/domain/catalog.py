@@ -236,6 +236,12 @@ BREAKDOWN_DIMENSIONS: tuple[str, ...] = (
     "treatment_id",
 )
 
+# Two-dimensional breakdowns the rollups keep (name -> the two dimensions), e.g. error reasons
+# by recipient domain. A value is the two values joined by PAIR_SEPARATOR, which no event
+# field can contain (they must be printable).
+BREAKDOWN_PAIRS: dict[str, tuple[str, str]] = {"reason_domain": ("reason", "recipient_domain")}
+PAIR_SEPARATOR = "\x1f"
+
 TABS: tuple[str, ...] = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
 
 

@@ -6,8 +6,8 @@ keys the query API uses for `Row.key`, so stored data reads without the proto at
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -24,56 +24,40 @@ EVENT_TYPE_KEYS = _keys(event_pb2.EventType, "EVENT_TYPE_")
 BOUNCE_CATEGORY_KEYS = _keys(event_pb2.BounceCategory, "BOUNCE_CATEGORY_")
 PLATFORM_KEYS = _keys(event_pb2.Platform, "PLATFORM_")
 
-RAW_COLUMNS: tuple[str, ...] = (
-    "event_id",
-    "tenant_id",
-    "campaign_id",
-    "message_id",
-    "channel",
-    "type",
-    "profile_id",
-    "occurred_at",
-    "treatment_id",
-    "reason",
-    "bounce_category",
-    "recipient_domain",
-    "platform",
-    "url",
-    "interaction_type",
-    "element_id",
-    "is_machine",
-)
+
+def _millis(event: event_pb2.Event) -> int:
+    """When the event occurred, in milliseconds since the epoch (UTC)."""
+    return event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
 
 
-def occurred_at(event: event_pb2.Event) -> datetime:
-    return datetime.fromtimestamp(
-        event.occurred_at.seconds + event.occurred_at.nanos / 1e9,
-        tz=UTC,
-    )
+def _key(keys: dict[int, str], field: str) -> Callable[[event_pb2.Event], str]:
+    number = attrgetter(field)
+    return lambda event: keys.get(number(event), "")
 
 
-def to_row(event: event_pb2.Event) -> list[Any]:
-    """One raw-table row, in RAW_COLUMNS order."""
-    return [
-        event.event_id,
-        event.tenant_id,
-        event.campaign_id,
-        event.message_id,
-        CHANNEL_KEYS.get(event.channel, ""),
-        EVENT_TYPE_KEYS.get(event.type, ""),
-        event.profile_id,
-        occurred_at(event),
-        event.treatment_id,
-        event.reason,
-        BOUNCE_CATEGORY_KEYS.get(event.bounce_category, ""),
-        event.recipient_domain,
-        PLATFORM_KEYS.get(event.platform, ""),
-        event.url,
-        event.interaction_type,
-        event.element_id,
-        event.is_machine,
-    ]
+# Each raw-table column and how it is read from an event, in the table's column order.
+COLUMN_READERS: dict[str, Callable[[event_pb2.Event], Any]] = {
+    "event_id": attrgetter("event_id"),
+    "tenant_id": attrgetter("tenant_id"),
+    "campaign_id": attrgetter("campaign_id"),
+    "message_id": attrgetter("message_id"),
+    "channel": _key(CHANNEL_KEYS, "channel"),
+    "type": _key(EVENT_TYPE_KEYS, "type"),
+    "profile_id": attrgetter("profile_id"),
+    "occurred_at": _millis,
+    "treatment_id": attrgetter("treatment_id"),
+    "reason": attrgetter("reason"),
+    "bounce_category": _key(BOUNCE_CATEGORY_KEYS, "bounce_category"),
+    "recipient_domain": attrgetter("recipient_domain"),
+    "platform": _key(PLATFORM_KEYS, "platform"),
+    "url": attrgetter("url"),
+    "interaction_type": attrgetter("interaction_type"),
+    "element_id": attrgetter("element_id"),
+    "is_machine": attrgetter("is_machine"),
+}
+RAW_COLUMNS: tuple[str, ...] = tuple(COLUMN_READERS)
 
 
-def to_rows(events: Iterable[event_pb2.Event]) -> list[list[Any]]:
-    return [to_row(event) for event in events]
+def to_columns(events: Sequence[event_pb2.Event]) -> dict[str, list[Any]]:
+    """The events as raw-table columns (RAW_COLUMNS; `occurred_at` in epoch milliseconds)."""
+    return {name: [read(event) for event in events] for name, read in COLUMN_READERS.items()}

@@ -44,7 +44,7 @@ def test_machine_activity_is_left_out_unless_included() -> None:
     assert "NOT is_machine" in counted_expression(opens, include_machine_activity=False)
     assert "is_machine" not in counted_expression(opens, include_machine_activity=True)
     assert "AND is_machine" in counted_expression(machine_opens, include_machine_activity=False)
-    assert counted_expression(Column("distinct_opens", None), False).startswith("uniqExactMergeIf(profiles")
+    assert counted_expression(Column("distinct_opens", None), False).startswith("groupBitmapMergeIf(profiles")
     assert "channel = 'email'" in counted_expression(opens, False)
     assert "channel" not in counted_expression(Column("opens", None), False)
 
