@@ -2,11 +2,12 @@
 
 A backlog is published straight to a real nats-server's stream; the aggregator (in this process,
 with chDB embedded, as in the embedded stack) consumes it through the whole exactly-once write
-path (Null table, dedup view, minute and 15-minute rollups). Raw limits, measured in the same
-run and into the same schema in another database:
+path (the writer's dedup and profile numbers, raw events, every rollup). Raw limits, measured
+in the same run, in another database:
 
-- chDB `INSERT ... SELECT` generating the rows inside the engine (the engine's own limit);
-- clickhouse-connect inserting Python rows (the client path the aggregator uses).
+- chDB `INSERT ... SELECT` generating the rows inside the engine into the same schema (the
+  engine's own limit);
+- the same rows into a plain MergeTree table without views (the storage's limit).
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ from pathlib import Path
 
 from bench.ingest import Figure, print_table, rss_mib
 from campaignreports import jetstream
-from campaignreports.aggregator.consumer import Aggregator, insert_events
+from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS
 from campaignreports.processes import NatsServer
-from campaignreports.schema import Dialect, migrate
+from campaignreports.schema import WRITER_COLUMNS, Dialect, migrate
 from campaignreports.settings import load_settings
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import setup_telemetry
@@ -64,35 +65,38 @@ def backlog_messages(events: int) -> list[tuple[str, bytes]]:
     return messages
 
 
-def raw_engine(clickhouse: ClickHouse, database: str, rows: int) -> Figure:
-    """chDB INSERT ... SELECT into the same schema: rows generated inside the engine."""
-    sql = f"""
-        INSERT INTO {database}.events_incoming ({", ".join(RAW_COLUMNS)}, round_token)
+def _raw_rows_select(rows: int) -> str:
+    """SELECT of `rows` realistic raw rows generated in the engine: 16 campaigns, three types,
+    a profile per three events, spread over the last 3 weeks (as the bulk load is)."""
+    return f"""
         SELECT toString(number), 'bench', concat('c', toString(number % {CAMPAIGNS})), '', 'email',
                ['sent', 'delivered', 'opened'][number % 3 + 1], concat('p', toString(intDiv(number, 3))),
-               now64(3), '', '', '', ['gmail.com', 'yahoo.com', 'example.org'][number % 3 + 1],
-               '', '', '', '', false, 'raw'
+               now64(3) - toIntervalSecond(number % {21 * 86_400}), '', '', '',
+               ['gmail.com', 'yahoo.com', 'example.org'][number % 3 + 1], '', '', '', '', false,
+               toUInt32(intDiv(number, 3)), sipHash64(number), 'raw'
         FROM numbers({rows})
     """
+
+
+_RAW_TARGET = f"({', '.join(RAW_COLUMNS)}, {', '.join(WRITER_COLUMNS)})"
+
+
+def raw_engine(clickhouse: ClickHouse, database: str, rows: int) -> Figure:
+    """chDB INSERT ... SELECT into the same schema (raw events and every rollup view)."""
     start = time.perf_counter()
-    clickhouse.client.command(sql)
+    clickhouse.client.command(f"INSERT INTO {database}.events {_RAW_TARGET} {_raw_rows_select(rows)}")
     return Figure("raw chDB INSERT ... SELECT, same schema", rows / (time.perf_counter() - start))
 
 
-def raw_client(clickhouse: ClickHouse, rows: int, block: int = 50_000) -> Figure:
-    """clickhouse-connect inserting Python rows into the same schema, 50k-row blocks."""
-    now = datetime.now(UTC)
-    start = time.perf_counter()
-    for offset in range(0, rows, block):
-        data = [
-            [f"x{offset + i}", "bench", f"c{i % CAMPAIGNS}", "", "email", "sent", f"p{i}", now,
-             "", "", "", "gmail.com", "", "", "", "", False, f"raw-{offset}"]
-            for i in range(block)
-        ]  # fmt: skip
-        insert_events(clickhouse, "events_incoming", data, f"raw-{offset}")
-    return Figure(
-        "raw clickhouse-connect insert of Python rows, same schema", rows / (time.perf_counter() - start)
+def raw_plain(clickhouse: ClickHouse, database: str, rows: int) -> Figure:
+    """chDB INSERT ... SELECT of the same rows into a plain MergeTree (no views, one part)."""
+    clickhouse.client.command(
+        f"CREATE TABLE IF NOT EXISTS {database}.plain_events AS {database}.events "
+        "ENGINE = MergeTree ORDER BY (tenant_id, campaign_id, occurred_at)"
     )
+    start = time.perf_counter()
+    clickhouse.client.command(f"INSERT INTO {database}.plain_events {_RAW_TARGET} {_raw_rows_select(rows)}")
+    return Figure("raw chDB INSERT ... SELECT, plain MergeTree", rows / (time.perf_counter() - start))
 
 
 async def aggregate(settings: AggregatorSettings, clickhouse: ClickHouse, events: int) -> Figure:
@@ -133,20 +137,17 @@ def run(events: int) -> tuple[list[Figure], dict[str, float]]:
                 load_settings(AggregatorSettings, {**env, "CR_CLICKHOUSE_DATABASE": "bench_raw"})
             )
             engine = raw_engine(raw_clickhouse, "bench_raw", events)
-            client = raw_client(raw_clickhouse, min(events, 200_000))
+            plain = raw_plain(raw_clickhouse, "bench_raw", events)
             memory = {"bench_process_rss_mib": rss_mib(os.getpid())}
             clickhouse.close()
             raw_clickhouse.close()
         finally:
             nats_server.stop()
     pipeline.limit_name, pipeline.limit_events_per_second = engine.name, engine.events_per_second
-    client_ratio = Figure(
-        "aggregator vs the raw client insert",
-        pipeline.events_per_second,
-        client.name,
-        client.events_per_second,
+    plain_ratio = Figure(
+        "aggregator vs a plain MergeTree insert", pipeline.events_per_second, plain.name, plain.events_per_second
     )
-    return [engine, client, pipeline, client_ratio], memory
+    return [engine, plain, pipeline, plain_ratio], memory
 
 
 def main() -> None:
