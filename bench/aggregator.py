@@ -145,7 +145,10 @@ def run(events: int) -> tuple[list[Figure], dict[str, float]]:
             nats_server.stop()
     pipeline.limit_name, pipeline.limit_events_per_second = engine.name, engine.events_per_second
     plain_ratio = Figure(
-        "aggregator vs a plain MergeTree insert", pipeline.events_per_second, plain.name, plain.events_per_second
+        "aggregator vs a plain MergeTree insert",
+        pipeline.events_per_second,
+        plain.name,
+        plain.events_per_second,
     )
     return [engine, plain, pipeline, plain_ratio], memory
 

@@ -53,12 +53,11 @@ from opentelemetry import trace
 
 from campaignreports import jetstream
 from campaignreports.aggregator.settings import AggregatorSettings
-from campaignreports.aggregator.writer import Writer
+from campaignreports.aggregator.writer import Decoded, Writer
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.jetstream import TRACE_LINKS_HEADER, partition_subject
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
-from campaignreports.v1 import event_pb2
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +67,25 @@ DEAD_SOURCE_HEADER = "Campaign-Reports-Dead-Source"
 
 
 @dataclass
-class _Decoded:
+class _Fetched:
+    """A fetched message, decoded as soon as it arrives (overlapping the round being stored)."""
+
     message: Msg
-    events: list[event_pb2.Event]
+    decoded: Decoded | None
+    error: str = ""
+
+
+def _decode(messages: list[Msg]) -> list[_Fetched]:
+    fetched = []
+    for message in messages:
+        batch = event_batch_pb2.EventBatch()
+        try:
+            batch.ParseFromString(message.data)
+        except DecodeError as exc:
+            fetched.append(_Fetched(message, None, f"undecodable EventBatch: {exc}"))
+            continue
+        fetched.append(_Fetched(message, Decoded.of(batch.events)))
+    return fetched
 
 
 Member = tuple[int, int]  # (partition, stream sequence)
@@ -103,10 +118,10 @@ def consumer_name(settings: AggregatorSettings, partition: int) -> str:
     return f"{settings.consumer_name}-p{partition}"
 
 
-def write(writer: Writer, events: list[event_pb2.Event], token: str) -> None:
+def write(writer: Writer, decoded: Decoded, token: str) -> None:
     """Store events with `token`, so that a retry of the same block with the same token
     completes whatever an interrupted one left undone (see campaignreports.schema)."""
-    writer.store(writer.prepare(events, token))
+    writer.store(writer.prepare(decoded, token))
 
 
 def is_nats_failure(exc: BaseException) -> bool:
@@ -142,7 +157,7 @@ class Aggregator:
         self._round_key = f"{settings.consumer_name}.{settings.replicas}.{settings.replica_index}"
         self._unfinished: Round | None = None
         self._unfinished_since = 0.0
-        self._held: dict[Member, Msg] = {}
+        self._held: dict[Member, _Fetched] = {}
         # What the consuming loop is waiting for, while an operation is retried.
         self._waiting_for: str | None = None
 
@@ -190,7 +205,7 @@ class Aggregator:
         self._stopping.set()
         if self._task is not None and not self._task.done():
             await self._task
-        held, self._held = list(self._held.values()), {}
+        held, self._held = [item.message for item in self._held.values()], {}
         await self._return_messages(held)  # fetched but not stored: let them be redelivered now
         for subscription in self._subscriptions.values():
             if subscription is None:
@@ -246,27 +261,43 @@ class Aggregator:
             return []
 
     async def _consume(self) -> None:
-        while not self._stopping.is_set():
-            await self._rebind()
-            bound = [(p, s) for p, s in self._subscriptions.items() if s is not None]
-            # Every fetch runs to its end even when another fails: a fetch left running would
-            # share its subscription with the next one.
-            fetched = await asyncio.gather(*(self._fetch(s) for _, s in bound), return_exceptions=True)
-            for (partition, _), result in zip(bound, fetched, strict=True):
-                if isinstance(result, nats.errors.Error):
-                    await self._unbind(partition, result)
-                elif isinstance(result, BaseException):
-                    raise result
-                else:
-                    for message in result:
-                        self._held[member(message)] = message  # a redelivery replaces the older copy
-            if None in self._subscriptions.values():
-                await asyncio.sleep(0.5)
-            selected = self._next_round()
-            if selected is not None:
-                await self._store(*selected)
+        """Fetch and decode the next round while the previous one is being stored: decoding is
+        Python work and storing mostly the engine's, so on two cores they overlap. Rounds are
+        still stored one after another (each is written ahead, then acknowledged)."""
+        storing: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping.is_set():
+                await self._rebind()
+                await self._fetch_round()
+                if storing is not None:
+                    await storing
+                    storing = None
+                if None in self._subscriptions.values():
+                    await asyncio.sleep(0.5)
+                selected = self._next_round()
+                if selected is not None:
+                    storing = asyncio.create_task(self._store(*selected), name="aggregator-store")
+        finally:
+            if storing is not None:
+                await storing
 
-    def _next_round(self) -> tuple[list[Msg], str] | None:
+    async def _fetch_round(self) -> None:
+        bound = [(p, s) for p, s in self._subscriptions.items() if s is not None]
+        # Every fetch runs to its end even when another fails: a fetch left running would
+        # share its subscription with the next one.
+        fetched = await asyncio.gather(*(self._fetch(s) for _, s in bound), return_exceptions=True)
+        messages = []
+        for (partition, _), result in zip(bound, fetched, strict=True):
+            if isinstance(result, nats.errors.Error):
+                await self._unbind(partition, result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                messages += result
+        for item in await asyncio.to_thread(_decode, messages):
+            self._held[member(item.message)] = item  # a redelivery replaces the older copy
+
+    def _next_round(self) -> tuple[list[_Fetched], str] | None:
         """The messages of the next round, in a deterministic order, and its token."""
         if self._unfinished is not None:
             if self._unfinished.members <= self._held.keys():
@@ -282,21 +313,19 @@ class Aggregator:
         members = sorted(self._held)
         return [self._held.pop(m) for m in members], round_token(members)
 
-    async def _store(self, messages: list[Msg], token: str) -> None:
+    async def _store(self, items: list[_Fetched], token: str) -> None:
+        messages = [item.message for item in items]
         is_new = self._unfinished is None or self._unfinished.token != token
         if is_new and not await self._write_ahead(Round(token, frozenset(map(member, messages)))):
             await self._return_messages(messages)
             return
         self._unfinished = None
-        decoded: list[_Decoded] = []
-        for message in messages:
-            batch = event_batch_pb2.EventBatch()
-            try:
-                batch.ParseFromString(message.data)
-            except DecodeError as exc:
-                await self._dead_letter(message, f"undecodable EventBatch: {exc}")
-                continue
-            decoded.append(_Decoded(message, list(batch.events)))
+        decoded: list[_Fetched] = []
+        for item in items:
+            if item.decoded is None:
+                await self._dead_letter(item.message, item.error)
+            else:
+                decoded.append(item)
         if not decoded:
             await self._round_done()
             return
@@ -314,8 +343,7 @@ class Aggregator:
                         attributes={"messaging.batch.message_count": len(decoded)},
                     )
                 )
-            events = [event for item in decoded for event in item.events]
-            outcome = await self._insert_round(events, token)
+            outcome = await self._insert_round(Decoded.concat([item.decoded for item in decoded]), token)
             if outcome is None:
                 await self._finish(decoded)
                 await self._round_done()
@@ -375,10 +403,11 @@ class Aggregator:
         except nats.errors.Error as exc:
             log.warning("clearing the stored round in NATS failed (%s)", exc)
 
-    async def _store_alone(self, item: _Decoded, token: str) -> None:
+    async def _store_alone(self, item: _Fetched, token: str) -> None:
+        assert item.decoded is not None
         own_token = f"{token}/{member(item.message)}"
         for _ in range(self._settings.max_attempts):
-            outcome = await self._insert(item.events, own_token)
+            outcome = await self._insert(item.decoded, own_token)
             if outcome is None:
                 await self._finish([item])
                 return
@@ -387,11 +416,11 @@ class Aggregator:
                 return
         await self._dead_letter(item.message, f"refused by ClickHouse: {outcome}")
 
-    async def _insert_round(self, events: list[event_pb2.Event], token: str) -> str | None:
+    async def _insert_round(self, decoded: Decoded, token: str) -> str | None:
         """Insert, retrying a refusal with the same token: a refusal may come from a view late in
         the chain after earlier tables were written, and only the same token completes those."""
         delay = 0.2
-        outcome = await self._insert(events, token)
+        outcome = await self._insert(decoded, token)
         try:
             for _ in range(self._settings.max_attempts - 1):
                 if outcome is None or outcome == "stopping":
@@ -400,19 +429,19 @@ class Aggregator:
                 self._waiting_for = f"ClickHouse, which refused the round ({outcome})"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-                outcome = await self._insert(events, token)
+                outcome = await self._insert(decoded, token)
             return outcome
         finally:
             self._waiting_for = None
 
-    async def _insert(self, events: list[event_pb2.Event], token: str) -> str | None:
+    async def _insert(self, decoded: Decoded, token: str) -> str | None:
         """None once stored; "stopping" if the service stops while ClickHouse is unreachable;
         otherwise the reason ClickHouse refused the events."""
-        if not events:
+        if not len(decoded):
             return None
         try:
             stored = await self._retrying(
-                lambda: self._clickhouse.run(write, self._writer, events, token),
+                lambda: self._clickhouse.run(write, self._writer, decoded, token),
                 is_unavailable,
                 "ClickHouse",
             )
@@ -420,12 +449,12 @@ class Aggregator:
             return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None if stored else "stopping"
 
-    async def _finish(self, items: list[_Decoded]) -> None:
+    async def _finish(self, items: list[_Fetched]) -> None:
         for item in items:
             await _settle(item.message, "ack")
-        self._stored.add(sum(len(item.events) for item in items))
+        self._stored.add(sum(len(item.decoded or ()) for item in items))
 
-    async def _return(self, items: list[_Decoded]) -> None:
+    async def _return(self, items: list[_Fetched]) -> None:
         await self._return_messages([item.message for item in items])
 
     async def _return_messages(self, messages: list[Msg]) -> None:

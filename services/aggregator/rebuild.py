@@ -26,7 +26,7 @@ from nats.js.errors import NotFoundError
 
 from campaignreports.aggregator.consumer import consumer_name, write
 from campaignreports.aggregator.settings import AggregatorSettings
-from campaignreports.aggregator.writer import Writer
+from campaignreports.aggregator.writer import Decoded, Writer
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.schema import (
     Dialect,
@@ -92,7 +92,7 @@ async def replay(
                 messages = await subscription.fetch(REPLAY_BATCH, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
                 break  # the end of the stream
-            events = []
+            parts = []
             for message in messages:
                 batch = event_batch_pb2.EventBatch()
                 try:
@@ -100,11 +100,13 @@ async def replay(
                 except DecodeError:
                     report.undecodable += 1
                     continue
-                events.extend(batch.events)
+                parts.append(Decoded.of(batch.events))
+            decoded = Decoded.concat(parts)
             first, last = messages[0].metadata.sequence.stream, messages[-1].metadata.sequence.stream
-            await clickhouse.run(write, writer, events, f"rebuild:{first}-{last}")
+            if len(decoded):
+                await clickhouse.run(write, writer, decoded, f"rebuild:{first}-{last}")
             report.messages += len(messages)
-            report.events += len(events)
+            report.events += len(decoded)
             print(
                 f"rebuild: replayed {report.messages:,} of ~{total:,} messages", file=sys.stderr, flush=True
             )

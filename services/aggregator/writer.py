@@ -31,6 +31,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -136,6 +137,45 @@ def _table(columns: dict[str, list | np.ndarray]) -> pa.Table:
     )
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """Events as raw-table columns with their keys: the writer's input, built apart from the
+    insert (no stored state needed), so that decoding the next round overlaps storing this one."""
+
+    columns: dict[str, list[Any]]
+    event_keys: np.ndarray
+    profile_keys: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.event_keys)
+
+    @classmethod
+    def of(cls, events: Sequence[event_pb2.Event]) -> Decoded:
+        columns = to_columns(events)
+        return cls(columns, keys_of(columns["event_id"]), keys_of(columns["profile_id"]))
+
+    @classmethod
+    def concat(cls, parts: Sequence[Decoded]) -> Decoded:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            {name: [value for part in parts for value in part.columns[name]] for name in RAW_COLUMNS},
+            np.concatenate([part.event_keys for part in parts]) if parts else np.zeros(0, np.uint64),
+            np.concatenate([part.profile_keys for part in parts]) if parts else np.zeros(0, np.uint64),
+        )
+
+
+def _campaign_positions(decoded: Decoded) -> dict[CampaignKey, np.ndarray]:
+    """Each campaign's event positions, in order."""
+    tenants, campaigns = decoded.columns["tenant_id"], decoded.columns["campaign_id"]
+    if len(decoded) and len(set(tenants)) == 1 and len(set(campaigns)) == 1:
+        return {(tenants[0], campaigns[0]): np.arange(len(decoded))}
+    positions: dict[CampaignKey, list[int]] = {}
+    for index, campaign in enumerate(zip(tenants, campaigns, strict=True)):
+        positions.setdefault(campaign, []).append(index)
+    return {campaign: np.asarray(at) for campaign, at in positions.items()}
+
+
 class Writer:
     """Prepares rounds against what each campaign holds and stores them (see the module doc).
     Blocking: call it from a worker thread. Tables may carry a suffix (the rebuild's)."""
@@ -148,21 +188,14 @@ class Writer:
         self._states: OrderedDict[CampaignKey, CampaignState] = OrderedDict()
         self._lock = threading.Lock()
 
-    def prepare(self, events: Sequence[event_pb2.Event], token: str) -> Prepared:
+    def prepare(self, decoded: Decoded, token: str) -> Prepared:
         """The round's events not stored yet (the first of each event_id), with profile numbers."""
-        columns = to_columns(events)
-        tenants, campaigns = columns["tenant_id"], columns["campaign_id"]
-        event_keys = keys_of(columns["event_id"])
-        profile_keys = keys_of(columns["profile_id"])
-        profile_numbers = np.zeros(len(events), dtype=np.uint32)
-        keep = np.zeros(len(events), dtype=bool)
-        by_campaign: dict[CampaignKey, list[int]] = {}
-        for index, campaign in enumerate(zip(tenants, campaigns, strict=True)):
-            by_campaign.setdefault(campaign, []).append(index)
+        columns, event_keys, profile_keys = decoded.columns, decoded.event_keys, decoded.profile_keys
+        profile_numbers = np.zeros(len(decoded), dtype=np.uint32)
+        keep = np.zeros(len(decoded), dtype=bool)
         parts, new_profile_rows = [], []
-        for campaign, positions in by_campaign.items():
+        for campaign, at in _campaign_positions(decoded).items():
             state = self._state(campaign, token)
-            at = np.asarray(positions)
             keys = event_keys[at]
             stored, _ = state.events.find(keys)
             _, first = np.unique(keys, return_index=True)
@@ -178,13 +211,14 @@ class Writer:
         kept_at = np.flatnonzero(keep)
         event_columns: dict[str, list | np.ndarray] = (
             dict(columns)
-            if len(kept_at) == len(events)
+            if len(kept_at) == len(decoded)
             else {name: [columns[name][i] for i in kept_at] for name in RAW_COLUMNS}
         )
         event_columns["profile_no"] = profile_numbers[kept_at]
         event_columns["event_key"] = event_keys[kept_at]
         event_columns["round_token"] = [token] * len(kept_at)
         new_rows = np.asarray(new_profile_rows, dtype=np.int64)
+        tenants, campaigns = columns["tenant_id"], columns["campaign_id"]
         profiles = _table(
             {
                 "tenant_id": [tenants[i] for i in new_rows],
@@ -195,7 +229,7 @@ class Writer:
                 "round_token": [token] * len(new_rows),
             }
         )
-        return Prepared(token, _table(event_columns), profiles, len(events) - len(kept_at), parts)
+        return Prepared(token, _table(event_columns), profiles, len(decoded) - len(kept_at), parts)
 
     @staticmethod
     def _number(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -120,7 +121,7 @@ def _spans(boundaries: list[int], chosen: dict[int, list[int]]) -> dict[tuple[in
     for size, starts in chosen.items():
         for start in starts:
             assert start % size == 0
-            span = next((a, b) for a, b in zip(boundaries, boundaries[1:], strict=False) if a <= start < b)
+            span = next((a, b) for a, b in itertools.pairwise(boundaries) if a <= start < b)
             assert start + size <= span[1], (start, size, span)
             covered[span] = covered.get(span, 0) + size
     return covered
@@ -141,7 +142,7 @@ def test_cover_takes_each_span_exactly_from_the_coarsest_buckets(zone: str, gran
     boundaries = [*window.bucket_seconds, int(window.end.timestamp())]
     chosen = cover(boundaries, SIZES)
     covered = _spans(boundaries, chosen)
-    assert covered == {(a, b): b - a for a, b in zip(boundaries, boundaries[1:], strict=False)}
+    assert covered == {(a, b): b - a for a, b in itertools.pairwise(boundaries)}
     pieces = sum(len(starts) for starts in chosen.values())
     if zone == "UTC" and granularity is not Granularity.HOUR:
         assert set(chosen) == {86_400}  # whole UTC days only
