@@ -19,8 +19,7 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.ingest import Figure, print_table, rss_mib
@@ -32,36 +31,50 @@ from campaignreports.domain.events import RAW_COLUMNS
 from campaignreports.processes import NatsServer
 from campaignreports.schema import WRITER_COLUMNS, Dialect, migrate
 from campaignreports.settings import load_settings
+from campaignreports.stack import traffic
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import event_pb2
 
 CAMPAIGNS = 16
-EVENTS_PER_MESSAGE = 1_000
-TYPES = (event_pb2.EVENT_TYPE_SENT, event_pb2.EVENT_TYPE_DELIVERED, event_pb2.EVENT_TYPE_OPENED)
+
+
+# Events per profile the traffic generator produces, on average (all channels).
+EVENTS_PER_PROFILE = 7.77
+
+
+def realistic(campaign: str, events: int, now: datetime) -> tuple[list[list[event_pb2.Event]], int]:
+    """A realistic multi-channel campaign of about `events` events (the traffic generator, half
+    of its profiles starting in the 3 weeks before the last day), in batches of 1,000, and how
+    many of them are email SENT events in the last 23.5 hours (what the live widget shows)."""
+    generated = traffic.generate(
+        traffic.Campaign(
+            "bench", campaign, round(events / EVENTS_PER_PROFILE), seed=3, now=now, history=timedelta(days=21)
+        )
+    )
+    recent = int((now - timedelta(hours=23, minutes=30)).timestamp())
+    batches = list(traffic.batches(generated, 1_000))
+    sent = sum(
+        e.channel == event_pb2.CHANNEL_EMAIL
+        and e.type == event_pb2.EVENT_TYPE_SENT
+        and e.occurred_at.seconds >= recent
+        for batch in batches
+        for e in batch
+    )
+    return batches, sent
 
 
 def backlog_messages(events: int) -> list[tuple[str, bytes]]:
-    """(campaign, payload) for `events` realistic email events, 1,000 per message."""
-    now = datetime.now(UTC)
+    """(campaign, payload) for about `events` realistic events with 3 weeks of history, 1,000
+    per message, in 4 campaigns."""
     messages = []
-    for number in range(events // EVENTS_PER_MESSAGE):
-        campaign = f"bench-{number % CAMPAIGNS}"
-        batch = event_batch_pb2.EventBatch()
-        for i in range(EVENTS_PER_MESSAGE):
-            event = batch.events.add(
-                event_id=uuid.uuid4().hex,
-                tenant_id="bench",
-                campaign_id=campaign,
-                channel=event_pb2.CHANNEL_EMAIL,
-                type=(event_pb2.EVENT_TYPE_SENT, event_pb2.EVENT_TYPE_DELIVERED, event_pb2.EVENT_TYPE_OPENED)[
-                    i % 3
-                ],
-                profile_id=f"p{(number * EVENTS_PER_MESSAGE + i) // 3}",
-                recipient_domain=("gmail.com", "yahoo.com", "example.org")[i % 3],
-            )
-            event.occurred_at.FromDatetime(now)
-        messages.append((campaign, batch.SerializeToString()))
+    now = datetime.now(UTC)
+    for number in range(4):
+        batches, _ = realistic(f"bench-{number}", events // 4, now)
+        messages += [
+            (f"bench-{number}", event_batch_pb2.EventBatch(events=batch).SerializeToString())
+            for batch in batches
+        ]
     return messages
 
 
@@ -103,7 +116,9 @@ async def aggregate(settings: AggregatorSettings, clickhouse: ClickHouse, events
     nc = await jetstream.connect(settings, "bench")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
-    for campaign, payload in backlog_messages(events):
+    backlog = backlog_messages(events)
+    events = sum(len(event_batch_pb2.EventBatch.FromString(payload).events) for _, payload in backlog)
+    for campaign, payload in backlog:
         partition = jetstream.partition_of("bench", campaign, settings.stream_partitions)
         await js.publish(jetstream.partition_subject(settings, partition), payload)
     aggregator = Aggregator(js, clickhouse, settings, setup_telemetry("bench", {}))
@@ -115,7 +130,7 @@ async def aggregate(settings: AggregatorSettings, clickhouse: ClickHouse, events
     elapsed = time.perf_counter() - start
     await aggregator.stop()
     await jetstream.close(nc)
-    return Figure("aggregator: stream -> ClickHouse, exactly-once path", events / elapsed)
+    return Figure(f"aggregator: stream -> ClickHouse, {events:,} realistic events", events / elapsed)
 
 
 def run(events: int) -> tuple[list[Figure], dict[str, float]]:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import grpc
 
+from bench.aggregator import raw_engine, raw_plain, realistic
 from bench.ingest import Figure, raw_jetstream, requests, rss_mib, stream, unary
 from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
@@ -44,7 +45,6 @@ from campaignreports.domain.catalog import TABS, WIDGETS
 from campaignreports.processes import free_port
 from campaignreports.schema import Dialect, migrate
 from campaignreports.settings import CommonSettings, load_settings
-from campaignreports.stack import traffic
 from campaignreports.stack.__main__ import Stack, StackSettings
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2, query_service_pb2_grpc
@@ -133,15 +133,14 @@ class Client:
         return time.perf_counter() - start
 
 
-async def end_to_end(client: Client, size: Size) -> Figure:
-    """Stream events as fast as possible; time until the last is visible."""
+async def end_to_end(settings: CommonSettings, client: Client, size: Size) -> Figure:
+    """Stream a realistic campaign with 3 weeks of history through IngestStream as fast as
+    possible (requests built beforehand); time from the first call until every event is stored
+    and visible."""
     campaign = f"e2e-{uuid.uuid4().hex[:6]}"
-    payloads = [
-        ingest_service_pb2.IngestRequest(
-            events=sent_events("bench", campaign, 1_000, start)
-        ).SerializeToString()
-        for start in range(0, size.end_to_end_events, 1_000)
-    ]
+    batches, recent_sent = realistic(campaign, size.end_to_end_events, datetime.now(UTC))
+    payloads = [ingest_service_pb2.IngestRequest(events=batch).SerializeToString() for batch in batches]
+    count = sum(len(batch) for batch in batches)
     started = time.perf_counter()
     async with grpc.aio.insecure_channel(client.ingest_address) as channel:
 
@@ -151,10 +150,11 @@ async def end_to_end(client: Client, size: Size) -> Figure:
 
         async for _ in channel.stream_stream(INGEST_STREAM)(produce()):
             pass
-    await client.wait_for("bench", campaign, len(payloads) * 1_000)
+    await client.wait_for("bench", campaign, recent_sent)
+    await drained(settings)
     return Figure(
-        "end to end: first ingest call -> all visible",
-        len(payloads) * 1_000 / (time.perf_counter() - started),
+        f"end to end, realistic traffic: first ingest call -> all {count:,} visible",
+        count / (time.perf_counter() - started),
     )
 
 
@@ -199,12 +199,17 @@ async def freshness(client: Client, size: Size) -> list[float]:
     return latencies
 
 
-# Events per profile the traffic generator produces, on average (all channels).
-EVENTS_PER_PROFILE = 7.77
-
-
 async def publish(settings: CommonSettings, campaign: str, batches: Iterable[list[event_pb2.Event]]) -> None:
-    """Publish batches of the bench tenant's campaign straight into its stream partition (the
+    """Publish batches of the bench tenant's campaign straight into its stream partition."""
+    await publish_payloads(
+        settings,
+        campaign,
+        (event_batch_pb2.EventBatch(events=batch).SerializeToString() for batch in batches),
+    )
+
+
+async def publish_payloads(settings: CommonSettings, campaign: str, payloads: Iterable[bytes]) -> None:
+    """Publish serialised batches straight into the campaign's stream partition (the
     aggregator's bulk path), 32 messages in flight."""
     nc = await jetstream.connect(settings, "bench-loader")
     js = nc.jetstream()
@@ -212,8 +217,8 @@ async def publish(settings: CommonSettings, campaign: str, batches: Iterable[lis
         settings, jetstream.partition_of("bench", campaign, settings.stream_partitions)
     )
     pending = []
-    for batch in batches:
-        pending.append(js.publish(subject, event_batch_pb2.EventBatch(events=batch).SerializeToString()))
+    for payload in payloads:
+        pending.append(js.publish(subject, payload))
         if len(pending) == 32:
             await asyncio.gather(*pending)
             pending = []
@@ -224,34 +229,18 @@ async def publish(settings: CommonSettings, campaign: str, batches: Iterable[lis
 async def load_dataset(
     settings: CommonSettings, client: Client, campaign: str, events: int
 ) -> tuple[int, float]:
-    """Publish a realistic multi-channel campaign of about `events` events straight into the
-    stream (batched), wait until aggregated; return the exact count and the seconds taken."""
-    now = datetime.now(UTC)
-    generated = traffic.generate(
-        traffic.Campaign(
-            "bench", campaign, round(events / EVENTS_PER_PROFILE), seed=3, now=now, history=timedelta(days=21)
-        )
-    )
-    # Completion shows in the live widget, which counts the last 24 hours only.
-    recent = int((now - timedelta(hours=23, minutes=30)).timestamp())
-    counted = {"events": 0, "recent_email_sent": 0}
-
-    def batches() -> Iterator[list[event_pb2.Event]]:
-        for batch in traffic.batches(generated, 1_000):
-            counted["events"] += len(batch)
-            counted["recent_email_sent"] += sum(
-                e.channel == event_pb2.CHANNEL_EMAIL
-                and e.type == event_pb2.EVENT_TYPE_SENT
-                and e.occurred_at.seconds >= recent
-                for e in batch
-            )
-            yield batch
-
+    """Publish a realistic multi-channel campaign of about `events` events (built and
+    serialised beforehand, so the generator does not compete for the cores) straight into the
+    stream, wait until aggregated; return the exact count and the seconds taken."""
+    batches, recent_sent = realistic(campaign, events, datetime.now(UTC))
+    payloads = [event_batch_pb2.EventBatch(events=batch).SerializeToString() for batch in batches]
+    count = sum(len(batch) for batch in batches)
+    del batches
     started = time.perf_counter()
-    await publish(settings, campaign, batches())
-    await client.wait_for("bench", campaign, counted["recent_email_sent"], within=1800)
+    await publish_payloads(settings, campaign, payloads)
+    await client.wait_for("bench", campaign, recent_sent, within=1800)
     await drained(settings)
-    return counted["events"], time.perf_counter() - started
+    return count, time.perf_counter() - started
 
 
 def extreme_campaign(campaign: str, profiles: int, *, urls: bool) -> Iterator[list[event_pb2.Event]]:
@@ -390,16 +379,15 @@ async def drained(settings: CommonSettings, within: float = 1800) -> None:
         await jetstream.close(nc)
 
 
-def raw_chdb_insert(rows: int) -> Figure:
-    """chDB INSERT ... SELECT into the same schema, in this process (its own engine)."""
+def raw_chdb_inserts(rows: int) -> tuple[Figure, Figure]:
+    """chDB INSERT ... SELECT of realistic rows with 3 weeks of history, in this process (its
+    own engine): into the same schema, and into a plain MergeTree table."""
     with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
         clickhouse = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": f"chdb://{tmp}"}))
         migrate(clickhouse.client, Dialect("raw"))
-        from bench.aggregator import raw_engine
-
-        figure = raw_engine(clickhouse, "raw", rows)
+        figures = raw_engine(clickhouse, "raw", rows), raw_plain(clickhouse, "raw", rows)
         clickhouse.close()
-    return figure
+    return figures
 
 
 def cpu_seconds(pid: int) -> float:
@@ -444,15 +432,15 @@ async def measure(stack: Stack, size: Size) -> Results:
     step = lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)  # noqa: E731
     step("raw limits")
     publish_limit = await raw_jetstream(stack.nats.url, size.seconds)
-    insert_limit = raw_chdb_insert(max(size.end_to_end_events, 200_000))
-    results.figures += [publish_limit, insert_limit]
+    insert_limit, plain_limit = raw_chdb_inserts(max(size.end_to_end_events, 200_000))
+    results.figures += [publish_limit, insert_limit, plain_limit]
     step("ingest")
     for batch, concurrency in ((1, 64), (100, 32), (1_000, 8)):
         results.figures.append(
             await unary(stack.ingest_listen, batch, concurrency, size.seconds, requests(batch, 50_000))
         )
     results.figures.append(await stream(stack.ingest_listen, size.seconds, requests(1_000, 50_000)))
-    for figure in results.figures[2:]:
+    for figure in results.figures[3:]:
         figure.limit_name, figure.limit_events_per_second = (
             publish_limit.name,
             publish_limit.events_per_second,
@@ -460,7 +448,7 @@ async def measure(stack: Stack, size: Size) -> Results:
     step("waiting for the aggregator to drain the ingest figures' events")
     await drained(settings)
     step("end to end")
-    e2e = await end_to_end(client, size)
+    e2e = await end_to_end(settings, client, size)
     e2e.limit_name, e2e.limit_events_per_second = insert_limit.name, insert_limit.events_per_second
     results.figures.append(e2e)
     await drained(settings)
@@ -482,6 +470,12 @@ async def measure(stack: Stack, size: Size) -> Results:
         for viewers in size.viewer_counts:
             share = await watch_cost(client, campaign, query_pid, viewers, size.seconds)
             results.viewers[f"{viewers} viewers @ {events:,}"] = share
+    stored = sum(size.datasets)
+    step(f"loading {min(size.datasets):,} more events into a store of {stored:,}")
+    count, seconds = await load_dataset(settings, client, "dataset-more", min(size.datasets))
+    loaded = Figure(f"bulk load of {count:,} events into a store of {stored:,}", count / seconds)
+    loaded.limit_name, loaded.limit_events_per_second = insert_limit.name, insert_limit.events_per_second
+    results.figures.append(loaded)
     step("campaigns with very many URLs and profiles")
     results.queries.update(await extreme_latencies(settings, client, size))
     results.ratios = tab_ratios(results.queries, size.datasets)

@@ -13,7 +13,11 @@ class AggregatorSettings(CommonSettings):
         doc="Address of the aggregator's gRPC health endpoint (probes).",
     )
     consumer_name: str = env("CR_CONSUMER_NAME", "aggregator", doc="Durable JetStream consumer name.")
-    fetch_batch: int = env("CR_AGGREGATOR_FETCH_BATCH", 64, doc="JetStream messages fetched per insert.")
+    fetch_batch: int = env(
+        "CR_AGGREGATOR_FETCH_BATCH",
+        128,
+        doc="JetStream messages fetched per partition per insert (larger blocks load faster).",
+    )
     fetch_wait_seconds: float = env(
         "CR_AGGREGATOR_FETCH_WAIT_SECONDS",
         0.2,
