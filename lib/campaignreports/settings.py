@@ -210,7 +210,9 @@ class CommonSettings(ProcessSettings):
         "CR_RETENTION_DAYS", 30, doc="Raw-event retention; older occurred_at values are refused at ingest."
     )
     global_retention_days: int = env(
-        "CR_GLOBAL_RETENTION_DAYS", 400, doc="Retention of the 15-minute rollups behind global reports."
+        "CR_GLOBAL_RETENTION_DAYS",
+        400,
+        doc="Retention of the 15-minute, hour and day rollups behind global reports.",
     )
     clickhouse_cluster: str = env(
         "CR_CLICKHOUSE_CLUSTER",

@@ -260,16 +260,22 @@ class Writer:
         return numbers, new_keys, new_numbers, [int(positions[unknown[i]]) for i in first]
 
     def store(self, prepared: Prepared) -> None:
-        """Insert the round (profiles first) with its token, then remember what it stored."""
+        """Insert the round with its token, remembering each part once it is stored.
+
+        Profile numbers are remembered as soon as they are stored, even if the events are then
+        refused: a stored number stays taken, so the round retried (or its messages stored one
+        by one) numbers every profile exactly as the table does."""
         settings = {**INSERT_SETTINGS, "insert_deduplication_token": prepared.token}
         if prepared.profiles.num_rows:
             self._clickhouse.insert_arrow(self._profiles_table, prepared.profiles, settings)
+            with self._lock:
+                for part in prepared.campaigns:
+                    part.state.profiles.add(part.profile_keys, part.profile_numbers)
         if prepared.events.num_rows:
             self._clickhouse.insert_arrow(self._events_table, prepared.events, settings)
         with self._lock:
             for part in prepared.campaigns:
                 part.state.events.add(part.event_keys, np.zeros(len(part.event_keys), dtype=np.uint32))
-                part.state.profiles.add(part.profile_keys, part.profile_numbers)
             self._evict()
 
     def _state(self, campaign: CampaignKey, token: str) -> CampaignState:
