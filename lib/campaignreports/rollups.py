@@ -142,12 +142,13 @@ def _source(
     parts = []
     for seconds, starts in cover(_boundaries(window, per_bucket=per_bucket), list(levels)).items():
         name = f"buckets_{seconds}"
-        parameters[name] = starts
+        parameters.update({name: starts, f"{name}_first": starts[0], f"{name}_last": starts[-1]})
         parts.append(
             f"SELECT {_SOURCE_COLUMNS} FROM {database}.{levels[seconds].table}\n"
             "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
             f" AND {dimension}\n"
-            f"  AND bucket BETWEEN toDateTime({starts[0]}, 'UTC') AND toDateTime({starts[-1]}, 'UTC')"
+            f"  AND bucket BETWEEN toDateTime({{{name}_first:UInt32}}, 'UTC')"
+            f" AND toDateTime({{{name}_last:UInt32}}, 'UTC')"
             f" AND toUnixTimestamp(bucket) IN {{{name}:Array(UInt32)}}"
         )
     return "(\n" + "\n  UNION ALL\n".join(parts) + "\n)"
