@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import sys
@@ -565,8 +566,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="the CI-sized run (about 2 minutes)")
     parser.add_argument("--output", type=Path, default=Path("bench-results"))
+    parser.add_argument("--query-calls", type=int, help="calls per widget and tab (p99 needs 100)")
     args = parser.parse_args()
     size = SHORT if args.short else FULL
+    if args.query_calls:
+        size = dataclasses.replace(size, query_calls=args.query_calls)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as data_dir:
         settings = load_settings(StackSettings, {"CR_DATA_DIR": data_dir})
         os.environ["CR_LOG_LEVEL"] = "WARNING"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaignreports.domain.windows import Granularity, WindowError, cover, live_window, range_window
+from campaignreports.domain.windows import Granularity, WindowError, live_window, range_window
 
 NOW = datetime(2026, 11, 23, 12, 30, 45, tzinfo=UTC)
 
@@ -110,58 +109,3 @@ def test_bad_ranges_name_the_field(start, end, zone, granularity, field) -> None
 
 def test_time_zone_defaults_to_utc() -> None:
     assert _range(NOW - timedelta(days=1), NOW, "").timezone == "UTC"
-
-
-SIZES = (86_400, 3_600, 900)
-
-
-def _spans(boundaries: list[int], chosen: dict[int, list[int]]) -> dict[tuple[int, int], int]:
-    """Seconds covered per span between boundaries, checking no piece crosses a boundary."""
-    covered: dict[tuple[int, int], int] = {}
-    for size, starts in chosen.items():
-        for start in starts:
-            assert start % size == 0
-            span = next((a, b) for a, b in itertools.pairwise(boundaries) if a <= start < b)
-            assert start + size <= span[1], (start, size, span)
-            covered[span] = covered.get(span, 0) + size
-    return covered
-
-
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Kathmandu", "America/New_York", "Asia/Kolkata"])
-@pytest.mark.parametrize("granularity", [Granularity.HOUR, Granularity.DAY, Granularity.MONTH])
-def test_cover_takes_each_span_exactly_from_the_coarsest_buckets(zone: str, granularity: Granularity) -> None:
-    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
-    window = range_window(
-        now - timedelta(days=400 if granularity is Granularity.MONTH else 30),
-        now,
-        zone,
-        granularity,
-        now=now,
-        retention_days=400,
-    )
-    boundaries = [*window.bucket_seconds, int(window.end.timestamp())]
-    chosen = cover(boundaries, SIZES)
-    covered = _spans(boundaries, chosen)
-    assert covered == {(a, b): b - a for a, b in itertools.pairwise(boundaries)}
-    pieces = sum(len(starts) for starts in chosen.values())
-    if zone == "UTC" and granularity is not Granularity.HOUR:
-        assert set(chosen) == {86_400}  # whole UTC days only
-    if zone == "Asia/Kathmandu" and granularity is Granularity.DAY:
-        # +5:45: each local day is 3 quarter hours, 23 hours and a last quarter hour
-        assert pieces == len(window.bucket_seconds) * (3 + 23 + 1)
-    assert pieces <= (b := len(boundaries)) * 2 * (24 + 4) + (boundaries[-1] - boundaries[0]) // 86_400 + b
-
-
-def test_cover_of_the_live_window_is_hours_inside_minutes_at_the_edges() -> None:
-    window = live_window(datetime(2026, 11, 30, 12, 34, 56, tzinfo=UTC))
-    start, end = int(window.start.timestamp()), int(window.end.timestamp())
-    chosen = cover([start, end], (*SIZES, 60))
-    assert _spans([start, end], chosen) == {(start, end): end - start}
-    # 12:34 -> 12:45 by minute, then a quarter hour, 23 hours, two quarter hours, 12:30 -> 12:35
-    assert (len(chosen[60]), len(chosen[900]), len(chosen[3_600])) == (11 + 5, 1 + 2, 23)
-    assert 86_400 not in chosen
-
-
-def test_cover_refuses_boundaries_its_finest_buckets_cannot_cut() -> None:
-    with pytest.raises(ValueError, match="multiple of 900"):
-        cover([0, 600], SIZES)

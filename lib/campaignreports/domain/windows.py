@@ -10,8 +10,6 @@ Every such boundary falls on a UTC quarter hour, so the 15-minute rollup answers
 from __future__ import annotations
 
 import functools
-import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
@@ -163,25 +161,3 @@ def range_window(
     last = floor(end, granularity, zone)
     stop = last if last == end else next_start(last, granularity, zone)
     return Window(first, stop, granularity, timezone)
-
-
-def cover(boundaries: Sequence[int], sizes: Sequence[int]) -> dict[int, list[int]]:
-    """The fewest stored buckets that add up to the spans between consecutive `boundaries`.
-
-    `boundaries` are unix times (the window's start, its buckets' starts, its end); `sizes`
-    are the stored bucket lengths in seconds, coarsest first, each a multiple of the next, the
-    finest dividing every boundary. A stored bucket starts at a multiple of its size (UTC).
-    Returns each size's bucket starts, ascending: together they cover every span exactly and
-    none crosses a boundary, so a query may sum them per span. A 30-day window in UTC is 30
-    day buckets; in +5:45 each day is 3 quarter hours, 23 hours and 1 more quarter hour."""
-    chosen: dict[int, list[int]] = {size: [] for size in sizes}
-    finest = sizes[-1]
-    for start, end in itertools.pairwise(boundaries):
-        if start % finest or end % finest:
-            raise ValueError(f"boundary not a multiple of {finest} s: {start}, {end}")
-        at = start
-        while at < end:
-            size = next(s for s in sizes if at % s == 0 and at + s <= end)
-            chosen[size].append(at)
-            at += size
-    return {size: starts for size, starts in chosen.items() if starts}
