@@ -167,12 +167,14 @@ class Decoded:
 
     @classmethod
     def concat(cls, parts: Sequence[Decoded]) -> Decoded:
+        if not parts:
+            return cls.of([])
         if len(parts) == 1:
             return parts[0]
         return cls(
             {name: _join([part.columns[name] for part in parts]) for name in RAW_COLUMNS},
-            np.concatenate([part.event_keys for part in parts]) if parts else np.zeros(0, np.uint64),
-            np.concatenate([part.profile_keys for part in parts]) if parts else np.zeros(0, np.uint64),
+            np.concatenate([part.event_keys for part in parts]),
+            np.concatenate([part.profile_keys for part in parts]),
         )
 
 

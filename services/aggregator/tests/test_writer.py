@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xxhash
 
-from campaignreports.aggregator.writer import CampaignState, KeyMap, Writer, keys_of
+from campaignreports.aggregator.writer import CampaignState, Decoded, KeyMap, Writer, keys_of
 
 
 def test_keys_are_stable_64_bit_hashes() -> None:
@@ -36,3 +36,8 @@ def test_profiles_are_numbered_after_the_stored_ones_in_first_seen_order() -> No
     assert numbers.tolist() == [2, 0, 3, 2, 4, 3]
     assert sorted(zip(new_numbers.tolist(), first_uses, strict=True)) == [(2, 10), (3, 12), (4, 14)]
     assert set(new_keys.tolist()) == set(keys_of(["z", "a", "m"]).tolist())
+
+
+def test_no_decoded_parts_make_an_empty_round() -> None:
+    """A rebuild batch whose messages are all undecodable has nothing to store."""
+    assert len(Decoded.concat([])) == 0
