@@ -121,7 +121,7 @@ async def aggregate(settings: AggregatorSettings, clickhouse: ClickHouse, events
     for campaign, payload in backlog:
         partition = jetstream.partition_of("bench", campaign, settings.stream_partitions)
         await js.publish(jetstream.partition_subject(settings, partition), payload)
-    aggregator = Aggregator(js, clickhouse, settings, setup_telemetry("bench", {}))
+    aggregator = Aggregator(nc, clickhouse, settings, setup_telemetry("bench", {}))
     start = time.perf_counter()
     await aggregator.start()
     count_sql = f"SELECT count() FROM {settings.clickhouse_database}.events"

@@ -88,6 +88,7 @@ async def open_pipeline(
             "CR_CLICKHOUSE_DATABASE": f"test_{suffix}",
             "CR_STREAM_NAME": f"EVENTS_{suffix}",
             "CR_STREAM_SUBJECT": f"test.{suffix}.events",
+            "CR_STORED_SUBJECT": f"test.{suffix}.stored",
             "CR_DASHBOARD_BUCKET": f"DASHBOARDS_{suffix}",
             "CR_SHUTDOWN_GRACE_SECONDS": "1",
             **overrides,
@@ -101,9 +102,9 @@ async def open_pipeline(
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
     ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), nc, "127.0.0.1:0")
-    backend: list[Component] = [QueryComponent(reader, js, settings)]
+    backend: list[Component] = [QueryComponent(reader, nc, settings)]
     if with_aggregator:
-        backend.insert(0, Aggregator(js, writer, settings, telemetry))
+        backend.insert(0, Aggregator(nc, writer, settings, telemetry))
     backend_host = ServiceHost("127.0.0.1:0", backend, 1, security=ServerSecurity.from_settings(settings))
     await ingest_host.start()
     await backend_host.start()

@@ -210,7 +210,7 @@ async def test_two_replicas_share_the_partitions_and_count_exactly(
             {**base, "CR_AGGREGATOR_REPLICA_INDEX": str(index), "CR_CONSUMER_NAME": "pair"},
         )
         nc = await jetstream.connect(settings, f"replica-{index}")
-        aggregator = Aggregator(nc.jetstream(), ClickHouse(settings), settings, setup_telemetry("r", {}))
+        aggregator = Aggregator(nc, ClickHouse(settings), settings, setup_telemetry("r", {}))
         replicas.append((settings, nc, aggregator))
     assert sorted(p for settings, _, _ in replicas for p in settings.partitions) == [0, 1, 2, 3]
     try:

@@ -337,6 +337,31 @@ async def test_dashboards_save_get_conflict_reset_and_validate(pipeline: Pipelin
     assert list(again.placements) == mine
 
 
+async def test_watch_report_reads_again_when_the_aggregator_stores_the_campaign(
+    nats_server: NatsServer, chdb_dsn: str
+) -> None:
+    """With an interval far longer than the test, only the stored-round notice can bring the
+    second report."""
+    async with open_pipeline(
+        nats_server, chdb_dsn, with_aggregator=True, CR_QUERY_WATCH_INTERVAL_SECONDS="600"
+    ) as pipeline:
+        campaign = f"notice-{uuid.uuid4().hex[:6]}"
+        request = query_service_pb2.GetReportRequest(
+            tenant_id=pipeline.tenant_id, campaign_id=campaign, tab="email"
+        )
+        stream = pipeline.query.WatchReport(request)
+        reports = stream.__aiter__()
+        await asyncio.wait_for(reports.__anext__(), 5)
+        event = email_event(pipeline.tenant_id, campaign, event_pb2.EVENT_TYPE_SENT, "p1")
+        assert (await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=[event]))).accepted == 1
+        second = await asyncio.wait_for(reports.__anext__(), 20)
+        sent = next(
+            m.value for w in second.widgets if w.id == "email_statistics" for m in w.metrics if m.id == "sent"
+        )
+        assert sent == 1
+        stream.cancel()
+
+
 async def test_dashboards_survive_a_restart_of_the_service(pipeline: Pipeline) -> None:
     who = {"tenant_id": pipeline.tenant_id, "user_id": "kim", "tab": "email"}
     mine = [_placement("email_top_links", view="donut")]
@@ -345,9 +370,7 @@ async def test_dashboards_survive_a_restart_of_the_service(pipeline: Pipeline) -
     )
     # A new query service process: its own NATS connection, component and server.
     nc = await jetstream.connect(pipeline.settings, "restarted-query")
-    host = ServiceHost(
-        "127.0.0.1:0", [QueryComponent(pipeline.clickhouse, nc.jetstream(), pipeline.settings)], 1
-    )
+    host = ServiceHost("127.0.0.1:0", [QueryComponent(pipeline.clickhouse, nc, pipeline.settings)], 1)
     await host.start()
     try:
         async with grpc.aio.insecure_channel(host.address) as channel:

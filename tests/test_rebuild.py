@@ -58,7 +58,7 @@ async def test_rebuild_reproduces_identical_rollups(nats_server: NatsServer, chd
     async with open_pipeline(nats_server, chdb_dsn, with_aggregator=False) as pipeline:
         settings = aggregator_settings(pipeline)
         nc = await jetstream.connect(settings, "aggregator")
-        aggregator = Aggregator(nc.jetstream(), pipeline.clickhouse, settings, setup_telemetry("a", {}))
+        aggregator = Aggregator(nc, pipeline.clickhouse, settings, setup_telemetry("a", {}))
         await aggregator.start()
         events = make_events(pipeline.tenant_id, ["r1", "r2"], 3_000, seed=5)
         await send(pipeline, events, 500)
@@ -74,7 +74,7 @@ async def test_rebuild_reproduces_identical_rollups(nats_server: NatsServer, chd
         # The live write path runs on the rebuilt tables.
         late = complete_event("EMAIL", "SENT", pipeline.tenant_id, "r1")
         await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=[late, events[0]]))
-        aggregator = Aggregator(nc.jetstream(), pipeline.clickhouse, settings, setup_telemetry("a", {}))
+        aggregator = Aggregator(nc, pipeline.clickhouse, settings, setup_telemetry("a", {}))
         await aggregator.start()
         assert await settled(pipeline, len(events) + 1) == len(events) + 1
         await aggregator.stop()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import nats
@@ -28,6 +29,8 @@ __all__ = [
     "StreamDefinitionError",
     "close",
     "connect",
+    "decode_stored_notice",
+    "encode_stored_notice",
     "ensure_stream",
     "open_key_value",
     "partition_of",
@@ -47,6 +50,9 @@ NO_PEERS_FOR_PLACEMENT = 10005
 TRACE_LINKS_HEADER = "Campaign-Reports-Trace-Links"
 # The largest message the stream accepts; the ingest service packs below it.
 MAX_MESSAGE_BYTES = 1024 * 1024
+# A stored-round notice names at most this many campaigns; a round with more names none, which
+# its readers take as "anything may have changed".
+MAX_NOTICE_CAMPAIGNS = 1000
 
 
 async def connect(settings: CommonSettings, name: str) -> NatsClient:
@@ -184,6 +190,28 @@ def partition_of(tenant_id: str, campaign_id: str, partitions: int) -> int:
 
 def partition_subject(settings: CommonSettings, partition: int) -> str:
     return f"{settings.stream_subject}.{partition}"
+
+
+def encode_stored_notice(campaigns: Iterable[tuple[str, str]]) -> bytes:
+    """The notice the aggregator publishes (core NATS, not kept) after a round is stored: the
+    (tenant, campaign) pairs it changed, so that live reports read again at once instead of at
+    their next interval. Only a hint: a lost notice delays a report by one interval at most."""
+    pairs = sorted(set(campaigns))
+    return json.dumps(pairs if len(pairs) <= MAX_NOTICE_CAMPAIGNS else None).encode()
+
+
+def decode_stored_notice(data: bytes) -> frozenset[tuple[str, str]] | None:
+    """The campaigns a notice names; None means any campaign may have changed (a round too large
+    to list, or a notice this version cannot read)."""
+    try:
+        pairs = json.loads(data) if len(data) <= MAX_NOTICE_CAMPAIGNS * 400 else None
+    except ValueError:
+        return None
+    if not isinstance(pairs, list) or len(pairs) > MAX_NOTICE_CAMPAIGNS:
+        return None
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs):
+        return None
+    return frozenset((tenant, campaign) for tenant, campaign in pairs)
 
 
 def stream_config(settings: CommonSettings) -> StreamConfig:

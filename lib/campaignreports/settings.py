@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 _MISSING = dataclasses.MISSING
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SUBJECT = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
 def is_identifier(value: str) -> bool:
@@ -177,6 +178,12 @@ class CommonSettings(ProcessSettings):
     dead_letter_subject: str = env(
         "CR_DEAD_LETTER_SUBJECT", "campaignreports.dead", doc="Subject of dead-lettered messages."
     )
+    stored_subject: str = env(
+        "CR_STORED_SUBJECT",
+        "campaignreports.stored",
+        doc="Core NATS subject on which the aggregator names the campaigns each stored round changed; "
+        "open live reports read again at once instead of at their next interval.",
+    )
     stream_max_age_days: float = env(
         "CR_STREAM_MAX_AGE_DAYS",
         30.0,
@@ -255,6 +262,12 @@ class CommonSettings(ProcessSettings):
             self.stream_subject
         ):
             raise ValueError("CR_DEAD_LETTER_SUBJECT must not overlap CR_STREAM_SUBJECT")
+        if any(self.stored_subject.startswith(s) for s in (self.stream_subject, self.dead_letter_subject)):
+            raise ValueError(
+                "CR_STORED_SUBJECT must lie outside CR_STREAM_SUBJECT and CR_DEAD_LETTER_SUBJECT"
+            )
+        if not _SUBJECT.fullmatch(self.stored_subject):
+            raise ValueError("CR_STORED_SUBJECT must be dot-separated tokens of [A-Za-z0-9_-]")
         if self.stream_storage not in {"file", "memory"}:
             raise ValueError("CR_STREAM_STORAGE must be file or memory")
         if not 1 <= self.stream_replicas <= 5:

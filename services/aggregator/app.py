@@ -32,7 +32,7 @@ async def serve(
             js = nc.jetstream()
             await jetstream.ensure_stream(js, settings)
             components = [
-                Aggregator(js, clickhouse, settings, telemetry),
+                Aggregator(nc, clickhouse, settings, telemetry),
                 jetstream.ConnectionWatch(nc, "aggregator"),
                 *extra_components,
             ]

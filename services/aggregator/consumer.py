@@ -139,9 +139,14 @@ class Aggregator:
     service_names: tuple[str, ...] = ()
 
     def __init__(
-        self, js: JetStreamContext, clickhouse: ClickHouse, settings: AggregatorSettings, telemetry: Telemetry
+        self,
+        nc: jetstream.NatsClient,
+        clickhouse: ClickHouse,
+        settings: AggregatorSettings,
+        telemetry: Telemetry,
     ) -> None:
-        self._js = js
+        self._nc = nc
+        self._js = nc.jetstream()
         self._clickhouse = clickhouse
         self._writer = Writer(clickhouse, max_keys=settings.writer_max_keys)
         self._settings = settings
@@ -453,6 +458,20 @@ class Aggregator:
         for item in items:
             await _settle(item.message, "ack")
         self._stored.add(sum(len(item.decoded or ()) for item in items))
+        await self._announce(items)
+
+    async def _announce(self, items: list[_Fetched]) -> None:
+        """Name the campaigns just stored, for the live reports showing them (a hint: a lost
+        notice only means the report comes at its next interval)."""
+        campaigns: set[tuple[str, str]] = set()
+        for item in items:
+            if item.decoded is not None:
+                columns = item.decoded.columns
+                campaigns.update(zip(columns["tenant_id"], columns["campaign_id"], strict=True))
+        try:
+            await self._nc.publish(self._settings.stored_subject, jetstream.encode_stored_notice(campaigns))
+        except nats.errors.Error as exc:
+            log.debug("stored-round notice not sent (%s)", exc)
 
     async def _return(self, items: list[_Fetched]) -> None:
         await self._return_messages([item.message for item in items])

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import grpc
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
@@ -29,26 +34,28 @@ def query_components(
     while it reconnects DashboardService is NOT_SERVING (queries carry on); closed for good,
     it stops the process."""
     return [
-        QueryComponent(clickhouse, nc.jetstream(), settings),
+        QueryComponent(clickhouse, nc, settings),
         jetstream.ConnectionWatch(nc, "dashboards", affects=(DASHBOARD_SERVICE_NAME,)),
     ]
 
 
 class QueryComponent:
-    """QueryService (over ClickHouse) and DashboardService (over a NATS key-value bucket)."""
+    """QueryService (over ClickHouse) and DashboardService (over a NATS key-value bucket). Live
+    reports also listen to the aggregator's stored-round notices on NATS."""
 
     service_names = (SERVICE_NAME, DASHBOARD_SERVICE_NAME)
 
-    def __init__(
-        self, clickhouse: ClickHouse, js: jetstream.JetStreamContext, settings: QuerySettings
-    ) -> None:
+    def __init__(self, clickhouse: ClickHouse, nc: jetstream.NatsClient, settings: QuerySettings) -> None:
+        self._nc = nc
+        self._stored_subject = settings.stored_subject
+        self._notices: Subscription | None = None
         self._queries = QueryServicer(
             WidgetEngine(clickhouse, max_rows=settings.max_rows),
             retention_days=settings.global_retention_days,
             watch_interval_seconds=settings.watch_interval_seconds,
             max_watchers=settings.max_watchers,
         )
-        self._store = DashboardStore(js, settings.dashboard_bucket, settings)
+        self._store = DashboardStore(nc.jetstream(), settings.dashboard_bucket, settings)
 
     def register(self, server: grpc.aio.Server) -> None:
         query_service_pb2_grpc.add_QueryServiceServicer_to_server(self._queries, server)
@@ -58,12 +65,18 @@ class QueryComponent:
 
     async def start(self) -> None:
         await self._store.open()
+        self._notices = await self._nc.subscribe(self._stored_subject, cb=self._on_notice)
+
+    async def _on_notice(self, message: Msg) -> None:
+        self._queries.stored(jetstream.decode_stored_notice(message.data))
 
     async def drain(self) -> None:
         self._queries.close_streams()
 
     async def stop(self) -> None:
-        """Nothing runs in the background."""
+        if self._notices is not None:
+            with contextlib.suppress(nats.errors.Error):
+                await self._notices.unsubscribe()
 
     def background(self) -> None:
         """Nothing runs in the background."""

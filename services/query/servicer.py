@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import grpc
@@ -101,6 +102,21 @@ async def _control_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[No
         await abort_field(context, "control_treatment_id", str(exc))
 
 
+@dataclass
+class _Watched:
+    """A campaign shown by open WatchReport streams: the event of each stream, and the number of
+    the last stored-round notice that named it."""
+
+    wakers: set[asyncio.Event] = dataclasses.field(default_factory=set)
+    version: int = 0
+
+
+async def _rest(until: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `until` is set first."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(until.wait(), seconds)
+
+
 class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     def __init__(
         self,
@@ -120,10 +136,14 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         self._watchers = 0
         # Streams showing the same live report share its reads (see SharedReads).
         self._watch_reads: SharedReads[tuple[pb.Report, bytes]] = SharedReads(watch_interval_seconds / 2)
+        # The campaigns that open streams show, and how many stored-round notices there were.
+        self._watched: dict[tuple[str, str], _Watched] = {}
+        self._notices = 0
 
     def close_streams(self) -> None:
         """End every WatchReport stream (at shutdown, so that the server can stop at once)."""
         self._closing.set()
+        self.stored(None)
 
     async def ListWidgets(
         self, request: pb.ListWidgetsRequest, context: grpc.aio.ServicerContext
@@ -197,21 +217,47 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def _watch(
         self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.Report]:
-        last_sent, sent_at = b"", -WATCH_MIN_GAP_SECONDS
-        while not self._closing.is_set():
-            now = self._clock()
-            scope = await self._scope(request, context, now)  # checks the caller every time
-            report, content = await self._shared_report(request.tab, widgets, scope, context, now)
-            pause = self._watch_interval
-            if content != last_sent:
-                since = time.monotonic() - sent_at
-                if since >= WATCH_MIN_GAP_SECONDS:
-                    yield report
-                    last_sent, sent_at = content, time.monotonic()
-                else:  # a change within a second of the last report: read again the moment it may go
-                    pause = min(pause, WATCH_MIN_GAP_SECONDS - since)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), pause)
+        """Read the report every interval, and at once when the aggregator says it stored events
+        of the campaign; send it when it changed, at most once a second."""
+        campaign = (request.tenant_id, request.campaign_id)
+        watched = self._watched.setdefault(campaign, _Watched())
+        wake = asyncio.Event()
+        watched.wakers.add(wake)
+        try:
+            last_sent, sent_at = b"", -WATCH_MIN_GAP_SECONDS
+            while not self._closing.is_set():
+                wake.clear()
+                now = self._clock()
+                scope = await self._scope(request, context, now)  # checks the caller every time
+                report, content = await self._shared_report(
+                    request.tab, widgets, scope, context, now, watched.version
+                )
+                pause = self._watch_interval
+                if content != last_sent:
+                    since = time.monotonic() - sent_at
+                    if since >= WATCH_MIN_GAP_SECONDS:
+                        yield report
+                        last_sent, sent_at = content, time.monotonic()
+                    else:  # a change within a second of the last report: read again the moment it may go
+                        pause = min(pause, WATCH_MIN_GAP_SECONDS - since)
+                await _rest(wake, pause)
+                hold = WATCH_MIN_GAP_SECONDS - (time.monotonic() - sent_at)
+                if wake.is_set() and hold > 0:  # woken too soon to send: read when it may go
+                    await _rest(self._closing, hold)
+        finally:
+            watched.wakers.discard(wake)
+            if not watched.wakers:
+                del self._watched[campaign]
+
+    def stored(self, campaigns: frozenset[tuple[str, str]] | None) -> None:
+        """Wake the live streams of the campaigns a stored round changed (None: of every campaign)."""
+        self._notices += 1
+        named = self._watched.keys() if campaigns is None else campaigns & self._watched.keys()
+        for campaign in named:
+            watched = self._watched[campaign]
+            watched.version = self._notices
+            for wake in watched.wakers:
+                wake.set()
 
     async def _shared_report(
         self,
@@ -220,10 +266,12 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         scope: Scope,
         context: grpc.aio.ServicerContext,
         now: datetime,
+        version: int,
     ) -> tuple[pb.Report, bytes]:
         """The live report and its content, read and built once for every stream showing it:
-        the same scope but the window, which is the live one for all of them."""
-        key = (tab, *(getattr(scope, f.name) for f in fields(scope) if f.name != "window"))
+        the same scope but the window, which is the live one for all of them. `version` counts
+        the stored-round notices of the campaign, so a read after a notice is never one from before."""
+        key = (tab, version, *(getattr(scope, f.name) for f in fields(scope) if f.name != "window"))
 
         async def read() -> tuple[pb.Report, bytes]:
             report = _report(tab, await self._engine.evaluate(widgets, scope, now), now)

@@ -31,6 +31,9 @@ def test_defaults_load_from_an_empty_environment() -> None:
         ("CR_INGEST_LISTEN", "50051"),
         ("CR_CLICKHOUSE_DATABASE", "db; DROP TABLE x"),
         ("CR_LOG_LEVEL", "LOUD"),
+        ("CR_STORED_SUBJECT", "campaignreports.events.stored"),
+        ("CR_STORED_SUBJECT", "campaignreports.*"),
+        ("CR_STORED_SUBJECT", "stored events"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
