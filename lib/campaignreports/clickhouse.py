@@ -112,6 +112,12 @@ class ClickHouse:
     def query_rows(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self.client.query(sql, parameters=parameters).result_rows
 
+    def release_memory(self) -> None:
+        """Return the memory the embedded engine's allocator freed but keeps for reuse (after a
+        large insert or merge, hundreds of MiB) to the system. A server manages its own."""
+        if self._chdb_path is not None:
+            self.client.command("SYSTEM JEMALLOC PURGE")
+
     def close(self) -> None:
         self.client.close()
         with self._chdb_lock:

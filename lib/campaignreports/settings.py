@@ -135,6 +135,13 @@ class ProcessSettings:
 class CommonSettings(ProcessSettings):
     """What every service needs: where NATS and ClickHouse are, besides logging and shutdown."""
 
+    memory_release_seconds: float = env(
+        "CR_MEMORY_RELEASE_SECONDS",
+        15.0,
+        doc="How often the process hands memory its allocators freed but kept back to the system "
+        "(C heap, and the embedded ClickHouse's); 0 never does.",
+    )
+
     nats_url: str = env(
         "CR_NATS_URL",
         "nats://127.0.0.1:4222",

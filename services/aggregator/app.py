@@ -8,6 +8,7 @@ from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.memory import MemoryRelease
 from campaignreports.schema import Dialect, migrate
 from campaignreports.service import Component, ServerSecurity, ServiceHost, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
@@ -34,6 +35,7 @@ async def serve(
             components = [
                 Aggregator(nc, clickhouse, settings, telemetry),
                 jetstream.ConnectionWatch(nc, "aggregator"),
+                MemoryRelease(clickhouse, settings.memory_release_seconds),
                 *extra_components,
             ]
             host = ServiceHost(

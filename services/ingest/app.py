@@ -10,6 +10,7 @@ from campaignreports import jetstream
 from campaignreports.ingest.publisher import GroupCommitPublisher
 from campaignreports.ingest.servicer import SERVICE_NAME, IngestServicer, add_to_server
 from campaignreports.ingest.settings import IngestSettings
+from campaignreports.memory import MemoryRelease
 from campaignreports.service import ServerSecurity, ServiceHost
 from campaignreports.telemetry import Telemetry
 
@@ -77,7 +78,11 @@ def host(
     (where every accepted event goes) is down, stopped once that connection is closed for good."""
     return ServiceHost(
         listen or settings.ingest_listen,
-        [component, jetstream.ConnectionWatch(nc, "ingest")],
+        [
+            component,
+            jetstream.ConnectionWatch(nc, "ingest"),
+            MemoryRelease(None, settings.memory_release_seconds),
+        ],
         settings.shutdown_grace_seconds,
         max_receive_bytes=settings.max_request_bytes,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,

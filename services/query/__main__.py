@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.memory import MemoryRelease
 from campaignreports.query.app import query_components
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
@@ -20,7 +21,10 @@ async def run(settings: QuerySettings) -> None:
         try:
             host = ServiceHost(
                 settings.query_listen,
-                query_components(clickhouse, nc, settings),
+                [
+                    *query_components(clickhouse, nc, settings),
+                    MemoryRelease(clickhouse, settings.memory_release_seconds),
+                ],
                 settings.shutdown_grace_seconds,
                 max_concurrent_rpcs=settings.max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),
