@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.aggregator import raw_engine, raw_plain, realistic
 from bench.ingest import Figure, raw_jetstream, requests, rss_mib, stream, unary
@@ -380,15 +381,51 @@ async def drained(settings: CommonSettings, within: float = 1800) -> None:
         await jetstream.close(nc)
 
 
-def raw_chdb_inserts(rows: int) -> tuple[Figure, Figure]:
+def raw_chdb_inserts(rows: int, calls: int) -> tuple[Figure, Figure, dict[str, list[float]]]:
     """chDB INSERT ... SELECT of realistic rows with 3 weeks of history, in this process (its
-    own engine): into the same schema, and into a plain MergeTree table."""
+    own engine): into the same schema, and into a plain MergeTree table; then the engine's floor
+    under every widget (`raw_chdb_reads`)."""
     with tempfile.TemporaryDirectory(prefix="bench-raw-") as tmp:
         clickhouse = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": f"chdb://{tmp}"}))
         migrate(clickhouse.client, Dialect("raw"))
-        figures = raw_engine(clickhouse, "raw", rows), raw_plain(clickhouse, "raw", rows)
+        engine, plain = raw_engine(clickhouse, "raw", rows), raw_plain(clickhouse, "raw", rows)
+        reads = raw_chdb_reads(clickhouse, "raw", calls)
         clickhouse.close()
-    return figures
+    return engine, plain, reads
+
+
+def raw_chdb_reads(clickhouse: ClickHouse, database: str, calls: int) -> dict[str, list[float]]:
+    """What a query costs the engine before it counts anything: a query without a table, and a
+    parameterised sum over one campaign's totals in the 15-minute rollup (a few thousand rows),
+    the smallest read a widget makes."""
+    reads = {
+        "SELECT 1": ("SELECT 1", {}),
+        "one campaign's 15-minute totals": (
+            f"SELECT sum(events) FROM {database}.rollup_15m WHERE tenant_id = {{tenant_id:String}}"
+            " AND campaign_id = {campaign_id:String} AND dimension = ''",
+            {"tenant_id": "bench", "campaign_id": "c0"},
+        ),
+    }
+    timings = {}
+    for name, (sql, parameters) in reads.items():
+        clickhouse.query_rows(sql, parameters)  # warm-up
+        samples = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            clickhouse.query_rows(sql, parameters)
+            samples.append(time.perf_counter() - start)
+        timings[f"raw limit: chDB {name}"] = samples
+    return timings
+
+
+async def raw_grpc_round_trip(client: Client, calls: int) -> dict[str, list[float]]:
+    """The query server's floor: a health check, which touches no data."""
+    health = health_pb2_grpc.HealthStub(client.query_channel)
+    return {
+        "raw limit: gRPC health check on the query server": await _timed(
+            lambda: health.Check(health_pb2.HealthCheckRequest()), calls
+        )
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -433,8 +470,12 @@ async def measure(stack: Stack, size: Size) -> Results:
     step = lambda text: print(f"bench: {text}", file=sys.stderr, flush=True)  # noqa: E731
     step("raw limits")
     publish_limit = await raw_jetstream(stack.nats.url, size.seconds)
-    insert_limit, plain_limit = raw_chdb_inserts(max(size.end_to_end_events, 200_000))
+    insert_limit, plain_limit, read_limits = raw_chdb_inserts(
+        max(size.end_to_end_events, 200_000), size.query_calls
+    )
     results.figures += [publish_limit, insert_limit, plain_limit]
+    results.queries.update(read_limits)
+    results.queries.update(await raw_grpc_round_trip(client, size.query_calls))
     step("ingest")
     for batch, concurrency in ((1, 64), (100, 32), (1_000, 8)):
         results.figures.append(
