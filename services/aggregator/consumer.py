@@ -463,11 +463,7 @@ class Aggregator:
     async def _announce(self, items: list[_Fetched]) -> None:
         """Name the campaigns just stored, for the live reports showing them (a hint: a lost
         notice only means the report comes at its next interval)."""
-        campaigns: set[tuple[str, str]] = set()
-        for item in items:
-            if item.decoded is not None:
-                columns = item.decoded.columns
-                campaigns.update(zip(columns["tenant_id"], columns["campaign_id"], strict=True))
+        campaigns = frozenset().union(*(item.decoded.campaigns for item in items if item.decoded is not None))
         try:
             await self._nc.publish(self._settings.stored_subject, jetstream.encode_stored_notice(campaigns))
         except nats.errors.Error as exc:

@@ -156,6 +156,9 @@ class Decoded:
     columns: dict[str, Sequence[Any]]
     event_keys: np.ndarray
     profile_keys: np.ndarray
+    # The (tenant, campaign) pairs of the events: what the writer groups by and the aggregator
+    # announces once stored.
+    campaigns: frozenset[CampaignKey]
 
     def __len__(self) -> int:
         return len(self.event_keys)
@@ -163,7 +166,12 @@ class Decoded:
     @classmethod
     def of(cls, events: Sequence[event_pb2.Event]) -> Decoded:
         columns = to_columns(events)
-        return cls(columns, keys_of(columns["event_id"]), keys_of(columns["profile_id"]))
+        return cls(
+            columns,
+            keys_of(columns["event_id"]),
+            keys_of(columns["profile_id"]),
+            frozenset(zip(columns["tenant_id"], columns["campaign_id"], strict=True)),
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[Decoded]) -> Decoded:
@@ -175,14 +183,16 @@ class Decoded:
             {name: _join([part.columns[name] for part in parts]) for name in RAW_COLUMNS},
             np.concatenate([part.event_keys for part in parts]),
             np.concatenate([part.profile_keys for part in parts]),
+            frozenset().union(*(part.campaigns for part in parts)),
         )
 
 
 def _campaign_positions(decoded: Decoded) -> dict[CampaignKey, np.ndarray]:
     """Each campaign's event positions, in order."""
+    if len(decoded.campaigns) == 1:
+        (only,) = decoded.campaigns
+        return {only: np.arange(len(decoded))}
     tenants, campaigns = decoded.columns["tenant_id"], decoded.columns["campaign_id"]
-    if len(decoded) and len(set(tenants)) == 1 and len(set(campaigns)) == 1:
-        return {(tenants[0], campaigns[0]): np.arange(len(decoded))}
     positions: dict[CampaignKey, list[int]] = {}
     for index, campaign in enumerate(zip(tenants, campaigns, strict=True)):
         positions.setdefault(campaign, []).append(index)
