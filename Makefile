@@ -22,7 +22,7 @@ BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test chaos helm-check lint fmt buf-lint clean bench bench-short bench-ingest bench-aggregator docs demo
+.PHONY: help venv proto run test chaos helm-check lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -94,7 +94,15 @@ $(BUF):
 buf-lint: $(BUF) ## Lint the protos with buf (STANDARD rules, see protos/buf.yaml)
 	cd protos && ../$(BUF) lint
 
-lint: venv buf-lint ## ruff and buf lint
+# The reference is the version of protos/ before its latest change (or HEAD while protos/ has
+# uncommitted changes), so every change to the contract is checked once against what it replaces.
+buf-breaking: $(BUF) ## buf breaking: protos/ against their previous version (contract changes must be additive)
+	@if ! git diff --quiet HEAD -- protos 2>/dev/null; then ref=$$(git rev-parse HEAD); \
+	else ref=$$(git rev-parse -q --verify "$$(git log -1 --format=%H -- protos)~1" 2>/dev/null); fi; \
+	if [ -z "$$ref" ]; then echo "buf breaking: this clone has no earlier version of protos/ to compare with"; \
+	else echo "buf breaking against protos/ at $$ref"; $(BUF) breaking protos --against ".git#ref=$$ref,subdir=protos"; fi
+
+lint: venv buf-lint buf-breaking ## ruff, buf lint and buf breaking
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -78,6 +78,41 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else 0.0
 
 
+# The error type of each reason the traffic generator sends, read off the documented mapping
+# (docs/error-types.md) by hand.
+ERROR_TYPE_OF = {
+    "unknown_user": "unknown_user",
+    "invalid_number": "unknown_user",
+    "invalid_domain": "invalid_domain",
+    "mailbox_full": "mailbox_full",
+    "account_disabled": "account_disabled",
+    "token_expired": "account_disabled",
+    "refused": "refused",
+    "carrier_blocked": "refused",
+    "unreachable": "unreachable",
+    "timeout": "unreachable",
+    "absent_subscriber": "not_connected",
+    "out_of_office": "other",
+    "postmaster": "other",
+    "quarantined_address": "other",
+}
+ERROR_TYPES = (
+    "unknown_user",
+    "invalid_domain",
+    "mailbox_full",
+    "account_disabled",
+    "refused",
+    "unreachable",
+    "not_connected",
+    "other",
+)
+FAILED = ("error", "bounced")
+
+
+def error_type(e: Ev) -> str:
+    return ERROR_TYPE_OF[e.reason] if e.type in FAILED else ""
+
+
 def metric(name: str, events: list[Ev], machine: bool) -> float:
     """The value of one documented metric over `events` (already restricted to a channel and window)."""
 
@@ -108,6 +143,12 @@ def metric(name: str, events: list[Ev], machine: bool) -> float:
     }
     if name in simple:
         return n(simple[name])
+    if name.startswith("failures_"):
+        return sum(
+            1
+            for e in events
+            if e.type in FAILED and ERROR_TYPE_OF[e.reason] == name.removeprefix("failures_")
+        )
     computed: dict[str, Callable[[], float]] = {
         "entered_profiles": lambda: distinct(e for e in events if e.type == "profile_entered"),
         "to_deliver": lambda: n("targeted") - n("excluded"),
@@ -123,6 +164,10 @@ def metric(name: str, events: list[Ev], machine: bool) -> float:
         "reactivity": lambda: _ratio(distinct(human("clicked")), distinct(human("opened"))),
         "open_rate": lambda: _ratio(distinct(human("opened")), n("delivered")),
         "click_rate": lambda: _ratio(distinct(human("clicked")), n("delivered")),
+        "failures": lambda: n("error") + n("bounced"),
+        "execution_errors": lambda: n("error") + n("bounced"),
+        "successes": lambda: n("delivered"),
+        "delivered_reactivity": lambda: _ratio(distinct(human("clicked")), n("delivered")),
     }
     return computed[name]()
 
@@ -138,11 +183,17 @@ RATE_BASE = {
     "spam_complaints": "delivered",
     "excluded": "targeted",
     "to_deliver": "targeted",
+    "failures": "sent",
+    "execution_errors": "to_deliver",
+    "successes": "to_deliver",
 }
 
 # ---- the widget catalog, written out -------------------------------------------------------------
 
 SENDING = ["sent", "delivered", "bounces", "errors"]
+TARGET_AUDIENCE = ["targeted", "to_deliver", "excluded"]
+EXECUTION = ["to_deliver", "successes", "execution_errors", "new_quarantines"]
+DELIVERY_SUMMARY = ["sent", "delivered", "failures", "distinct_clicks"]
 KPI: dict[str, tuple[str | None, list[str]]] = {
     "campaign_statistics": (None, ["entered_profiles"]),
     "email_sending_statistics": ("email", ["targeted", *SENDING]),
@@ -158,8 +209,12 @@ KPI: dict[str, tuple[str | None, list[str]]] = {
         "email",
         ["sent", "delivered", "bounces", "distinct_opens", "distinct_clicks"],
     ),
-    "email_target_audience": ("email", ["targeted", "to_deliver", "excluded"]),
-    "email_execution_statistics": ("email", ["to_deliver", "delivered", "errors", "new_quarantines"]),
+    "email_target_audience": ("email", TARGET_AUDIENCE),
+    "email_execution_statistics": ("email", EXECUTION),
+    "email_tracking_indicators": (
+        "email",
+        ["successes", "distinct_opens", "opens", "unsubscribes", "mirror_page_views", "forwards"],
+    ),
     "email_reaction_statistics": (
         "email",
         [
@@ -177,12 +232,23 @@ KPI: dict[str, tuple[str | None, list[str]]] = {
     "push_sending_performance": ("push", SENDING),
     "push_statistics": ("push", [*SENDING, "opens", "actions", "engagements"]),
     "push_sending_failed": ("push", ["errors", "bounces"]),
+    "push_delivery_summary": ("push", DELIVERY_SUMMARY),
+    "push_target_audience": ("push", TARGET_AUDIENCE),
+    "push_execution_statistics": ("push", EXECUTION),
+    "push_clickstreams": ("push", ["distinct_clicks", "clicks", "reactivity"]),
+    "sms_delivery_summary": ("sms", DELIVERY_SUMMARY),
+    "sms_target_audience": ("sms", TARGET_AUDIENCE),
+    "sms_execution_statistics": ("sms", EXECUTION),
+    "sms_clickstreams": ("sms", ["distinct_clicks", "clicks", "delivered_reactivity"]),
     "sms_statistics": ("sms", ["targeted", "excluded", *SENDING, "clicks", "distinct_clicks"]),
     "web_performance": ("web", ["impressions", "unique_impressions", "interactions"]),
     "direct_mail_sending_statistics": ("direct_mail", ["targeted", "sent", "errors", "excluded"]),
 }
 SERIES: dict[str, tuple[str, list[str]]] = {
-    "email_summary": ("email", ["sent", "delivered", "opens", "clicks"]),
+    "email_summary": (
+        "email",
+        ["sent", "delivered", "opens", "clicks", "bounces", "errors", "unsubscribes", "spam_complaints"],
+    ),
     "email_performance_by_date": ("email", SENDING),
     "email_user_activities": ("email", ["opens", "clicks"]),
     "inapp_summary": ("in_app", ["impressions", "interactions"]),
@@ -195,10 +261,17 @@ SERIES: dict[str, tuple[str, list[str]]] = {
 @dataclass(frozen=True)
 class RowsSpec:
     channel: str | None
-    field: str
+    field: str | Callable[[Ev], str]  # an event field, or what gives an event's row
     metrics: list[str]
     order_by: str | None = None  # None: the first metric; "key": by key
     limit: int | None = None
+
+    def key(self, e: Ev) -> str:
+        return self.field(e) if callable(self.field) else getattr(e, self.field)
+
+
+# email_clicks_over_time: clicks per bucket of the five links with the most clicks in the window.
+PER_LINK = RowsSpec("email", "url", ["clicks"], limit=5)
 
 
 ROWS: dict[str, RowsSpec] = {
@@ -213,7 +286,19 @@ ROWS: dict[str, RowsSpec] = {
         order_by="opens",
         limit=10,
     ),
-    "email_errors_by_domain": RowsSpec("email", "recipient_domain", ["errors", "bounces"]),
+    "email_errors_by_type": RowsSpec("email", error_type, ["failures"]),
+    "email_errors_by_domain": RowsSpec(
+        "email",
+        lambda e: e.recipient_domain if e.type in FAILED else "",
+        ["failures", *(f"failures_{kind}" for kind in ERROR_TYPES)],
+    ),
+    "email_tracking_by_domain": RowsSpec(
+        "email",
+        "recipient_domain",
+        ["sent", "spam_complaints", "distinct_opens", "distinct_clicks", "reactivity"],
+        order_by="sent",
+    ),
+    "sms_top_links": RowsSpec("sms", "url", ["clicks", "distinct_clicks", "share"], limit=10),
     "email_top_links": RowsSpec("email", "url", ["clicks", "distinct_clicks", "share"], limit=10),
     "inapp_interactions_by_type": RowsSpec(
         "in_app", "interaction_type", ["interactions", "distinct_profiles"]
@@ -343,8 +428,8 @@ def expected_rows(spec: RowsSpec, events: list[Ev], machine: bool) -> list[tuple
     scoped = [e for e in events if spec.channel is None or e.channel == spec.channel]
     groups: dict[str, list[Ev]] = defaultdict(list)
     for e in scoped:
-        if getattr(e, spec.field):
-            groups[getattr(e, spec.field)].append(e)
+        if spec.key(e):
+            groups[spec.key(e)].append(e)
     all_clicks = metric("clicks", scoped, machine)
     rows = []
     for key, group in groups.items():
@@ -425,6 +510,13 @@ def check_widget(
             assert _close(m.value, want["values"][m.id]), (wid, m.id, m.value, want["values"][m.id])
             if m.id in want["rates"]:
                 assert m.HasField("rate") and _close(m.rate, want["rates"][m.id]), (wid, m.id)
+    elif wid == "email_clicks_over_time":
+        links = [key for key, _ in expected_rows(PER_LINK, events, machine)]
+        assert [(s.key, s.metric_id, s.label) for s in widget.series] == [(k, "clicks", k) for k in links]
+        for series in widget.series:
+            link_events = [e for e in events if e.url == series.key]
+            want_points = expected_series("email", ["clicks"], link_events, buckets, machine)["clicks"]
+            assert [(p.at.ToDatetime(UTC), p.value) for p in series.points] == want_points, series.key
     elif wid in ROWS:
         want_rows = expected_rows(ROWS[wid], events, machine)
         got = [(r.key, {m.id: m.value for m in r.metrics}) for r in widget.rows]
@@ -558,12 +650,21 @@ async def test_every_widget_matches_independent_counts(golden: Golden) -> None:
                 )
                 check_widget(widget, in_range, window.buckets(), machine=False)
                 checked[f"{window.zone} {window.granularity}"] += 1
-    assert checked["live"] == 42, checked
-    assert all(count == 42 for count in checked.values()), checked
+    assert checked["live"] == 55, checked
+    assert all(count == 55 for count in checked.values()), checked
     # The data has what the widgets are about (the comparison is not vacuous).
     email = await _report(golden, "email", None)
     stats = {m.id: m.value for m in next(w for w in email.widgets if w.id == "email_statistics").metrics}
     assert stats["distinct_opens"] > 0 and stats["machine_opens"] > 0 and stats["machine_clicks"] > 0
+    by_id = {w.id: w for w in email.widgets}
+    assert len(by_id["email_errors_by_type"].rows) >= 5 and len(by_id["email_clicks_over_time"].series) == 5
+    assert any(m.value > 0 for r in by_id["email_errors_by_domain"].rows for m in r.metrics[1:])
+    for tab, widget_id in (("sms", "sms_execution_statistics"), ("push", "push_execution_statistics")):
+        report = await _report(golden, tab, None)
+        values = {m.id: m.value for w in report.widgets if w.id == widget_id for m in w.metrics}
+        assert values["new_quarantines"] > 0 and values["execution_errors"] > 0, tab
+    push = await _report(golden, "push", None)
+    assert next(m.value for w in push.widgets if w.id == "push_clickstreams" for m in w.metrics) > 0
 
 
 async def test_machine_activity_is_separate_unless_included(golden: Golden) -> None:

@@ -14,7 +14,8 @@ Two queries answer any set of widgets over one window:
   a dimension with a `Cut` reads only the rows its widget shows, chosen by a subquery that
   ranks the dimension's values by one count (a campaign with 100,000 clicked URLs aggregates
   and sends its top 10, not 100,000 rows to rank in Python);
-- `series_query`: one row per bucket of the window (series widgets).
+- `series_query`: one row per bucket of the window (series widgets), or per value and bucket
+  for a series per breakdown value, its values chosen by a `Cut` as above.
 """
 
 from __future__ import annotations
@@ -242,21 +243,27 @@ def series_query(
     campaign_id: str,
     window: Window,
     include_machine_activity: bool,
+    cut: Cut | None = None,
 ) -> RollupQuery:
-    """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window."""
+    """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window;
+    with a `cut`, rows (value, bucket start, *columns) of the cut dimension's values it keeps."""
     parameters = _parameters(tenant_id, campaign_id, window)
+    if cut is not None:
+        assert _KEY.fullmatch(cut.dimension), cut.dimension
     source = _source(
         database,
         window,
-        "dimension = ''",
+        f"dimension = '{cut.dimension}'" if cut else "dimension = ''",
         parameters,
         per_bucket=True,
         with_profiles=_needs_profiles(columns),
     )
+    keys = "value, at" if cut else "at"
+    where = f"WHERE {_chosen(database, window, parameters, cut, include_machine_activity)}\n" if cut else ""
     sql = (
-        f"SELECT\n  {_BUCKET_START[window.granularity]} AS at,\n"
+        f"SELECT\n  {'value, ' if cut else ''}{_BUCKET_START[window.granularity]} AS at,\n"
         f"  {_select(columns, include_machine_activity)}\n"
-        f"FROM {source}\nGROUP BY at\nORDER BY at"
+        f"FROM {source}\n{where}GROUP BY {keys}\nORDER BY {keys}"
     )
     return RollupQuery(sql, parameters)
 

@@ -1,21 +1,21 @@
 """Evaluates catalog widgets against the rollups: one engine for every widget definition.
 
-Any set of widgets over one window (one widget, or every widget of a tab) is answered by at
-most two queries run side by side: the totals and breakdowns, and the series. The rest is
-arithmetic over the metric table.
+Any set of widgets over one window (one widget, or every widget of a tab) is answered by
+queries run side by side: the totals and breakdowns, the series, and one more for each widget
+drawing a series per breakdown value. The rest is arithmetic over the metric table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain import experiment, metrics, texts
-from campaignreports.domain.catalog import Kind, WidgetDef
+from campaignreports.domain.catalog import DERIVED_DIMENSIONS, Kind, WidgetDef, stored_dimension
 from campaignreports.domain.windows import Window
 from campaignreports.rollups import Column, Cut, breakdown_query, campaigns_query, series_query
 
@@ -42,6 +42,7 @@ class MetricValue:
     value: float
     rate: float | None = None
     unit: str = "count"
+    rate_base: str = ""  # the metric id `rate` is a fraction of
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class SeriesValue:
     label: str
     bucket_seconds: list[int]  # each point's bucket start, as a unix timestamp
     values: list[float]
+    key: str = ""  # the breakdown value, for a series per value
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,33 @@ class WidgetResult:
     metrics: list[MetricValue] = field(default_factory=list)
     rows: list[RowValue] = field(default_factory=list)
     series: list[SeriesValue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric as a widget lists it: its label there, its definition and its formula."""
+
+    id: str
+    label: str
+    definition: str
+    unit: str
+    numerator: str = ""  # a ratio's or share's numerator and base (metric ids)
+    base: str = ""
+    rate_base: str = ""  # the metric its rate is a fraction of
+
+
+def metric_infos(widget: WidgetDef, locale: str) -> list[MetricInfo]:
+    """Every metric the widget lists, described in `locale`."""
+    infos = []
+    for m in widget.listed_metric_ids:
+        label, definition = texts.metric_label(m, locale, widget.id), texts.metric_definition(m, locale)
+        if m in experiment.COMPARISON_UNITS:
+            infos.append(MetricInfo(m, label, definition, experiment.COMPARISON_UNITS[m]))
+            continue
+        numerator, base = metrics.formula(m) or ("", "")
+        rate_base = metrics.METRICS[m].rate_base or ""
+        infos.append(MetricInfo(m, label, definition, metrics.unit(m), numerator, base, rate_base))
+    return infos
 
 
 class UnknownControlError(ValueError):
@@ -85,6 +114,7 @@ def _counts(widget: WidgetDef, values: Mapping[Column, float]) -> dict[str, floa
 
 
 def _metric_values(
+    widget_id: str,
     metric_ids: Sequence[str],
     counted: Counts,
     locale: str,
@@ -94,12 +124,14 @@ def _metric_values(
     return [
         MetricValue(
             m,
-            texts.metric_label(m, locale),
+            texts.metric_label(m, locale, widget_id),
             metrics.evaluate(m, counted, whole),
-            metrics.rate(m, counted) if rated(m) else None,
+            rate,
             metrics.unit(m),
+            metrics.METRICS[m].rate_base or "" if rate is not None else "",
         )
         for m in metric_ids
+        for rate in [metrics.rate(m, counted) if rated(m) else None]
     ]
 
 
@@ -111,20 +143,27 @@ class WidgetEngine:
     async def evaluate(self, widgets: Sequence[WidgetDef], scope: Scope, now: datetime) -> list[WidgetResult]:
         """Every widget's content over the scope's window, read at `now`."""
         tabular = [w for w in widgets if w.kind is not Kind.SERIES]
-        timed = [w for w in widgets if w.kind is Kind.SERIES]
-        breakdowns, series = await asyncio.gather(
-            self._breakdowns(tabular, scope), self._series(timed, scope)
+        timed = [w for w in widgets if w.kind is Kind.SERIES and not w.dimension]
+        keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
+        breakdowns, series, *per_value = await asyncio.gather(
+            self._breakdowns(tabular, scope),
+            self._series(timed, scope),
+            *(self._series_per_value(w, scope) for w in keyed),
         )
-        starts = _bucket_starts(scope.window, series) if timed else []
+        keyed_series = dict(zip(keyed, per_value, strict=True))
+        read = [series, *(by_column for by_value in per_value for by_column in by_value.values())]
+        starts = _bucket_starts(scope.window, read) if timed or keyed else []
         results = []
         for widget in widgets:
             title, description = texts.widget_text(widget.id, scope.locale)
             result = WidgetResult(widget, title, description, now, scope.window)
             if widget.kind is Kind.KPI:
                 counted = _counts(widget, breakdowns.get(TOTALS, {}))
-                result.metrics.extend(_metric_values(widget.metric_ids, counted, scope.locale))
+                result.metrics.extend(_metric_values(widget.id, widget.metric_ids, counted, scope.locale))
             elif widget.kind is Kind.ROWS:
                 result.rows.extend(_rows(widget, breakdowns, scope, self._max_rows))
+            elif widget in keyed_series:
+                result.series.extend(_per_value_series(widget, keyed_series[widget], starts, scope.locale))
             else:
                 result.series.extend(_series_values(widget, series, starts, scope.locale))
             results.append(result)
@@ -147,7 +186,7 @@ class WidgetEngine:
         if not widgets:
             return {}
         columns = sorted({c for w in widgets for c in _columns(w)})
-        dimensions = sorted({w.dimension for w in widgets if w.dimension})
+        dimensions = sorted({stored_dimension(w.dimension) for w in widgets if w.dimension})
         query = breakdown_query(
             self._clickhouse.database,
             columns,
@@ -183,19 +222,43 @@ class WidgetEngine:
                 by_column[column][at] = float(count)
         return by_column
 
+    async def _series_per_value(
+        self, widget: WidgetDef, scope: Scope
+    ) -> dict[str, dict[Column, dict[int, float]]]:
+        """value -> the widget's series for that value: its `limit` first values over the window."""
+        columns = _columns(widget)
+        cut = _cut(widget, self._max_rows)
+        assert cut is not None, widget  # the catalog orders a series per value by a count
+        query = series_query(
+            self._clickhouse.database,
+            columns,
+            tenant_id=scope.tenant_id,
+            campaign_id=scope.campaign_id,
+            window=scope.window,
+            include_machine_activity=scope.include_machine_activity,
+            cut=cut,
+        )
+        by_value: dict[str, dict[Column, dict[int, float]]] = {}
+        for value, at, *counts in await self._query(query.sql, query.parameters):
+            by_column = by_value.setdefault(value, {column: {} for column in columns})
+            for column, count in zip(columns, counts, strict=True):
+                by_column[column][at] = float(count)
+        return by_value
+
 
 def _cuts(widgets: Sequence[WidgetDef], max_rows: int) -> list[Cut]:
-    """The dimensions whose rows can be chosen in the engine: those every requesting widget
-    orders and cuts alike, by a counted metric (not by key, a ratio, or an experiment's
+    """The dimensions whose rows can be chosen in the engine: those every requesting `rows`
+    widget orders and cuts alike, by a counted metric (not by key, a ratio, or an experiment's
     comparison). A dimension two different widgets break down is read whole, as before."""
     users: dict[str, set[WidgetDef]] = {}
     for widget in widgets:
-        if widget.kind is Kind.ROWS and widget.dimension:
-            users.setdefault(widget.dimension, set()).add(widget)
+        if widget.kind is Kind.ROWS:
+            users.setdefault(stored_dimension(widget.dimension), set()).add(widget)
     cuts = []
-    for dimension, defs in users.items():
+    for defs in users.values():
         shapes = {
             (
+                w.dimension,
                 w.channel,
                 w.ordering_metric,
                 w.counted_metric_ids,
@@ -205,20 +268,58 @@ def _cuts(widgets: Sequence[WidgetDef], max_rows: int) -> list[Cut]:
             )
             for w in defs
         }
-        widget = next(iter(defs))
-        if len(shapes) > 1 or widget.order_by_key or widget.comparison_metric_ids:
-            continue
-        if widget.ordering_metric not in widget.counted_metric_ids:
-            continue
-        cuts.append(
-            Cut(
-                dimension,
-                Column(widget.ordering_metric, widget.channel),
-                min(widget.limit or max_rows, max_rows),
-                tuple(Column(m, widget.channel) for m in widget.counted_metric_ids),
-            )
-        )
+        cut = _cut(next(iter(defs)), max_rows) if len(shapes) == 1 else None
+        if cut is not None:
+            cuts.append(cut)
     return cuts
+
+
+def _cut(widget: WidgetDef, max_rows: int) -> Cut | None:
+    """The cut of the widget's rows the engine can make for it alone, if any: not for a derived
+    dimension (its rows group stored values), an ordering by key or comparison, or a ratio."""
+    if widget.dimension in DERIVED_DIMENSIONS or widget.order_by_key or widget.comparison_metric_ids:
+        return None
+    if widget.ordering_metric not in widget.counted_metric_ids:
+        return None
+    return Cut(
+        widget.dimension,
+        Column(widget.ordering_metric, widget.channel),
+        min(widget.limit or max_rows, max_rows),
+        tuple(Column(m, widget.channel) for m in widget.counted_metric_ids),
+    )
+
+
+def _dimension_counts(
+    widget: WidgetDef, breakdowns: Mapping[tuple[str, str], Mapping[Column, float]]
+) -> list[tuple[str, dict[str, float]]]:
+    """(value, counted metrics) of each value of the widget's dimension; a derived dimension's
+    values add up the stored values they group, and get their `Classified` parts per type."""
+    derived = DERIVED_DIMENSIONS.get(widget.dimension)
+    if derived is None:
+        return [
+            (value, _counts(widget, values))
+            for (dimension, value), values in breakdowns.items()
+            if dimension == widget.dimension
+        ]
+    totals: dict[str, dict[Column, float]] = {}
+    typed: dict[tuple[str, str], dict[Column, float]] = {}
+    for (dimension, value), values in breakdowns.items():
+        if dimension == derived.source:
+            key, kind = derived.split(value)
+            for sums in (totals.setdefault(key, {}), typed.setdefault((key, kind), {})):
+                for column, count in values.items():
+                    sums[column] = sums.get(column, 0.0) + count
+    result = []
+    for key, values in totals.items():
+        counted = _counts(widget, values)
+        for m in widget.metric_ids:
+            source = metrics.METRICS[m].source
+            if isinstance(source, metrics.Classified):
+                counted[m] = metrics.evaluate(
+                    source.of, _counts(widget, typed.get((key, source.error_type), {}))
+                )
+        result.append((key, counted))
+    return result
 
 
 def _rows(
@@ -228,18 +329,7 @@ def _rows(
     max_rows: int,
 ) -> list[RowValue]:
     whole = _counts(widget, breakdowns.get(TOTALS, {}))
-    counted_rows = [
-        (value, counted)
-        for (dimension, value), values in breakdowns.items()
-        if dimension == widget.dimension
-        for counted in [_counts(widget, values)]
-        if any(counted[m] > 0 for m in widget.counted_metric_ids)
-    ]
-    if widget.order_by_key:
-        counted_rows.sort(key=lambda row: row[0])
-    else:
-        counted_rows.sort(key=lambda row: (-metrics.evaluate(widget.ordering_metric, row[1], whole), row[0]))
-    counted_rows = counted_rows[: min(widget.limit or max_rows, max_rows)]
+    counted_rows = _ranked(widget, _dimension_counts(widget, breakdowns), whole, max_rows)
     extra: dict[str, dict[str, float]] = {}
     # A named control is checked even when the window has no treatment at all.
     if widget.comparison_metric_ids and (counted_rows or scope.control_treatment_id):
@@ -252,6 +342,7 @@ def _rows(
             texts.key_label(widget.dimension, key, scope.locale),
             # In a row, a rate is only meaningful against a base the row itself shows.
             _metric_values(
+                widget.id,
                 widget.metric_ids,
                 counted,
                 scope.locale,
@@ -259,12 +350,26 @@ def _rows(
                 rated=lambda m: metrics.METRICS[m].rate_base in widget.metric_ids,
             )
             + [
-                MetricValue(m, texts.metric_label(m, scope.locale), v, unit=experiment.COMPARISON_UNITS[m])
+                MetricValue(
+                    m, texts.metric_label(m, scope.locale, widget.id), v, unit=experiment.COMPARISON_UNITS[m]
+                )
                 for m, v in extra.get(key, {}).items()
             ],
         )
         for key, counted in counted_rows
     ]
+
+
+def _ranked(
+    widget: WidgetDef, counted_rows: list[tuple[str, dict[str, float]]], whole: Counts, max_rows: int
+) -> list[tuple[str, dict[str, float]]]:
+    """The rows the widget shows: those with a count, in its order, at most its limit."""
+    kept = [row for row in counted_rows if any(row[1][m] > 0 for m in widget.counted_metric_ids)]
+    if widget.order_by_key:
+        kept.sort(key=lambda row: row[0])
+    else:
+        kept.sort(key=lambda row: (-metrics.evaluate(widget.ordering_metric, row[1], whole), row[0]))
+    return kept[: min(widget.limit or max_rows, max_rows)]
 
 
 def _compare_treatments(
@@ -283,10 +388,10 @@ def _compare_treatments(
     return experiment.compare(arms, control_id)
 
 
-def _bucket_starts(window: Window, series: Mapping[Column, Mapping[int, float]]) -> list[int]:
+def _bucket_starts(window: Window, read: Iterable[Mapping[Column, Mapping[int, float]]]) -> list[int]:
     """Every bucket of the window, plus any bucket read that the window does not know (never expected)."""
     starts = window.bucket_seconds
-    seen = {at for by_bucket in series.values() for at in by_bucket}
+    seen = {at for by_column in read for by_bucket in by_column.values() for at in by_bucket}
     return starts if seen <= set(starts) else sorted(seen | set(starts))
 
 
@@ -303,5 +408,29 @@ def _series_values(
                 metrics.evaluate(m, {c.metric_id: series.get(c, {}).get(at, 0.0) for c in _columns(widget)})
                 for at in starts
             ]
-        result.append(SeriesValue(m, texts.metric_label(m, locale), starts, values))
+        result.append(SeriesValue(m, texts.metric_label(m, locale, widget.id), starts, values))
     return result
+
+
+def _per_value_series(
+    widget: WidgetDef,
+    by_value: Mapping[str, Mapping[Column, Mapping[int, float]]],
+    starts: list[int],
+    locale: str,
+) -> list[SeriesValue]:
+    """One series per value, in the widget's order (its ordering metric over the window), each
+    labelled with its value."""
+    ranked = sorted(
+        by_value,
+        key=lambda value: (
+            -sum(by_value[value].get(Column(widget.ordering_metric, widget.channel), {}).values()),
+            value,
+        ),
+    )
+    return [
+        SeriesValue(
+            metric.metric_id, texts.key_label(widget.dimension, value, locale), starts, metric.values, value
+        )
+        for value in ranked
+        for metric in _series_values(widget, by_value[value], starts, locale)
+    ]

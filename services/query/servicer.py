@@ -26,6 +26,7 @@ from campaignreports.query.engine import (
     UnknownControlError,
     WidgetEngine,
     WidgetResult,
+    metric_infos,
 )
 from campaignreports.query.shared_reads import SharedReads
 from campaignreports.v1 import query_service_pb2 as pb
@@ -51,11 +52,13 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
 
 
 def _metric(m: MetricValue) -> pb.Metric:
-    return pb.Metric(id=m.id, label=m.label, value=m.value, rate=m.rate, unit=m.unit)
+    return pb.Metric(
+        id=m.id, label=m.label, value=m.value, rate=m.rate, unit=m.unit, rate_base_id=m.rate_base
+    )
 
 
 def _series(value: SeriesValue) -> pb.Series:
-    series = pb.Series(metric_id=value.metric_id, label=value.label)
+    series = pb.Series(metric_id=value.metric_id, label=value.label, key=value.key)
     add = series.points.add  # filling in place is several times faster than Point(...) per point
     for at, count in zip(value.bucket_seconds, value.values, strict=True):
         point = add()
@@ -159,6 +162,18 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     title=title,
                     description=description,
                     metric_ids=w.listed_metric_ids,
+                    metrics=[
+                        pb.MetricInfo(
+                            id=info.id,
+                            label=info.label,
+                            definition=info.definition,
+                            unit=info.unit,
+                            numerator_id=info.numerator,
+                            base_id=info.base,
+                            rate_base_id=info.rate_base,
+                        )
+                        for info in metric_infos(w, request.locale)
+                    ],
                 )
             )
         return pb.ListWidgetsResponse(widgets=infos)

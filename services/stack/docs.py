@@ -1,7 +1,9 @@
 """`make docs`: regenerate the documents derived from code.
 
 - README.md's configuration table, from every service's settings declarations;
-- docs/validation.md, from the validation tables.
+- docs/validation.md, from the validation tables;
+- docs/metrics.md, from the metric table and its definitions;
+- docs/error-types.md, from the error-type mapping.
 
 Tests fail while either is out of date.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from campaignreports.aggregator.settings import AggregatorSettings
-from campaignreports.domain.validation import markdown
+from campaignreports.domain import definitions, errortypes, validation
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import CommonSettings, describe
@@ -26,6 +28,12 @@ SETTINGS = (
     ("web", WebSettings),
     ("`make run`", StackSettings),
 )
+# docs/<name> -> what writes it
+GENERATED = {
+    "validation.md": validation.markdown,
+    "metrics.md": definitions.markdown,
+    "error-types.md": errortypes.markdown,
+}
 # The table's heading; the generated rows follow it.
 TABLE_HEADER = "| variable | used by | default | meaning |\n|---|---|---|---|\n"
 # Rows the table keeps after the generated ones (variables read outside the settings classes).
@@ -55,8 +63,9 @@ def main() -> None:
     root = Path(__file__).resolve().parents[2]
     readme = root / "README.md"
     readme.write_text(readme_with_table(readme.read_text()))
-    (root / "docs" / "validation.md").write_text(markdown())
-    print("updated README.md and docs/validation.md")
+    for name, document in GENERATED.items():
+        (root / "docs" / name).write_text(document())
+    print(f"updated README.md and docs/{', docs/'.join(GENERATED)}")
 
 
 if __name__ == "__main__":

@@ -44,11 +44,12 @@ HARD = event_pb2.BOUNCE_CATEGORY_HARD
 DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "orange.fr", "web.de", "example.org")
 URLS = tuple(f"https://shop.example.com/p/{i}" for i in range(36))
 BOUNCE_REASONS = {
-    HARD: ("unknown_user", "invalid_domain"),
+    HARD: ("unknown_user", "invalid_domain", "account_disabled"),
     event_pb2.BOUNCE_CATEGORY_SOFT: ("mailbox_full", "refused"),
     event_pb2.BOUNCE_CATEGORY_IGNORED: ("out_of_office", "postmaster"),
 }
 ERROR_REASONS = ("unreachable", "timeout", "quarantined_address")
+SMS_ERROR_REASONS = ("absent_subscriber", "timeout", "carrier_blocked")
 EXCLUSION_REASONS = ("duplicate", "blocklisted", "missing_address")
 PLATFORMS = (event_pb2.PLATFORM_IOS, event_pb2.PLATFORM_ANDROID, event_pb2.PLATFORM_WEB)
 INTERACTIONS = ("click", "dismiss", "button_1", "button_2")
@@ -149,10 +150,11 @@ class _Funnel:
             return
         self.emit(SMS, E.SENT)
         if self.chance(0.02):
-            self.emit(SMS, E.ERROR, reason=self.rng.choice(ERROR_REASONS))
+            self.emit(SMS, E.ERROR, reason=self.rng.choice(SMS_ERROR_REASONS))
         elif self.chance(0.03):
-            category = HARD
-            self.emit(SMS, E.BOUNCED, reason="invalid_number", bounce_category=category)
+            self.emit(SMS, E.BOUNCED, reason="invalid_number", bounce_category=HARD)
+            if self.chance(0.5):
+                self.emit(SMS, E.QUARANTINED, reason="invalid_number")
         else:
             self.emit(SMS, E.DELIVERED)
             if self.chance(0.06):
@@ -169,14 +171,9 @@ class _Funnel:
             self.emit(PUSH, E.ERROR, reason=self.rng.choice(ERROR_REASONS), **platform)
             return
         if self.chance(0.02):
-            category = HARD
-            self.emit(
-                PUSH,
-                E.BOUNCED,
-                reason="token_expired",
-                bounce_category=category,
-                **platform,
-            )
+            self.emit(PUSH, E.BOUNCED, reason="token_expired", bounce_category=HARD, **platform)
+            if self.chance(0.5):
+                self.emit(PUSH, E.QUARANTINED, reason="token_expired", **platform)
             return
         self.emit(PUSH, E.DELIVERED, **platform)
         if self.chance(0.12):
@@ -184,6 +181,8 @@ class _Funnel:
             if self.chance(0.3):
                 action = self.rng.choice(INTERACTIONS)
                 self.emit(PUSH, E.ACTION, interaction_type=action, **platform)
+            if self.chance(0.2):
+                self.emit(PUSH, E.CLICKED, url=self.rng.choice(URLS[:3]), **platform)
 
     def in_app(self) -> None:
         for _ in range(1 + int(self.rng.expovariate(1.0))):

@@ -2,16 +2,29 @@
 
 A widget is a kind, the channel it counts (None: every channel), its metrics and, for `rows`
 widgets, the event field it breaks counts down by, the metric ordering the rows and an
-optional row limit. Titles, descriptions and labels live in `texts`, per locale.
+optional row limit. A `series` widget with a dimension draws one series per value: the
+`limit` first values by its ordering metric over the window (clicks over time per link).
+A dimension is a stored breakdown, or one derived from a stored one when a report is read
+(`DERIVED_DIMENSIONS`: error types from reasons). Titles, descriptions and labels live in
+`texts`, per locale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
+from campaignreports.domain.errortypes import error_type
 from campaignreports.domain.experiment import COMPARISON_METRICS
-from campaignreports.domain.metrics import METRICS, Counted
+from campaignreports.domain.metrics import (
+    FAILURES_BY_TYPE,
+    METRICS,
+    Aggregate,
+    Counted,
+    counted_dependencies,
+    counted_inputs,
+)
 
 
 class Kind(Enum):
@@ -50,12 +63,16 @@ class WidgetDef:
 
     @property
     def counted_metric_ids(self) -> tuple[str, ...]:
-        """The widget's own metrics read straight from the rollups (a row exists when one is > 0)."""
-        return tuple(m for m in self.metric_ids if isinstance(METRICS[m].source, Counted))
+        """The counted metrics the widget's own metrics add up (a row exists when one is > 0)."""
+        return counted_inputs(self.metric_ids)
 
 
 K, R, S = Kind.KPI, Kind.ROWS, Kind.SERIES
 _SENDING = ("sent", "delivered", "bounces", "errors")
+# The campaign report's sections, the same for email, SMS and push.
+_TARGET_AUDIENCE = ("targeted", "to_deliver", "excluded")
+_EXECUTION = ("to_deliver", "successes", "execution_errors", "new_quarantines")
+_CLICKSTREAMS = ("distinct_clicks", "clicks", "reactivity")
 
 
 def _rows(
@@ -64,8 +81,8 @@ def _rows(
     return WidgetDef(widget_id, tab, R, channel, metric_ids, dimension=dimension, **kw)  # type: ignore[arg-type]
 
 
-def _series(widget_id: str, tab: str, channel: str, *metric_ids: str) -> WidgetDef:
-    return WidgetDef(widget_id, tab, S, channel, metric_ids, view="graph")
+def _series(widget_id: str, tab: str, channel: str, *metric_ids: str, **kw: object) -> WidgetDef:
+    return WidgetDef(widget_id, tab, S, channel, metric_ids, view="graph", **kw)  # type: ignore[arg-type]
 
 
 WIDGETS: dict[str, WidgetDef] = {
@@ -90,7 +107,19 @@ WIDGETS: dict[str, WidgetDef] = {
                 "machine_clicks",
             ),
         ),
-        _series("email_summary", "email", "email", "sent", "delivered", "opens", "clicks"),
+        _series(
+            "email_summary",
+            "email",
+            "email",
+            "sent",
+            "delivered",
+            "opens",
+            "clicks",
+            "bounces",
+            "errors",
+            "unsubscribes",
+            "spam_complaints",
+        ),
         _series("email_performance_by_date", "email", "email", *_SENDING),
         _rows("email_bounce_categories", "email", "email", "bounce_category", "bounces", view="donut"),
         _rows("email_bounce_reasons", "email", "email", "reason", "bounces"),
@@ -118,14 +147,8 @@ WIDGETS: dict[str, WidgetDef] = {
             "email",
             ("sent", "delivered", "bounces", "distinct_opens", "distinct_clicks"),
         ),
-        WidgetDef("email_target_audience", "email", K, "email", ("targeted", "to_deliver", "excluded")),
-        WidgetDef(
-            "email_execution_statistics",
-            "email",
-            K,
-            "email",
-            ("to_deliver", "delivered", "errors", "new_quarantines"),
-        ),
+        WidgetDef("email_target_audience", "email", K, "email", _TARGET_AUDIENCE),
+        WidgetDef("email_execution_statistics", "email", K, "email", _EXECUTION),
         WidgetDef(
             "email_reaction_statistics",
             "email",
@@ -141,9 +164,30 @@ WIDGETS: dict[str, WidgetDef] = {
                 "machine_clicks",
             ),
         ),
-        WidgetDef("email_clickstreams", "email", K, "email", ("distinct_clicks", "clicks", "reactivity")),
-        _rows("email_errors_by_domain", "email", "email", "recipient_domain", "errors", "bounces"),
+        WidgetDef("email_clickstreams", "email", K, "email", _CLICKSTREAMS),
+        _rows("email_errors_by_type", "email", "email", "error_type", "failures", view="donut"),
+        _rows("email_errors_by_domain", "email", "email", "error_domain", "failures", *FAILURES_BY_TYPE),
+        WidgetDef(
+            "email_tracking_indicators",
+            "email",
+            K,
+            "email",
+            ("successes", "distinct_opens", "opens", "unsubscribes", "mirror_page_views", "forwards"),
+        ),
+        _rows(
+            "email_tracking_by_domain",
+            "email",
+            "email",
+            "recipient_domain",
+            "sent",
+            "spam_complaints",
+            "distinct_opens",
+            "distinct_clicks",
+            "reactivity",
+            order_by="sent",
+        ),
         _rows("email_top_links", "email", "email", "url", "clicks", "distinct_clicks", "share", limit=10),
+        _series("email_clicks_over_time", "email", "email", "clicks", dimension="url", limit=5),
         _series("email_user_activities", "email", "email", "opens", "clicks"),
         WidgetDef(
             "inapp_performance", "in_app", K, "in_app", ("impressions", "unique_impressions", "interactions")
@@ -159,6 +203,12 @@ WIDGETS: dict[str, WidgetDef] = {
             view="donut",
         ),
         WidgetDef("push_sending_performance", "push", K, "push", _SENDING),
+        WidgetDef(
+            "push_delivery_summary", "push", K, "push", ("sent", "delivered", "failures", "distinct_clicks")
+        ),
+        WidgetDef("push_target_audience", "push", K, "push", _TARGET_AUDIENCE),
+        WidgetDef("push_execution_statistics", "push", K, "push", _EXECUTION),
+        WidgetDef("push_clickstreams", "push", K, "push", _CLICKSTREAMS),
         WidgetDef("push_statistics", "push", K, "push", (*_SENDING, "opens", "actions", "engagements")),
         _series("push_sending_summary", "push", "push", "sent", "delivered", "errors"),
         WidgetDef("push_sending_failed", "push", K, "push", ("errors", "bounces")),
@@ -191,6 +241,13 @@ WIDGETS: dict[str, WidgetDef] = {
             "sms",
             ("targeted", "excluded", *_SENDING, "clicks", "distinct_clicks"),
         ),
+        WidgetDef(
+            "sms_delivery_summary", "sms", K, "sms", ("sent", "delivered", "failures", "distinct_clicks")
+        ),
+        WidgetDef("sms_target_audience", "sms", K, "sms", _TARGET_AUDIENCE),
+        WidgetDef("sms_execution_statistics", "sms", K, "sms", _EXECUTION),
+        WidgetDef("sms_clickstreams", "sms", K, "sms", ("distinct_clicks", "clicks", "delivered_reactivity")),
+        _rows("sms_top_links", "sms", "sms", "url", "clicks", "distinct_clicks", "share", limit=10),
         _series("sms_performance_by_date", "sms", "sms", *_SENDING),
         _rows("sms_excluded_reasons", "sms", "sms", "reason", "excluded"),
         _rows("sms_bounce_reasons", "sms", "sms", "reason", "bounces"),
@@ -242,6 +299,40 @@ BREAKDOWN_DIMENSIONS: tuple[str, ...] = (
 BREAKDOWN_PAIRS: dict[str, tuple[str, str]] = {"reason_domain": ("reason", "recipient_domain")}
 PAIR_SEPARATOR = "\x1f"
 
+
+@dataclass(frozen=True)
+class Derived:
+    """A breakdown derived from a stored one when a report is read: `split` gives, for a stored
+    value, the row it counts in and the error type of its events (for `Classified` metrics)."""
+
+    source: str
+    split: Callable[[str], tuple[str, str]]
+
+
+def _by_error_type(reason: str) -> tuple[str, str]:
+    kind = error_type(reason)
+    return kind, kind
+
+
+def _by_domain_and_error_type(pair: str) -> tuple[str, str]:
+    reason, _, domain = pair.partition(PAIR_SEPARATOR)
+    return domain, error_type(reason)
+
+
+# Errors and bounces by error type, and by recipient domain with one column per type. Every
+# email error and bounce carries a reason and a recipient domain (the validation matrix).
+DERIVED_DIMENSIONS: dict[str, Derived] = {
+    "error_type": Derived("reason", _by_error_type),
+    "error_domain": Derived("reason_domain", _by_domain_and_error_type),
+}
+
+
+def stored_dimension(dimension: str) -> str:
+    """The stored breakdown (or pair) a dimension is read from."""
+    derived = DERIVED_DIMENSIONS.get(dimension)
+    return derived.source if derived else dimension
+
+
 TABS: tuple[str, ...] = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
 
 
@@ -253,5 +344,24 @@ def tab_widgets(tab: str) -> list[WidgetDef]:
 for _widget in WIDGETS.values():
     assert _widget.tab in TABS, _widget
     assert all(metric_id in METRICS for metric_id in _widget.metric_ids), _widget
-    assert (_widget.kind is Kind.ROWS) == (_widget.dimension in BREAKDOWN_DIMENSIONS), _widget
+    _stored = stored_dimension(_widget.dimension)
+    assert (_widget.kind is Kind.ROWS) <= (_stored in BREAKDOWN_DIMENSIONS or _stored in BREAKDOWN_PAIRS), (
+        _widget
+    )
+    assert not _widget.dimension or _widget.kind is not Kind.KPI, _widget
+    # A series per value draws the values its ordering metric (events) ranks first.
+    assert (
+        _widget.kind is not Kind.SERIES
+        or not _widget.dimension
+        or (
+            _widget.dimension in BREAKDOWN_DIMENSIONS
+            and isinstance(source := METRICS[_widget.ordering_metric].source, Counted)
+            and source.aggregate is Aggregate.EVENTS
+        )
+    ), _widget
     assert _widget.view in VIEWS, _widget
+    # Rows derived from several stored values add their counts: distinct profiles do not add.
+    assert _widget.dimension not in DERIVED_DIMENSIONS or all(
+        isinstance(source := METRICS[m].source, Counted) and source.aggregate is Aggregate.EVENTS
+        for m in counted_dependencies(_widget.metric_ids)
+    ), _widget

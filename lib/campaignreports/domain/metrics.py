@@ -2,9 +2,10 @@
 
 A metric is counted from the rollups (`Counted`: events of one type, or distinct profiles
 with that type), or derived from other metrics: a signed sum (`Sum`: to_deliver, engagements),
-a ratio (`Ratio`: open_rate, reactivity), or a row's share of the widget's total (`Share`: a
-link's share of all clicks). A metric may carry a rate base: the metric its `rate` is a
-fraction of. Machine activity (opens and clicks flagged `is_machine`) is excluded from the
+a ratio (`Ratio`: open_rate, reactivity), a row's share of the widget's total (`Share`: a
+link's share of all clicks), or one error type's part of a metric (`Classified`: the failures
+whose reason is of type unknown_user). A metric may carry a rate base: the metric its `rate`
+is a fraction of. Machine activity (opens and clicks flagged `is_machine`) is excluded from the
 human metrics unless a request asks to include it, and is counted on its own by the machine_*
 metrics.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+
+from campaignreports.domain.errortypes import ERROR_TYPES
 
 
 class Aggregate(Enum):
@@ -59,7 +62,16 @@ class Share:
     of: str
 
 
-Source = Counted | Sum | Ratio | Share
+@dataclass(frozen=True)
+class Classified:
+    """The part of `of` whose events' reasons are of one error type (see `errortypes`); the
+    query engine counts it per type, since a type is a group of reason codes."""
+
+    of: str
+    error_type: str
+
+
+Source = Counted | Sum | Ratio | Share | Classified
 
 
 @dataclass(frozen=True)
@@ -115,8 +127,20 @@ METRICS: dict[str, MetricDef] = {
         MetricDef("unsubscribe_rate", Ratio("unsubscribes", "delivered")),
         MetricDef("complaint_rate", Ratio("spam_complaints", "delivered")),
         MetricDef("share", Share("clicks")),
+        # As the campaign report counts them: every message that failed, during sending (errors)
+        # or in the automatic processing of returns afterwards (bounces).
+        MetricDef("failures", Sum(("errors", "bounces")), rate_base="sent"),
+        MetricDef("execution_errors", Sum(("errors", "bounces")), rate_base="to_deliver"),
+        MetricDef("successes", Sum(("delivered",)), rate_base="to_deliver"),
+        # SMS carry no opens: the recipients who received the message stand in for those who
+        # opened it.
+        MetricDef("delivered_reactivity", Ratio("distinct_clicks", "delivered")),
+        *(MetricDef(f"failures_{kind}", Classified("failures", kind)) for kind in ERROR_TYPES),
     )
 }
+
+# The metrics of the non-deliverables by type, one per error type in the report's order.
+FAILURES_BY_TYPE: tuple[str, ...] = tuple(f"failures_{kind}" for kind in ERROR_TYPES)
 
 
 # Event types whose distinct profiles some metric counts: the rollups keep distinct-profile
@@ -135,9 +159,27 @@ def _inputs(metric: MetricDef) -> tuple[str, ...]:
         return source.plus + source.minus
     if isinstance(source, Ratio):
         return (source.numerator, source.denominator)
-    if isinstance(source, Share):
+    if isinstance(source, Share | Classified):
         return (source.of,)
     return ()
+
+
+def counted_inputs(metric_ids: tuple[str, ...]) -> tuple[str, ...]:
+    """The counted metrics that `metric_ids`' own values add up (through sums and error-type
+    parts, not ratios, shares or rate bases): a breakdown row exists when one of them is > 0."""
+    needed: dict[str, None] = {}
+
+    def visit(metric_id: str) -> None:
+        source = METRICS[metric_id].source
+        if isinstance(source, Counted):
+            needed[metric_id] = None
+        elif isinstance(source, Sum | Classified):
+            for input_id in _inputs(METRICS[metric_id]):
+                visit(input_id)
+
+    for metric_id in metric_ids:
+        visit(metric_id)
+    return tuple(needed)
 
 
 def counted_dependencies(metric_ids: list[str] | tuple[str, ...]) -> list[str]:
@@ -167,6 +209,8 @@ def evaluate(metric_id: str, counted: Mapping[str, float], whole: Mapping[str, f
     source = METRICS[metric_id].source
     if isinstance(source, Counted):
         return counted[metric_id]
+    if isinstance(source, Classified):
+        return counted.get(metric_id, 0.0)
     if isinstance(source, Sum):
         return sum(evaluate(m, counted, whole) for m in source.plus) - sum(
             evaluate(m, counted, whole) for m in source.minus
@@ -192,3 +236,13 @@ def unit(metric_id: str) -> str:
     """How a value reads: `count`, or `fraction` (0..1, shown as a percentage)."""
     source = METRICS[metric_id].source
     return "fraction" if isinstance(source, Ratio | Share) else "count"
+
+
+def formula(metric_id: str) -> tuple[str, str] | None:
+    """(numerator, base) metric ids of a ratio or a share; None for any other metric."""
+    source = METRICS[metric_id].source
+    if isinstance(source, Ratio):
+        return (source.numerator, source.denominator)
+    if isinstance(source, Share):
+        return (source.of, source.of)
+    return None

@@ -8,6 +8,8 @@ its language part (`fr-CA` is `fr`); anything unsupported is English.
 
 from __future__ import annotations
 
+from campaignreports.domain.definitions import DEFINITIONS, ERROR_TYPE_TEXT
+
 LOCALES: tuple[str, ...] = ("en", "fr", "sv", "nl")
 DEFAULT_LOCALE = "en"
 
@@ -62,10 +64,23 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "email_summary": {
-        "en": ("Email summary", "Sent, delivered, opens and clicks over time."),
-        "fr": ("Résumé de l'email", "Envoyés, délivrés, ouvertures et clics au fil du temps."),
-        "sv": ("E-postsammanfattning", "Skickade, levererade, öppningar och klick över tid."),
-        "nl": ("E-mailoverzicht", "Verzonden, afgeleverd, opens en kliks in de tijd."),
+        "en": (
+            "Email summary",
+            "Sent, delivered, opens, clicks, bounces, errors, unsubscribes and spam complaints over time.",
+        ),
+        "fr": (
+            "Résumé de l'email",
+            "Envoyés, délivrés, ouvertures, clics, rebonds, erreurs, désabonnements et plaintes au "
+            "fil du temps.",
+        ),
+        "sv": (
+            "E-postsammanfattning",
+            "Skickade, levererade, öppningar, klick, studsar, fel, avregistreringar och klagomål över tid.",
+        ),
+        "nl": (
+            "E-mailoverzicht",
+            "Verzonden, afgeleverd, opens, kliks, bounces, fouten, afmeldingen en spamklachten in de tijd.",
+        ),
     },
     "email_performance_by_date": {
         "en": ("Email - Performance by date", "Sent emails over time, with deliveries, bounces and errors."),
@@ -184,19 +199,19 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
     "email_execution_statistics": {
         "en": (
             "Email - Execution statistics",
-            "Messages to deliver, deliveries, errors and new quarantines, with rates.",
+            "Successes, errors (with bounces) and new quarantines against the messages to deliver.",
         ),
         "fr": (
             "Email - Statistiques d'exécution",
-            "Messages à diffuser, succès, erreurs et nouvelles quarantaines, avec leurs taux.",
+            "Succès, erreurs (rebonds compris) et nouvelles quarantaines rapportés aux messages à diffuser.",
         ),
         "sv": (
             "E-post - Körningsstatistik",
-            "Meddelanden att leverera, leveranser, fel och nya karantäner, med andelar.",
+            "Lyckade, fel (med studsar) och nya karantäner mot meddelanden att leverera.",
         ),
         "nl": (
             "E-mail - Uitvoeringsstatistieken",
-            "Te bezorgen berichten, afleveringen, fouten en nieuwe quarantaines, met percentages.",
+            "Geslaagd, fouten (met bounces) en nieuwe quarantaines t.o.v. te bezorgen berichten.",
         ),
     },
     "email_reaction_statistics": {
@@ -236,10 +251,13 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "email_errors_by_domain": {
-        "en": ("Email - Errors by domain", "Errors and bounces per recipient domain."),
-        "fr": ("Email - Ventilation des erreurs par domaine", "Erreurs et rebonds par domaine destinataire."),
-        "sv": ("E-post - Fel per domän", "Fel och studsar per mottagardomän."),
-        "nl": ("E-mail - Fouten per domein", "Fouten en bounces per ontvangersdomein."),
+        "en": ("Email - Errors by domain", "Errors and bounces per recipient domain, by error type."),
+        "fr": (
+            "Email - Ventilation des erreurs par domaine",
+            "Erreurs et rebonds par domaine destinataire et par type d'erreur.",
+        ),
+        "sv": ("E-post - Fel per domän", "Fel och studsar per mottagardomän och feltyp."),
+        "nl": ("E-mail - Fouten per domein", "Fouten en bounces per ontvangersdomein en fouttype."),
     },
     "email_top_links": {
         "en": ("Email - Top 10 links", "The ten most clicked links, with their share of all clicks."),
@@ -577,15 +595,223 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
             "Elke behandeling tegenover de controle: percentages, lift, significantie en winnaar.",
         ),
     },
+    "email_errors_by_type": {
+        "en": ("Email - Errors by type", "Errors and bounces by error type, from the reason of each."),
+        "fr": (
+            "Email - Ventilation des erreurs par type",
+            "Erreurs et rebonds par type d'erreur, selon leur raison.",
+        ),
+        "sv": ("E-post - Fel per typ", "Fel och studsar per feltyp, utifrån varje orsak."),
+        "nl": ("E-mail - Fouten per type", "Fouten en bounces per fouttype, op basis van elke reden."),
+    },
+    "email_tracking_indicators": {
+        "en": (
+            "Email - Delivery statistics",
+            "Tracking indicators: successes, opens, opt-out and mirror link clicks, estimated forwards.",
+        ),
+        "fr": (
+            "Email - Statistiques de diffusion",
+            "Indicateurs de tracking : succès, ouvertures, clics sur les liens d'exclusion et miroir, "
+            "transferts estimés.",
+        ),
+        "sv": (
+            "E-post - Leveransstatistik",
+            "Spårningsindikatorer: lyckade, öppningar, klick på avregistrerings- och spegellänk, "
+            "uppskattade vidarebefordringar.",
+        ),
+        "nl": (
+            "E-mail - Bezorgstatistieken",
+            "Trackingindicatoren: geslaagd, opens, kliks op afmeld- en spiegellink, geschatte doorsturingen.",
+        ),
+    },
+    "email_tracking_by_domain": {
+        "en": (
+            "Email - Tracking by domain",
+            "Every recipient domain: sent, complaints, recipients who opened and clicked, raw reactivity.",
+        ),
+        "fr": (
+            "Email - Indicateurs de tracking par domaine",
+            "Chaque domaine destinataire : envoyés, plaintes, destinataires ayant ouvert et cliqué, "
+            "réactivité brute.",
+        ),
+        "sv": (
+            "E-post - Spårning per domän",
+            "Varje mottagardomän: skickade, klagomål, mottagare som öppnade och klickade, rå reaktivitet.",
+        ),
+        "nl": (
+            "E-mail - Tracking per domein",
+            "Elk ontvangersdomein: verzonden, klachten, ontvangers die openden en klikten, ruwe "
+            "reactiviteit.",
+        ),
+    },
+    "email_clicks_over_time": {
+        "en": ("Email - Clicks over time", "Clicks over time on the five most clicked links."),
+        "fr": (
+            "Email - Répartition des clics au fil du temps",
+            "Clics au fil du temps sur les cinq liens les plus cliqués.",
+        ),
+        "sv": ("E-post - Klick över tid", "Klick över tid på de fem mest klickade länkarna."),
+        "nl": ("E-mail - Kliks in de tijd", "Kliks in de tijd op de vijf meest aangeklikte links."),
+    },
+    "sms_delivery_summary": {
+        "en": (
+            "SMS - Delivery summary",
+            "Key figures of your SMS: sent, delivered, errors and distinct clicks.",
+        ),
+        "fr": (
+            "SMS - Présentation de la diffusion",
+            "Indicateurs clés de votre SMS : envoyés, délivrés, erreurs et clics distincts.",
+        ),
+        "sv": (
+            "SMS - Leveranssammanfattning",
+            "Nyckeltal för din sms: skickade, levererade, fel och unika klick.",
+        ),
+        "nl": (
+            "Sms - Bezorgoverzicht",
+            "Kerncijfers van uw sms: verzonden, afgeleverd, fouten en unieke kliks.",
+        ),
+    },
+    "sms_target_audience": {
+        "en": (
+            "SMS - Target audience",
+            "Initial audience, messages to deliver and addresses rejected by the rules.",
+        ),
+        "fr": (
+            "SMS - Statistiques initiales d'audience cible",
+            "Audience initiale, messages à diffuser et adresses rejetées par les règles.",
+        ),
+        "sv": (
+            "SMS - Målgrupp",
+            "Ursprunglig målgrupp, meddelanden att leverera och adresser som avvisats av reglerna.",
+        ),
+        "nl": (
+            "Sms - Doelgroep",
+            "Oorspronkelijke doelgroep, te bezorgen berichten en door de regels geweigerde adressen.",
+        ),
+    },
+    "sms_execution_statistics": {
+        "en": (
+            "SMS - Execution statistics",
+            "Successes, errors (with bounces) and new quarantines against the messages to deliver.",
+        ),
+        "fr": (
+            "SMS - Statistiques d'exécution",
+            "Succès, erreurs (rebonds compris) et nouvelles quarantaines rapportés aux messages à diffuser.",
+        ),
+        "sv": (
+            "SMS - Körningsstatistik",
+            "Lyckade, fel (med studsar) och nya karantäner mot meddelanden att leverera.",
+        ),
+        "nl": (
+            "Sms - Uitvoeringsstatistieken",
+            "Geslaagd, fouten (met bounces) en nieuwe quarantaines t.o.v. te bezorgen berichten.",
+        ),
+    },
+    "sms_clickstreams": {
+        "en": ("SMS - Clickstreams", "How your recipients clicked: distinct clicks, clicks and reactivity."),
+        "fr": (
+            "SMS - Flux de clics générés",
+            "Comment vos destinataires ont cliqué : clics distincts, clics et réactivité.",
+        ),
+        "sv": ("SMS - Klickflöden", "Hur dina mottagare klickade: unika klick, klick och reaktivitet."),
+        "nl": ("Sms - Klikstromen", "Hoe uw ontvangers klikten: unieke kliks, kliks en reactiviteit."),
+    },
+    "push_delivery_summary": {
+        "en": (
+            "Push notification - Delivery summary",
+            "Key figures of your push notification: sent, delivered, errors and distinct clicks.",
+        ),
+        "fr": (
+            "Notification push - Présentation de la diffusion",
+            "Indicateurs clés de votre notification push : envoyés, délivrés, erreurs et clics distincts.",
+        ),
+        "sv": (
+            "Push-notis - Leveranssammanfattning",
+            "Nyckeltal för din push-notis: skickade, levererade, fel och unika klick.",
+        ),
+        "nl": (
+            "Pushmelding - Bezorgoverzicht",
+            "Kerncijfers van uw pushmelding: verzonden, afgeleverd, fouten en unieke kliks.",
+        ),
+    },
+    "push_target_audience": {
+        "en": (
+            "Push notification - Target audience",
+            "Initial audience, messages to deliver and addresses rejected by the rules.",
+        ),
+        "fr": (
+            "Notification push - Statistiques initiales d'audience cible",
+            "Audience initiale, messages à diffuser et adresses rejetées par les règles.",
+        ),
+        "sv": (
+            "Push-notis - Målgrupp",
+            "Ursprunglig målgrupp, meddelanden att leverera och adresser som avvisats av reglerna.",
+        ),
+        "nl": (
+            "Pushmelding - Doelgroep",
+            "Oorspronkelijke doelgroep, te bezorgen berichten en door de regels geweigerde adressen.",
+        ),
+    },
+    "push_execution_statistics": {
+        "en": (
+            "Push notification - Execution statistics",
+            "Successes, errors (with bounces) and new quarantines against the messages to deliver.",
+        ),
+        "fr": (
+            "Notification push - Statistiques d'exécution",
+            "Succès, erreurs (rebonds compris) et nouvelles quarantaines rapportés aux messages à diffuser.",
+        ),
+        "sv": (
+            "Push-notis - Körningsstatistik",
+            "Lyckade, fel (med studsar) och nya karantäner mot meddelanden att leverera.",
+        ),
+        "nl": (
+            "Pushmelding - Uitvoeringsstatistieken",
+            "Geslaagd, fouten (met bounces) en nieuwe quarantaines t.o.v. te bezorgen berichten.",
+        ),
+    },
+    "push_clickstreams": {
+        "en": (
+            "Push notification - Clickstreams",
+            "How your recipients clicked: distinct clicks, clicks and reactivity.",
+        ),
+        "fr": (
+            "Notification push - Flux de clics générés",
+            "Comment vos destinataires ont cliqué : clics distincts, clics et réactivité.",
+        ),
+        "sv": (
+            "Push-notis - Klickflöden",
+            "Hur dina mottagare klickade: unika klick, klick och reaktivitet.",
+        ),
+        "nl": (
+            "Pushmelding - Klikstromen",
+            "Hoe uw ontvangers klikten: unieke kliks, kliks en reactiviteit.",
+        ),
+    },
+    "sms_top_links": {
+        "en": ("SMS - Top links", "The ten most clicked links of your SMS, with their share of clicks."),
+        "fr": (
+            "SMS - Liens les plus consultés",
+            "Les dix liens les plus cliqués de votre SMS, avec leur part des clics.",
+        ),
+        "sv": (
+            "SMS - Populäraste länkar",
+            "De tio mest klickade länkarna i ditt sms, med deras andel av klicken.",
+        ),
+        "nl": (
+            "Sms - Populairste links",
+            "De tien meest aangeklikte links van uw sms, met hun aandeel in de kliks.",
+        ),
+    },
 }
 
 # metric id -> (en, fr, sv, nl)
 _METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
     "entered_profiles": ("Entered profiles", "Profils entrés", "Inkomna profiler", "Binnengekomen profielen"),
-    "targeted": ("Targeted", "Ciblés", "Målgrupp", "Getarget"),
-    "excluded": ("Excluded", "Exclus", "Uteslutna", "Uitgesloten"),
-    "to_deliver": ("To deliver", "Messages à diffuser", "Att leverera", "Te bezorgen"),
-    "sent": ("Sent", "Envoyés", "Skickade", "Verzonden"),
+    "targeted": ("Targeted", "Audience initiale", "Målgrupp", "Getarget"),
+    "excluded": ("Excluded", "Rejetés par les règles", "Uteslutna", "Uitgesloten"),
+    "to_deliver": ("To deliver", "Message à diffuser", "Att leverera", "Te bezorgen"),
+    "sent": ("Sent", "Total envoyé", "Skickade", "Verzonden"),
     "delivered": ("Delivered", "Délivrés", "Levererade", "Afgeleverd"),
     "bounces": ("Bounces", "Rebonds", "Studsar", "Bounces"),
     "errors": ("Errors", "Erreurs", "Fel", "Fouten"),
@@ -599,7 +825,7 @@ _METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
     "unsubscribes": ("Unsubscribes", "Désabonnements", "Avregistreringar", "Afmeldingen"),
     "spam_complaints": ("Spam complaints", "Plaintes", "Skräppostklagomål", "Spamklachten"),
     "mirror_page_views": ("Mirror page", "Page miroir", "Spegelsida", "Spiegelpagina"),
-    "forwards": ("Forwards", "Transferts", "Vidarebefordringar", "Doorsturingen"),
+    "forwards": ("Forwards", "Estimation des transferts", "Vidarebefordringar", "Doorsturingen"),
     "actions": ("Actions", "Actions", "Åtgärder", "Acties"),
     "engagements": ("Engagements", "Engagements", "Engagemang", "Betrokkenheid"),
     "impressions": ("Impressions", "Impressions", "Visningar", "Vertoningen"),
@@ -621,6 +847,10 @@ _METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
     "unsubscribe_rate": ("Unsubscribe rate", "Taux de désabonnement", "Avregistreringsgrad", "Afmeldratio"),
     "complaint_rate": ("Complaint rate", "Taux de plaintes", "Klagomålsfrekvens", "Klachtenratio"),
     "share": ("Share of clicks", "Pourcentage", "Andel av klick", "Aandeel van kliks"),
+    "failures": ("Errors", "Erreurs", "Fel", "Fouten"),
+    "execution_errors": ("Errors", "Erreurs", "Fel", "Fouten"),
+    "successes": ("Success", "Succès", "Lyckade", "Geslaagd"),
+    "delivered_reactivity": ("Reactivity", "Réactivité", "Reaktivitet", "Reactiviteit"),
     "open_rate_lift": (
         "Open rate lift",
         "Progression du taux d'ouverture",
@@ -649,6 +879,52 @@ _METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
     "winner": ("Winner", "Gagnant", "Vinnare", "Winnaar"),
 }
 
+_METRIC_LABELS |= {f"failures_{kind}": labels for kind, (labels, _) in ERROR_TYPE_TEXT.items()}
+
+# (widget id, metric id) -> (en, fr, sv, nl): where the report names a metric otherwise in one
+# widget (the tracking indicators call unsubscribes "opt-out link clicks").
+_WIDGET_METRIC_LABELS: dict[tuple[str, str], tuple[str, str, str, str]] = {
+    ("email_reaction_statistics", "forwards"): (
+        "Forwards",
+        "Transférer",
+        "Vidarebefordringar",
+        "Doorsturingen",
+    ),
+    ("email_reaction_statistics", "mirror_page_views"): (
+        "Mirror page",
+        "Page miroir",
+        "Spegelsida",
+        "Spiegelpagina",
+    ),
+    ("email_tracking_indicators", "unsubscribes"): (
+        "Opt-out link clicks",
+        "Clics sur le lien d'exclusion",
+        "Klick på avregistreringslänken",
+        "Kliks op de afmeldlink",
+    ),
+    ("email_tracking_indicators", "mirror_page_views"): (
+        "Mirror link clicks",
+        "Clics sur le lien miroir",
+        "Klick på spegellänken",
+        "Kliks op de spiegellink",
+    ),
+    ("email_tracking_indicators", "forwards"): (
+        "Estimated forwards",
+        "Estimation des transferts",
+        "Uppskattade vidarebefordringar",
+        "Geschatte doorsturingen",
+    ),
+    ("email_tracking_by_domain", "sent"): ("Sent", "Envoyé", "Skickade", "Verzonden"),
+    ("email_tracking_by_domain", "distinct_opens"): ("Opens", "Ouvertures", "Öppningar", "Opens"),
+    ("email_tracking_by_domain", "distinct_clicks"): ("Clicks", "Clics", "Klick", "Kliks"),
+    ("email_tracking_by_domain", "reactivity"): (
+        "Raw reactivity",
+        "Réactivité brute",
+        "Rå reaktivitet",
+        "Ruwe reactiviteit",
+    ),
+}
+
 # (dimension, key) -> (en, fr, sv, nl): fixed breakdown keys; other keys are shown as sent.
 _KEY_LABELS: dict[tuple[str, str], tuple[str, str, str, str]] = {
     ("bounce_category", "hard"): ("Hard bounce", "Rebond définitif", "Hård studs", "Harde bounce"),
@@ -657,6 +933,7 @@ _KEY_LABELS: dict[tuple[str, str], tuple[str, str, str, str]] = {
     ("platform", "ios"): ("iOS", "iOS", "iOS", "iOS"),
     ("platform", "android"): ("Android", "Android", "Android", "Android"),
     ("platform", "web"): ("Web", "Web", "Webb", "Web"),
+    **{("error_type", kind): labels for kind, (labels, _) in ERROR_TYPE_TEXT.items()},
 }
 
 
@@ -664,8 +941,15 @@ def widget_text(widget_id: str, locale: str) -> tuple[str, str]:
     return WIDGET_TEXT[widget_id][resolve_locale(locale)]
 
 
-def metric_label(metric_id: str, locale: str) -> str:
-    return _METRIC_LABELS[metric_id][LOCALES.index(resolve_locale(locale))]
+def metric_label(metric_id: str, locale: str, widget_id: str = "") -> str:
+    """A metric's label, as the widget `widget_id` names it when it names it otherwise."""
+    labels = _WIDGET_METRIC_LABELS.get((widget_id, metric_id)) or _METRIC_LABELS[metric_id]
+    return labels[LOCALES.index(resolve_locale(locale))]
+
+
+def metric_definition(metric_id: str, locale: str) -> str:
+    """What the metric counts, and against what its rate is taken."""
+    return DEFINITIONS[metric_id][LOCALES.index(resolve_locale(locale))]
 
 
 def key_label(dimension: str, key: str, locale: str) -> str:
@@ -681,4 +965,6 @@ def missing_texts(widget_ids: list[str], metric_ids: list[str]) -> list[str]:
         for locale in LOCALES
         if not all(WIDGET_TEXT.get(w, {}).get(locale, ("", "")))
     ]
-    return missing + [m for m in metric_ids if m not in _METRIC_LABELS]
+    missing += [m for m in metric_ids if m not in _METRIC_LABELS]
+    missing += [f"{m}/definition" for m in metric_ids if not all(DEFINITIONS.get(m, ("",)))]
+    return missing + [f"{w}/{m}" for w, m in _WIDGET_METRIC_LABELS if w not in widget_ids]

@@ -121,6 +121,7 @@ _BOUNCE = Details(requires=("reason", "bounce_category"))
 _OPEN = Details(allows=("is_machine",))
 _CLICK = Details(requires=("url",), allows=("is_machine",))
 _NONE = Details()
+_QUARANTINE = Details(allows=("reason",))
 
 # Campaign-level types (no channel) are keyed by "".
 MATRIX: dict[str, dict[str, Details]] = {
@@ -132,7 +133,7 @@ MATRIX: dict[str, dict[str, Details]] = {
         "delivered": _NONE,
         "bounced": _BOUNCE,
         "error": _REASON,
-        "quarantined": Details(allows=("reason",)),
+        "quarantined": _QUARANTINE,
         "opened": _OPEN,
         "clicked": _CLICK,
         "unsubscribed": _NONE,
@@ -147,6 +148,7 @@ MATRIX: dict[str, dict[str, Details]] = {
         "delivered": _NONE,
         "bounced": _BOUNCE,
         "error": _REASON,
+        "quarantined": _QUARANTINE,
         "clicked": _CLICK,
     },
     "push": {
@@ -156,7 +158,10 @@ MATRIX: dict[str, dict[str, Details]] = {
         "delivered": _NONE,
         "bounced": _BOUNCE,
         "error": _REASON,
+        "quarantined": _QUARANTINE,
         "opened": _OPEN,
+        # A click in a rich notification; the link is optional (a push may open the app instead).
+        "clicked": Details(allows=("url", "is_machine")),
         "action": Details(requires=("interaction_type",)),
     },
     "in_app": {
