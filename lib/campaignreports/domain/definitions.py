@@ -427,7 +427,7 @@ def markdown() -> str:
             if source.machine is not metrics.Machine.ANY:
                 how += f" ({source.machine.value.replace('_', ' ')})"
         elif isinstance(source, metrics.Sum):
-            how = " + ".join(f"`{m}`" for m in source.plus) + "".join(f" − `{m}`" for m in source.minus)
+            how = " + ".join(f"`{m}`" for m in source.plus) + "".join(f" - `{m}`" for m in source.minus)
         elif isinstance(source, metrics.Classified):
             how = f"`{source.of}` of type `{source.error_type}`"
         else:
