@@ -35,8 +35,7 @@ def email_event(
         channel=event_pb2.CHANNEL_EMAIL,
         type=event_type,
         profile_id=profile_id,
-        recipient_domain="example.com",
-        **fields,
+        **{"recipient_domain": "example.com", **fields},
     )
     event.occurred_at.FromDatetime(when or datetime.now(UTC) - timedelta(seconds=5))
     return event

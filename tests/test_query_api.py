@@ -29,7 +29,7 @@ from campaignreports.v1 import (
 
 pytestmark = pytest.mark.timeout(90)
 
-CATALOG_SIZE = 42
+CATALOG_SIZE = 55
 
 
 def violation(error: grpc.aio.AioRpcError) -> str:
@@ -120,7 +120,7 @@ async def test_unknown_campaign_is_zeros_not_an_error(pipeline: Pipeline) -> Non
         if window is not None:
             request.window.CopyFrom(window)
         report = await pipeline.query.GetReport(request)
-        assert len(report.widgets) == 17
+        assert len(report.widgets) == 21
         for widget in report.widgets:
             assert all(m.value == 0 and m.rate in (0, 0.0) for m in widget.metrics)
             assert not widget.rows
