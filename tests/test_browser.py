@@ -184,6 +184,18 @@ def test_language_and_window_switches(page: Page, filled: RunningStack) -> None:
         title,
     )
     assert page.inner_text('nav button[data-tab="direct_mail"]') == "Courrier"
+    # Hovering a metric shows its definition in the page's language, and a ratio its formula.
+    infos = {(w.id, m.id): m for w in french.widgets for m in w.metrics}
+    successes = page.get_attribute(
+        '[data-widget="email_execution_statistics"] .tile[data-metric="successes"]', "title"
+    )
+    assert successes is not None
+    assert successes.startswith(infos["email_execution_statistics", "successes"].definition)
+    assert "Message à diffuser" in successes
+    reactivity = page.get_attribute(
+        '[data-widget="email_tracking_by_domain"] th [data-metric="reactivity"]', "title"
+    )
+    assert reactivity == f"{infos['email_tracking_by_domain', 'reactivity'].definition} = Clics / Ouvertures"
 
     live_start = page.get_attribute('[data-widget="email_statistics"]', "data-window-start")
     page.select_option("#window", "range")

@@ -128,7 +128,7 @@ def _metric_values(
             metrics.evaluate(m, counted, whole),
             rate,
             metrics.unit(m),
-            metrics.METRICS[m].rate_base or "" if rate is not None else "",
+            (metrics.METRICS[m].rate_base or "") if rate is not None else "",
         )
         for m in metric_ids
         for rate in [metrics.rate(m, counted) if rated(m) else None]
@@ -202,33 +202,24 @@ class WidgetEngine:
             for dimension, value, *counts in await self._query(query.sql, query.parameters)
         }
 
-    async def _series(
-        self, widgets: Sequence[WidgetDef], scope: Scope
-    ) -> dict[datetime, dict[Column, float]]:
+    async def _series(self, widgets: Sequence[WidgetDef], scope: Scope) -> dict[Column, dict[int, float]]:
         if not widgets:
             return {}
         columns = sorted({c for w in widgets for c in _columns(w)})
-        query = series_query(
-            self._clickhouse.database,
-            columns,
-            tenant_id=scope.tenant_id,
-            campaign_id=scope.campaign_id,
-            window=scope.window,
-            include_machine_activity=scope.include_machine_activity,
-        )
-        by_column: dict[Column, dict[int, float]] = {column: {} for column in columns}
-        for at, *counts in await self._query(query.sql, query.parameters):
-            for column, count in zip(columns, counts, strict=True):
-                by_column[column][at] = float(count)
-        return by_column
+        return (await self._read_series(columns, scope)).get("", {column: {} for column in columns})
 
     async def _series_per_value(
         self, widget: WidgetDef, scope: Scope
     ) -> dict[str, dict[Column, dict[int, float]]]:
         """value -> the widget's series for that value: its `limit` first values over the window."""
-        columns = _columns(widget)
         cut = _cut(widget, self._max_rows)
         assert cut is not None, widget  # the catalog orders a series per value by a count
+        return await self._read_series(_columns(widget), scope, cut)
+
+    async def _read_series(
+        self, columns: Sequence[Column], scope: Scope, cut: Cut | None = None
+    ) -> dict[str, dict[Column, dict[int, float]]]:
+        """value ('' without a cut) -> column -> bucket start -> count, for non-empty buckets."""
         query = series_query(
             self._clickhouse.database,
             columns,
@@ -239,7 +230,8 @@ class WidgetEngine:
             cut=cut,
         )
         by_value: dict[str, dict[Column, dict[int, float]]] = {}
-        for value, at, *counts in await self._query(query.sql, query.parameters):
+        for row in await self._query(query.sql, query.parameters):
+            value, (at, *counts) = (row[0], row[1:]) if cut else ("", row)
             by_column = by_value.setdefault(value, {column: {} for column in columns})
             for column, count in zip(columns, counts, strict=True):
                 by_column[column][at] = float(count)

@@ -85,6 +85,7 @@ def _metric_json(metric: query_service_pb2.Metric) -> dict[str, Any]:
     }
     if metric.HasField("rate"):
         shown["rate"] = metric.rate
+        shown["rateBaseId"] = metric.rate_base_id
     return shown
 
 
@@ -110,6 +111,7 @@ def report_json(report: query_service_pb2.Report) -> dict[str, Any]:
                 "series": [
                     {
                         "metricId": s.metric_id,
+                        "key": s.key,
                         "label": s.label,
                         "at": [p.at.seconds for p in s.points],
                         "values": [p.value for p in s.points],
@@ -169,23 +171,25 @@ def text_cell(text: str) -> str:
 
 
 def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
-    """One CSV for any widgets: widget, row or point, metric, value, rate (empty when none).
-    Row keys come from events, so they are neutralised (`text_cell`); numbers are ours."""
+    """One CSV for any widgets: widget, row or point, metric, value, rate (empty when none), and
+    the series' key for a series per value (the link of clicks over time per link). Row and
+    series keys come from events, so they are neutralised (`text_cell`); numbers are ours."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["widget", "row", "metric", "value", "rate"])
+    writer.writerow(["widget", "row", "metric", "value", "rate", "series"])
     for widget in widgets:
         for metric in widget.metrics:
-            writer.writerow([widget.id, "", metric.id, _number(metric.value), _rate(metric)])
+            writer.writerow([widget.id, "", metric.id, _number(metric.value), _rate(metric), ""])
         for row in widget.rows:
             for metric in row.metrics:
                 writer.writerow(
-                    [widget.id, text_cell(row.key), metric.id, _number(metric.value), _rate(metric)]
+                    [widget.id, text_cell(row.key), metric.id, _number(metric.value), _rate(metric), ""]
                 )
         for series in widget.series:
+            key = text_cell(series.key)
             for point in series.points:
                 at = point.at.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
-                writer.writerow([widget.id, at, series.metric_id, _number(point.value), ""])
+                writer.writerow([widget.id, at, series.metric_id, _number(point.value), "", key])
     return out.getvalue()
 
 

@@ -203,12 +203,6 @@ WIDGETS: dict[str, WidgetDef] = {
             view="donut",
         ),
         WidgetDef("push_sending_performance", "push", K, "push", _SENDING),
-        WidgetDef(
-            "push_delivery_summary", "push", K, "push", ("sent", "delivered", "failures", "distinct_clicks")
-        ),
-        WidgetDef("push_target_audience", "push", K, "push", _TARGET_AUDIENCE),
-        WidgetDef("push_execution_statistics", "push", K, "push", _EXECUTION),
-        WidgetDef("push_clickstreams", "push", K, "push", _CLICKSTREAMS),
         WidgetDef("push_statistics", "push", K, "push", (*_SENDING, "opens", "actions", "engagements")),
         _series("push_sending_summary", "push", "push", "sent", "delivered", "errors"),
         WidgetDef("push_sending_failed", "push", K, "push", ("errors", "bounces")),
@@ -234,6 +228,13 @@ WIDGETS: dict[str, WidgetDef] = {
             "engagements",
             order_by="engagements",
         ),
+        # The campaign report's sections.
+        WidgetDef(
+            "push_delivery_summary", "push", K, "push", ("sent", "delivered", "failures", "distinct_clicks")
+        ),
+        WidgetDef("push_target_audience", "push", K, "push", _TARGET_AUDIENCE),
+        WidgetDef("push_execution_statistics", "push", K, "push", _EXECUTION),
+        WidgetDef("push_clickstreams", "push", K, "push", _CLICKSTREAMS),
         WidgetDef(
             "sms_statistics",
             "sms",
@@ -241,6 +242,11 @@ WIDGETS: dict[str, WidgetDef] = {
             "sms",
             ("targeted", "excluded", *_SENDING, "clicks", "distinct_clicks"),
         ),
+        _series("sms_performance_by_date", "sms", "sms", *_SENDING),
+        _rows("sms_excluded_reasons", "sms", "sms", "reason", "excluded"),
+        _rows("sms_bounce_reasons", "sms", "sms", "reason", "bounces"),
+        _rows("sms_error_reasons", "sms", "sms", "reason", "errors"),
+        # The campaign report's sections.
         WidgetDef(
             "sms_delivery_summary", "sms", K, "sms", ("sent", "delivered", "failures", "distinct_clicks")
         ),
@@ -248,10 +254,6 @@ WIDGETS: dict[str, WidgetDef] = {
         WidgetDef("sms_execution_statistics", "sms", K, "sms", _EXECUTION),
         WidgetDef("sms_clickstreams", "sms", K, "sms", ("distinct_clicks", "clicks", "delivered_reactivity")),
         _rows("sms_top_links", "sms", "sms", "url", "clicks", "distinct_clicks", "share", limit=10),
-        _series("sms_performance_by_date", "sms", "sms", *_SENDING),
-        _rows("sms_excluded_reasons", "sms", "sms", "reason", "excluded"),
-        _rows("sms_bounce_reasons", "sms", "sms", "reason", "bounces"),
-        _rows("sms_error_reasons", "sms", "sms", "reason", "errors"),
         WidgetDef("web_performance", "web", K, "web", ("impressions", "unique_impressions", "interactions")),
         _series("web_summary", "web", "web", "impressions", "unique_impressions", "interactions"),
         _rows("web_interactions_by_element", "web", "web", "element_id", "interactions", "distinct_profiles"),

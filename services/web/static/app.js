@@ -1,5 +1,6 @@
 // The reference dashboard: plain JavaScript over the HTTP layer (which calls the gRPC API).
-// No build step and nothing fetched from elsewhere: charts are drawn as SVG here.
+// No build step and nothing fetched from elsewhere: charts are drawn as SVG here. Hovering a
+// metric shows what it counts (ListWidgets' definitions).
 "use strict";
 
 const COLORS = ["#2680eb", "#e68619", "#2d9d78", "#9256d9", "#d7373f", "#6e6e6e", "#0fb5ae", "#f68511"];
@@ -31,7 +32,9 @@ const UI = {
                 direct_mail: "Direct mail", experiment: "Experiment" } },
 };
 
-const state = { tab: "email", locale: "en", info: {}, layout: null, report: null, source: null, editing: false };
+const state = {
+  tab: "email", locale: "en", info: {}, labels: {}, layout: null, report: null, source: null, editing: false,
+};
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options) {
@@ -102,9 +105,24 @@ function legend(items) {
     ...items.map(([label, i]) => element("span", {}, element("i", { style: `background:${COLORS[i % COLORS.length]}` }), label)));
 }
 
-function tiles(metrics) {
+// What a metric of a widget counts, from ListWidgets' definitions, with its formula: shown on hover.
+function definition(info, metricId) {
+  const metric = (info.metrics || []).find((m) => m.id === metricId);
+  if (!metric) return "";
+  const own = Object.fromEntries(info.metrics.map((m) => [m.id, m.label]));
+  const label = (id) => own[id] || state.labels[id] || id;
+  const formula = metric.numeratorId ? ` = ${label(metric.numeratorId)} / ${label(metric.baseId)}` : "";
+  const rate = metric.rateBaseId ? ` (% : ${label(metric.rateBaseId)})` : "";
+  return `${metric.definition}${formula}${rate}`;
+}
+
+function heading(info, metric) {
+  return element("span", { title: definition(info, metric.id), "data-metric": metric.id }, metric.label);
+}
+
+function tiles(metrics, info) {
   return element("div", { class: "tiles" }, ...metrics.map((m) => element("div",
-    { class: "tile", "data-metric": m.id, "data-value": String(m.value) },
+    { class: "tile", "data-metric": m.id, "data-value": String(m.value), title: definition(info, m.id) },
     element("div", { class: "value" }, shown(m)),
     element("div", { class: "label" }, m.label),
     element("div", { class: "rate" }, m.rate === undefined ? "" : percent(m.rate)))));
@@ -159,13 +177,13 @@ function lines(series) {
 function body(widget, info, view) {
   if (info.kind === "WIDGET_KIND_KPI") {
     if (view === "donut") return donut(widget.metrics.map((m) => [m.label, m.value]));
-    return tiles(widget.metrics);
+    return tiles(widget.metrics, info);
   }
   if (info.kind === "WIDGET_KIND_ROWS") {
     const first = (row) => (row.metrics[0] ? row.metrics[0].value : 0);
     if (view === "donut") return donut(widget.rows.map((r) => [r.label, first(r)]));
     if (view === "graph") return bars(widget.rows.map((r) => [r.label, first(r)]));
-    const headers = ["", ...(widget.rows[0] ? widget.rows[0].metrics.map((m) => m.label) : [])];
+    const headers = ["", ...(widget.rows[0] ? widget.rows[0].metrics.map((m) => heading(info, m)) : [])];
     return table(headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
       m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`)]));
   }
@@ -270,6 +288,7 @@ async function load() {
       api(`/api/report?${query({})}`),
     ]);
     state.info = Object.fromEntries(widgets.widgets.map((w) => [w.id, w]));
+    state.labels = Object.fromEntries(widgets.widgets.flatMap((w) => (w.metrics || []).map((m) => [m.id, m.label])));
     state.layout = layout;
     state.report = report;
     state.user = user;

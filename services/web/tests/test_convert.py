@@ -64,13 +64,20 @@ def test_widgets_become_one_csv() -> None:
     series = query_service_pb2.Widget(id="email_summary", series=[query_service_pb2.Series(metric_id="sent")])
     point = series.series[0].points.add(value=3)
     point.at.FromDatetime(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
-    lines = list(csv.reader(io.StringIO(convert.widgets_csv([kpi, rows, series]))))
+    per_link = query_service_pb2.Widget(
+        id="email_clicks_over_time",
+        series=[query_service_pb2.Series(metric_id="clicks", key="=HYPERLINK(1)")],
+    )
+    point = per_link.series[0].points.add(value=2)
+    point.at.FromDatetime(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    lines = list(csv.reader(io.StringIO(convert.widgets_csv([kpi, rows, series, per_link]))))
     assert lines == [
-        ["widget", "row", "metric", "value", "rate"],
-        ["email_statistics", "", "sent", "10", ""],
-        ["email_statistics", "", "delivered", "9", "0.9"],
-        ["email_top_links", "https://a", "share", "0.25", ""],
-        ["email_summary", "2026-11-23T10:00:00Z", "sent", "3", ""],
+        ["widget", "row", "metric", "value", "rate", "series"],
+        ["email_statistics", "", "sent", "10", "", ""],
+        ["email_statistics", "", "delivered", "9", "0.9", ""],
+        ["email_top_links", "https://a", "share", "0.25", "", ""],
+        ["email_summary", "2026-11-23T10:00:00Z", "sent", "3", "", ""],
+        ["email_clicks_over_time", "2026-11-23T10:00:00Z", "clicks", "2", "", "'=HYPERLINK(1)"],
     ]
 
 
@@ -91,7 +98,7 @@ def test_reports_travel_with_compact_series() -> None:
     report = query_service_pb2.Report(tab="email")
     report.as_of.FromDatetime(datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC))
     widget = report.widgets.add(id="email_summary", kind=query_service_pb2.WIDGET_KIND_SERIES)
-    widget.metrics.add(id="delivered", value=9, rate=0.9, unit="count")
+    widget.metrics.add(id="delivered", value=9, rate=0.9, unit="count", rate_base_id="sent")
     series = widget.series.add(metric_id="sent", label="Sent")
     for minute, value in enumerate((0.0, 2.0)):
         point = series.points.add(value=value)
@@ -101,10 +108,16 @@ def test_reports_travel_with_compact_series() -> None:
     (widget_json,) = shown["widgets"]
     assert widget_json["kind"] == "WIDGET_KIND_SERIES"
     assert widget_json["metrics"] == [
-        {"id": "delivered", "label": "", "value": 9.0, "unit": "count", "rate": 0.9}
+        {"id": "delivered", "label": "", "value": 9.0, "unit": "count", "rate": 0.9, "rateBaseId": "sent"}
     ]
     assert widget_json["series"] == [
-        {"metricId": "sent", "label": "Sent", "at": [1_795_000_000, 1_795_000_060], "values": [0.0, 2.0]}
+        {
+            "metricId": "sent",
+            "key": "",
+            "label": "Sent",
+            "at": [1_795_000_000, 1_795_000_060],
+            "values": [0.0, 2.0],
+        }
     ]
 
 
