@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import Pipeline, open_pipeline
+from google.protobuf import timestamp_pb2
 from helpers import poll_async
 
 from campaignreports.processes import NatsServer
@@ -376,10 +377,13 @@ class Range:
         return query_service_pb2.TimeWindow(range=time_range)
 
 
-def live_buckets(as_of: datetime) -> list[datetime]:
+def live_buckets(as_of: datetime, minutes: int = 1) -> list[datetime]:
+    """The live window's minute buckets; or its display buckets of `minutes`: the window's first
+    minute, then every UTC multiple of `minutes` up to the current minute."""
     first = (as_of - timedelta(hours=24)).replace(second=0, microsecond=0)
     count = int((as_of.replace(second=0, microsecond=0) - first) / timedelta(minutes=1)) + 1
-    return [first + timedelta(minutes=i) for i in range(count)]
+    every_minute = [first + timedelta(minutes=i) for i in range(count)]
+    return [first] + [m for m in every_minute[1:] if m.minute % minutes == 0]
 
 
 def bucket_of(at: datetime, buckets: list[datetime]) -> datetime | None:
@@ -489,6 +493,10 @@ def expected_series(
             if start is not None:
                 grouped[start].append(e)
     return {m: [(b, metric(m, grouped[b], machine)) for b in buckets] for m in names}
+
+
+def _minute_after(as_of: timestamp_pb2.Timestamp) -> datetime:
+    return as_of.ToDatetime(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
 
 
 # ---- comparison ----------------------------------------------------------------------------
@@ -640,6 +648,15 @@ async def test_every_widget_matches_independent_counts(golden: Golden) -> None:
         for widget in report.widgets:
             check_widget(widget, live_events, buckets, machine=False)
             checked["live"] += 1
+        quarter_hours = query_service_pb2.TimeWindow(
+            live=query_service_pb2.LiveWindow(granularity=query_service_pb2.GRANULARITY_FIFTEEN_MINUTES)
+        )
+        report = await _report(golden, tab, quarter_hours)
+        buckets = live_buckets(report.as_of.ToDatetime(UTC), minutes=15)
+        live_events = [e for e in golden.events if buckets[0] <= e.at < _minute_after(report.as_of)]
+        for widget in report.widgets:
+            check_widget(widget, live_events, buckets, machine=False)
+            checked["live by quarter hour"] += 1
         for window in ranges:
             report = await _report(golden, tab, window.request())
             start, end = window.bounds()

@@ -55,9 +55,14 @@ async def test_list_widgets_in_every_locale(pipeline: Pipeline) -> None:
         assert translated == CATALOG_SIZE, locale
 
 
-def _range(start: datetime, end: datetime, timezone: str = "UTC") -> query_service_pb2.TimeWindow:
+def _range(
+    start: datetime,
+    end: datetime,
+    timezone: str = "UTC",
+    granularity: int = query_service_pb2.GRANULARITY_DAY,
+) -> query_service_pb2.TimeWindow:
     window = query_service_pb2.TimeWindow(
-        range=query_service_pb2.TimeRange(timezone=timezone, granularity=query_service_pb2.GRANULARITY_DAY)
+        range=query_service_pb2.TimeRange(timezone=timezone, granularity=granularity)
     )
     window.range.start.FromDatetime(start)
     window.range.end.FromDatetime(end)
@@ -78,6 +83,18 @@ NOW = datetime.now(UTC)
         ({"window": _range(NOW - timedelta(days=1), NOW, "Europe/Atlantis")}, "window.range.timezone"),
         ({"window": _range(NOW - timedelta(days=500), NOW)}, "window.range.start"),
         ({"window": query_service_pb2.TimeWindow(range=query_service_pb2.TimeRange())}, "window.range.start"),
+        (
+            {
+                "window": _range(
+                    NOW - timedelta(days=1), NOW, granularity=query_service_pb2.GRANULARITY_FIVE_MINUTES
+                )
+            },
+            "window.range.granularity",
+        ),
+        (
+            {"window": query_service_pb2.TimeWindow(live=query_service_pb2.LiveWindow(granularity=2))},
+            "window.live.granularity",
+        ),
     ],
 )
 async def test_bad_widget_requests_name_the_field(
@@ -168,14 +185,18 @@ async def test_watch_report_sends_a_new_report_within_two_seconds_of_an_event(pi
 
 async def test_viewers_of_one_live_report_share_its_reads(pipeline: Pipeline) -> None:
     """Ten streams of the same report get reports of the same reads (the same read times);
-    a stream in another locale reads for itself and gets its own texts."""
+    a stream in another locale, or in other display buckets, reads for itself."""
     request = query_service_pb2.GetReportRequest(
         tenant_id=pipeline.tenant_id, campaign_id=f"shared-{uuid.uuid4().hex[:6]}", tab="sms"
     )
     french = query_service_pb2.GetReportRequest()
     french.CopyFrom(request)
     french.locale = "fr"
-    streams = [pipeline.query.WatchReport(request) for _ in range(10)] + [pipeline.query.WatchReport(french)]
+    hourly = query_service_pb2.GetReportRequest()
+    hourly.CopyFrom(request)
+    hourly.window.live.granularity = query_service_pb2.GRANULARITY_HOUR
+    streams = [pipeline.query.WatchReport(request) for _ in range(10)]
+    streams += [pipeline.query.WatchReport(french), pipeline.query.WatchReport(hourly)]
     try:
         firsts = await asyncio.wait_for(
             asyncio.gather(*(stream.__aiter__().__anext__() for stream in streams)), 10
@@ -188,6 +209,10 @@ async def test_viewers_of_one_live_report_share_its_reads(pipeline: Pipeline) ->
     english_titles = [w.title for w in firsts[0].widgets]
     assert all([w.title for w in report.widgets] == english_titles for report in firsts[:10])
     assert [w.title for w in firsts[10].widgets] != english_titles
+    points = {
+        len(w.series[0].points) for report in (firsts[0], firsts[11]) for w in report.widgets if w.series
+    }
+    assert points == {1441, 25}
 
 
 def _experiment_events(

@@ -57,6 +57,15 @@ _BUCKET_START = {
 }
 
 
+def _bucket_start(window: Window) -> str:
+    """The SQL of the window bucket holding a rollup bucket. Live buckets are UTC multiples of
+    their length, the first one starting with the window."""
+    if not window.is_live or window.granularity is Granularity.MINUTE:
+        return _BUCKET_START[window.granularity]
+    step = int(window.granularity.value.total_seconds())
+    return f"greatest(intDiv(toUnixTimestamp(bucket), {step}) * {step}, {{start:Int64}})"
+
+
 @dataclass(frozen=True, order=True)
 class Column:
     """One counted metric restricted to one channel (None: every channel)."""
@@ -261,7 +270,7 @@ def series_query(
     keys = "value, at" if cut else "at"
     where = f"WHERE {_chosen(database, window, parameters, cut, include_machine_activity)}\n" if cut else ""
     sql = (
-        f"SELECT\n  {'value, ' if cut else ''}{_BUCKET_START[window.granularity]} AS at,\n"
+        f"SELECT\n  {'value, ' if cut else ''}{_bucket_start(window)} AS at,\n"
         f"  {_select(columns, include_machine_activity)}\n"
         f"FROM {source}\n{where}GROUP BY {keys}\nORDER BY {keys}"
     )

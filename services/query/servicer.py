@@ -40,6 +40,13 @@ _GRANULARITIES = {
     pb.GRANULARITY_WEEK: Granularity.WEEK,
     pb.GRANULARITY_MONTH: Granularity.MONTH,
 }
+_LIVE_GRANULARITIES = {
+    pb.GRANULARITY_UNSPECIFIED: Granularity.MINUTE,
+    pb.GRANULARITY_MINUTE: Granularity.MINUTE,
+    pb.GRANULARITY_FIVE_MINUTES: Granularity.FIVE_MINUTES,
+    pb.GRANULARITY_FIFTEEN_MINUTES: Granularity.FIFTEEN_MINUTES,
+    pb.GRANULARITY_HOUR: Granularity.HOUR,
+}
 Request = pb.GetWidgetRequest | pb.GetReportRequest
 # WatchReport sends at most one report a second (the API's promise), however often it reads.
 WATCH_MIN_GAP_SECONDS = 1.0
@@ -284,9 +291,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         version: int,
     ) -> tuple[pb.Report, bytes]:
         """The live report and its content, read and built once for every stream showing it:
-        the same scope but the window, which is the live one for all of them. `version` counts
-        the stored-round notices of the campaign, so a read after a notice is never one from before."""
-        key = (tab, version, *(getattr(scope, f.name) for f in fields(scope) if f.name != "window"))
+        the same scope but the window, which is the live one for all of them (in buckets of the same
+        length). `version` counts the stored-round notices of the campaign, so a read after a
+        notice is never one from before."""
+        shared = (getattr(scope, f.name) for f in fields(scope) if f.name != "window")
+        key = (tab, version, scope.window.granularity, *shared)
 
         async def read() -> tuple[pb.Report, bytes]:
             report = _report(tab, await self._engine.evaluate(widgets, scope, now), now)
@@ -320,7 +329,13 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
 
     def _window(self, request: Request, now: datetime) -> Window:
         if not request.HasField("window") or request.window.WhichOneof("kind") != "range":
-            return live_window(now)
+            granularity = request.window.live.granularity
+            if granularity not in _LIVE_GRANULARITIES:
+                raise WindowError(
+                    "window.live.granularity",
+                    "a live window has MINUTE, FIVE_MINUTES, FIFTEEN_MINUTES or HOUR",
+                )
+            return live_window(now, _LIVE_GRANULARITIES[granularity])
         requested = request.window.range
         for bound in ("start", "end"):
             if not requested.HasField(bound):
@@ -331,7 +346,12 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     f"window.range.{bound}", f"window.range.{bound} is not a timestamp of years 1 to 9999"
                 )
         if requested.granularity not in _GRANULARITIES:
-            raise WindowError("window.range.granularity", f"unknown granularity {requested.granularity}")
+            raise WindowError(
+                "window.range.granularity",
+                f"a range has HOUR, DAY, WEEK or MONTH buckets, not {pb.Granularity.Name(requested.granularity)}"
+                if requested.granularity in pb.Granularity.values()
+                else f"unknown granularity {requested.granularity}",
+            )
         return range_window(
             requested.start.ToDatetime(UTC),
             requested.end.ToDatetime(UTC),

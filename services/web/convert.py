@@ -21,6 +21,8 @@ from google.protobuf import json_format
 from campaignreports.v1 import dashboard_service_pb2, query_service_pb2
 
 GRANULARITIES = {"hour": 1, "day": 2, "week": 3, "month": 4}
+# A live window's display buckets (its series only; the totals are the same).
+LIVE_GRANULARITIES = {"minute": 5, "5min": 6, "15min": 7, "hour": 1}
 
 
 class ParameterError(ValueError):
@@ -39,13 +41,21 @@ def _instant(parameters: Mapping[str, str], name: str) -> datetime:
 
 
 def window(parameters: Mapping[str, str]) -> query_service_pb2.TimeWindow:
-    """`window=live` (default) or `window=range&start=..&end=..&timezone=..&granularity=day`.
+    """`window=live` (default) with `granularity=minute` (default), `5min`, `15min` or `hour`, or
+    `window=range&start=..&end=..&timezone=..&granularity=day`.
 
     Dates without a time are local midnights in `timezone`: the query service widens the range to
     whole buckets of that zone, so a date-only range covers whole local days.
     """
     if parameters.get("window", "live") == "live":
-        return query_service_pb2.TimeWindow(live=query_service_pb2.LiveWindow())
+        live = parameters.get("granularity", "minute")
+        if live not in LIVE_GRANULARITIES:
+            raise ParameterError(
+                "granularity", f"a live granularity is one of {', '.join(LIVE_GRANULARITIES)}"
+            )
+        return query_service_pb2.TimeWindow(
+            live=query_service_pb2.LiveWindow(granularity=LIVE_GRANULARITIES[live])  # type: ignore[arg-type]
+        )
     granularity = parameters.get("granularity", "day")
     if granularity not in GRANULARITIES:
         raise ParameterError("granularity", f"granularity must be one of {', '.join(GRANULARITIES)}")

@@ -23,6 +23,31 @@ def test_live_window_is_24_hours_of_whole_minutes() -> None:
     assert len(window.bucket_starts) == 24 * 60 + 1
 
 
+@pytest.mark.parametrize(
+    ("granularity", "count"),
+    [(Granularity.FIVE_MINUTES, 289), (Granularity.FIFTEEN_MINUTES, 97), (Granularity.HOUR, 25)],
+)
+def test_live_display_buckets_cover_the_same_window(granularity: Granularity, count: int) -> None:
+    now = NOW + timedelta(minutes=7)  # the window starts at 12:37: its first bucket is short
+    window = live_window(now, granularity)
+    assert (window.start, window.end) == (live_window(now).start, live_window(now).end)
+    starts = window.bucket_starts
+    assert len(starts) == count and starts[0] == window.start
+    step = granularity.value.total_seconds()
+    assert all(s.timestamp() % step == 0 for s in starts[1:]), "aligned in UTC after the first"
+    assert starts[1] - starts[0] < granularity.value
+    assert window.end - starts[-1] <= granularity.value
+
+
+def test_live_and_range_granularities_do_not_mix() -> None:
+    with pytest.raises(WindowError) as error:
+        live_window(NOW, Granularity.DAY)
+    assert error.value.field == "window.live.granularity"
+    with pytest.raises(WindowError) as error:
+        _range(NOW - timedelta(days=1), NOW, "UTC", Granularity.FIFTEEN_MINUTES)
+    assert error.value.field == "window.range.granularity"
+
+
 def test_new_york_days_across_the_fall_back_change_have_25_hours() -> None:
     ny = ZoneInfo("America/New_York")
     window = _range(datetime(2026, 10, 31, tzinfo=ny), datetime(2026, 11, 3, tzinfo=ny), "America/New_York")

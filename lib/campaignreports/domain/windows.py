@@ -1,6 +1,8 @@
 """Report windows and their buckets (pure).
 
-`live` is the last 24 hours ending now, in UTC minute buckets, read from the minute rollup.
+`live` is the last 24 hours ending now, read from the minute rollup, with series in UTC minute
+buckets or coarser display buckets (5, 15 or 60 minutes, aligned in UTC; the first bucket starts
+with the window). The granularity changes the series only: the window is the same.
 A `range` is [start, end) in an IANA time zone, widened to whole buckets of its granularity
 (HOUR, DAY, WEEK starting Monday, MONTH), with bucket boundaries at local hour starts or
 midnights: a DST day has 23 or 25 hours, and +5:30 / +5:45 zones cut days at :30 / :15 UTC.
@@ -24,6 +26,8 @@ MAX_AHEAD = timedelta(days=366)
 
 class Granularity(Enum):
     MINUTE = timedelta(minutes=1)
+    FIVE_MINUTES = timedelta(minutes=5)
+    FIFTEEN_MINUTES = timedelta(minutes=15)
     HOUR = timedelta(hours=1)
     DAY = timedelta(days=1)
     WEEK = timedelta(days=7)
@@ -80,10 +84,11 @@ class Window:
     end: datetime  # UTC, exclusive: the end of the last bucket
     granularity: Granularity
     timezone: str
+    live: bool = False
 
     @property
     def is_live(self) -> bool:
-        return self.granularity is Granularity.MINUTE
+        return self.live
 
     @property
     def zone(self) -> ZoneInfo:
@@ -97,9 +102,11 @@ class Window:
     @functools.cached_property
     def bucket_starts(self) -> list[datetime]:
         """The start of every bucket of the window, in order."""
-        if self.granularity is Granularity.MINUTE:
-            count = (self.end - self.start) // Granularity.MINUTE.value
-            return [self.start + i * Granularity.MINUTE.value for i in range(count)]
+        if self.live:  # the window's start, then every UTC multiple of the bucket length
+            step = int(self.granularity.value.total_seconds())
+            first, end = int(self.start.timestamp()), int(self.end.timestamp())
+            aligned = range(first - first % step + step, end, step)
+            return [self.start, *(datetime.fromtimestamp(at, UTC) for at in aligned)]
         starts, bucket, zone = [], self.start, self.zone
         while bucket < self.end:
             starts.append(bucket)
@@ -107,12 +114,24 @@ class Window:
         return starts
 
 
-def live_window(now: datetime) -> Window:
-    """Minute buckets from the one holding now - 24 h to the current one."""
+LIVE_GRANULARITIES = (
+    Granularity.MINUTE,
+    Granularity.FIVE_MINUTES,
+    Granularity.FIFTEEN_MINUTES,
+    Granularity.HOUR,
+)
+
+
+def live_window(now: datetime, granularity: Granularity = Granularity.MINUTE) -> Window:
+    """From the minute holding now - 24 h to the end of the current one, in `granularity` buckets."""
+    if granularity not in LIVE_GRANULARITIES:
+        raise WindowError(
+            "window.live.granularity", "a live window has MINUTE, FIVE_MINUTES, FIFTEEN_MINUTES or HOUR"
+        )
     utc = ZoneInfo("UTC")
     start = floor(now - LIVE_SPAN, Granularity.MINUTE, utc)
     end = next_start(floor(now, Granularity.MINUTE, utc), Granularity.MINUTE, utc)
-    return Window(start, end, Granularity.MINUTE, "UTC")
+    return Window(start, end, granularity, "UTC", live=True)
 
 
 def zone_named(timezone: str) -> ZoneInfo:
@@ -134,7 +153,7 @@ def range_window(
     retention_days: int,
 ) -> Window:
     """[start, end) widened to whole buckets; WindowError for a window no report can have."""
-    if granularity is Granularity.MINUTE:
+    if granularity in LIVE_GRANULARITIES and granularity is not Granularity.HOUR:
         raise WindowError("window.range.granularity", "a range has HOUR, DAY, WEEK or MONTH buckets")
     if end <= start:
         raise WindowError("window.range.end", "window.range.end must be after window.range.start")

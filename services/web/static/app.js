@@ -58,7 +58,8 @@ function query(extra) {
     campaign: $("campaign").value, tab: state.tab, locale: state.locale, window: $("window").value,
     machine: $("machine").checked ? "1" : "0", ...extra,
   });
-  if ($("window").value === "range") {
+  if ($("window").value === "live") params.set("granularity", $("live-granularity").value);
+  else {
     params.set("start", $("start").value);
     params.set("end", $("end").value);
     params.set("timezone", $("timezone").value);
@@ -278,6 +279,7 @@ async function load() {
   state.locale = $("locale").value;
   translateChrome();
   $("range-controls").hidden = $("window").value !== "range";
+  $("live-granularity").hidden = $("window").value !== "live";
   // Who the user is, the server decides (its identity setting); `user` in the page's address is
   // passed on and only honoured where a development setting allows it.
   const user = new URLSearchParams(location.search).get("user") || "";
@@ -335,7 +337,9 @@ async function init() {
   const today = new Date();
   $("end").value = new Date(today.getTime() + 86400000).toISOString().slice(0, 10);
   $("start").value = new Date(today.getTime() - 29 * 86400000).toISOString().slice(0, 10);
-  for (const id of ["campaign", "window", "start", "end", "timezone", "granularity", "locale", "machine"]) {
+  const controls = ["campaign", "window", "live-granularity", "start", "end", "timezone", "granularity", "locale",
+                    "machine"];
+  for (const id of controls) {
     $(id).onchange = load;
   }
   $("edit").onclick = () => {

@@ -14,6 +14,9 @@ from campaignreports.web import convert
 
 def test_live_is_the_default_window() -> None:
     assert convert.window({}).WhichOneof("kind") == "live"
+    assert convert.window({}).live.granularity == query_service_pb2.GRANULARITY_MINUTE
+    fifteen = convert.window({"window": "live", "granularity": "15min"})
+    assert fifteen.live.granularity == query_service_pb2.GRANULARITY_FIFTEEN_MINUTES
 
 
 def test_a_range_takes_dates_zone_and_granularity() -> None:
@@ -39,6 +42,7 @@ def test_a_range_takes_dates_zone_and_granularity() -> None:
             {"window": "range", "start": "2026-11-01", "end": "2026-11-08", "granularity": "year"},
             "granularity",
         ),
+        ({"window": "live", "granularity": "day"}, "granularity"),
     ],
 )
 def test_bad_parameters_name_the_parameter(parameters: dict[str, str], name: str) -> None:
