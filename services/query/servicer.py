@@ -346,11 +346,10 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                     f"window.range.{bound}", f"window.range.{bound} is not a timestamp of years 1 to 9999"
                 )
         if requested.granularity not in _GRANULARITIES:
+            known = requested.granularity in pb.Granularity.values()
+            name = pb.Granularity.Name(requested.granularity) if known else str(requested.granularity)
             raise WindowError(
-                "window.range.granularity",
-                f"a range has HOUR, DAY, WEEK or MONTH buckets, not {pb.Granularity.Name(requested.granularity)}"
-                if requested.granularity in pb.Granularity.values()
-                else f"unknown granularity {requested.granularity}",
+                "window.range.granularity", f"a range has HOUR, DAY, WEEK or MONTH buckets, not {name}"
             )
         return range_window(
             requested.start.ToDatetime(UTC),
