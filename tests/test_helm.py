@@ -201,7 +201,8 @@ def test_invalid_values_are_refused_with_the_reason(setting: str, message: str) 
 def test_the_image_runs_the_commands_the_tests_run() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^USER 10001", dockerfile, re.MULTILINE)
-    assert dockerfile.count("FROM ") == 2  # multi-stage
+    assert dockerfile.count("FROM ") == 3  # multi-stage: the chart library, the wheel, the image
+    assert "COPY services/web/package.json" in dockerfile  # the chart library as `make` pins it
     commands = {
         tuple(container["command"])
         for manifest in rendered("default")
