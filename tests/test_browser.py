@@ -301,6 +301,46 @@ def test_modify_the_dashboard_and_reload(page: Page) -> None:
     page.wait_for_selector('[data-widget="email_summary"]')
 
 
+def test_in_french_add_back_a_removed_widget_move_one_save_and_reload(browser: Browser, login: str) -> None:
+    user = f"marie-{uuid.uuid4().hex[:8]}"
+    page = open_page(browser, login, user, "&locale=fr")
+    try:
+        page.wait_for_selector('[data-widget="email_statistics"] .tile')
+        assert page.inner_text("#edit") == "Modifier le tableau de bord"
+        page.click("#edit")
+        remove = page.get_attribute('[data-widget="email_summary"] [data-action="remove"]', "title")
+        assert remove == "Retirer"
+        page.click('[data-widget="email_summary"] [data-action="remove"]')
+        assert page.query_selector('[data-widget="email_summary"]') is None
+        # The removed widget is offered again, under its French title.
+        options = page.eval_on_selector_all(
+            "#add-widget option", "nodes => nodes.map(n => [n.value, n.textContent])"
+        )
+        assert ["email_summary", "Résumé de l'email"] in options and options[0][1] == "Ajouter un widget"
+        page.select_option("#add-widget", "email_summary")
+        page.wait_for_selector('[data-widget="email_summary"] .chart')
+        # Moved by keyboard: focus the button and press Enter, twice.
+        moving = '[data-widget="email_sending_statistics"]'
+        x, width = int(page.get_attribute(moving, "data-x")), int(page.get_attribute(moving, "data-width"))
+        assert x + 2 + width <= 12, "the default layout leaves room on its right"
+        page.focus(f'{moving} [data-action="right"]')
+        page.keyboard.press("Enter")
+        page.keyboard.press("Enter")
+        assert int(page.get_attribute(moving, "data-x")) == x + 2
+        moved = {
+            attribute: page.get_attribute(moving, attribute)
+            for attribute in ("data-x", "data-y", "data-width")
+        }
+        page.click("#save")
+        wait_until(page, "() => document.getElementById('status').textContent === 'Disposition enregistrée'")
+        page.reload()
+        page.wait_for_selector('[data-widget="email_summary"] .chart')
+        assert {attribute: page.get_attribute(moving, attribute) for attribute in moved} == moved
+        assert page.inner_text('nav button[data-tab="direct_mail"]') == "Courrier"
+    finally:
+        page.context.close()
+
+
 def test_csv_export_of_a_widget_matches_the_api(page: Page, filled: RunningStack) -> None:
     with page.expect_download() as download:
         page.click('[data-widget="email_statistics"] a[data-action="csv"]')

@@ -5,26 +5,30 @@
 
 const COLORS = ["#2680eb", "#e68619", "#2d9d78", "#9256d9", "#d7373f", "#6e6e6e", "#0fb5ae", "#f68511"];
 const UI = {
-  en: { campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
+  en: { add: "Add a widget", left: "Move left", right: "Move right", up: "Move up", down: "Move down", narrower: "Narrower", wider: "Wider", shorter: "Shorter", taller: "Taller", remove: "Remove", view: "View", views: { graph: "Graph", table: "Table", donut: "Donut" },
+        campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
         machine: "Count machine opens and clicks", edit: "Modify dashboard", done: "Done", save: "Save",
         reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV", saved: "Layout saved", conflict:
         "Someone saved this dashboard meanwhile: reloaded", heading: "Campaign report", updated: "Updated",
         tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
-  fr: { campaign: "Campagne", window: "Période", live: "En direct (24 h)", global: "Global", language: "Langue",
+  fr: { add: "Ajouter un widget", left: "Déplacer à gauche", right: "Déplacer à droite", up: "Déplacer vers le haut", down: "Déplacer vers le bas", narrower: "Plus étroit", wider: "Plus large", shorter: "Moins haut", taller: "Plus haut", remove: "Retirer", view: "Affichage", views: { graph: "Graphique", table: "Tableau", donut: "Anneau" },
+        campaign: "Campagne", window: "Période", live: "En direct (24 h)", global: "Global", language: "Langue",
         machine: "Compter les ouvertures et clics automatiques", edit: "Modifier le tableau de bord", done: "Terminé",
         save: "Enregistrer", reset: "Rétablir par défaut", export: "Exporter l'onglet (CSV)", csv: "CSV",
         saved: "Disposition enregistrée", conflict: "Tableau de bord modifié entre-temps : rechargé",
         heading: "Rapport de campagne", updated: "Mis à jour",
         tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Courrier", experiment: "Expérience" } },
-  sv: { campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
+  sv: { add: "Lägg till en widget", left: "Flytta åt vänster", right: "Flytta åt höger", up: "Flytta upp", down: "Flytta ned", narrower: "Smalare", wider: "Bredare", shorter: "Lägre", taller: "Högre", remove: "Ta bort", view: "Visning", views: { graph: "Diagram", table: "Tabell", donut: "Ring" },
+        campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
         machine: "Räkna maskinöppningar och maskinklick", edit: "Ändra instrumentpanel", done: "Klar", save: "Spara",
         reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV", saved: "Layouten sparad",
         conflict: "Någon sparade under tiden: laddades om", heading: "Kampanjrapport", updated: "Uppdaterad",
         tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
                 direct_mail: "Direktreklam", experiment: "Experiment" } },
-  nl: { campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
+  nl: { add: "Widget toevoegen", left: "Naar links", right: "Naar rechts", up: "Omhoog", down: "Omlaag", narrower: "Smaller", wider: "Breder", shorter: "Lager", taller: "Hoger", remove: "Verwijderen", view: "Weergave", views: { graph: "Grafiek", table: "Tabel", donut: "Ring" },
+        campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
         machine: "Machine-opens en -kliks meetellen", edit: "Dashboard aanpassen", done: "Klaar", save: "Opslaan",
         reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV", saved: "Indeling opgeslagen",
         conflict: "Iemand sloeg intussen op: opnieuw geladen", heading: "Campagnerapport", updated: "Bijgewerkt",
@@ -264,24 +268,46 @@ function placementOf(id) {
   return state.layout.placements.find((p) => p.widgetId === id);
 }
 
+// Where a widget goes when it is added: below every other one, in its kind's default size.
+const ADDED_SIZE = { WIDGET_KIND_KPI: [6, 3], WIDGET_KIND_ROWS: [6, 4], WIDGET_KIND_SERIES: [12, 4] };
+
+function addPlacement(widgetId) {
+  const info = state.info[widgetId];
+  const bottom = Math.max(0, ...state.layout.placements.map((p) => p.y + p.height));
+  const [width, height] = ADDED_SIZE[info.kind];
+  const view = info.kind === "WIDGET_KIND_SERIES" ? "graph" : "table";
+  state.layout.placements.push({ widgetId, x: 0, y: bottom, width, height, view });
+}
+
+// Moving a widget onto another (by dragging) swaps their places.
+function swap(first, second) {
+  for (const field of ["x", "y", "width", "height"]) [first[field], second[field]] = [second[field], first[field]];
+}
+
 function card(placement) {
   const info = state.info[placement.widgetId];
   const widget = (state.report.widgets || []).find((w) => w.id === placement.widgetId);
   if (!info || !widget) return null;
+  const words = UI[state.locale];
   const edit = element("div", { class: "edit" });
-  const views = element("select", { "aria-label": "view", "data-action": "view" },
+  const views = element("select", { "aria-label": words.view, "data-action": "view" },
     ...["graph", "table", "donut"].map((v) => {
-      const option = element("option", { value: v }, v);
+      const option = element("option", { value: v }, words.views[v]);
       if (v === placement.view) option.selected = true;
       return option;
     }));
   views.onchange = () => { placement.view = views.value; render(); };
+  // Buttons are reached with Tab and pressed with Enter or Space: every change works by keyboard.
   const button = (label, action, change) => {
-    const b = element("button", { "data-action": action, title: action }, label);
-    b.onclick = () => { change(); render(); };
+    const b = element("button", { "data-action": action, title: words[action], "aria-label": words[action] }, label);
+    b.onclick = () => { change(); render(); document.querySelector(`[data-widget="${widget.id}"] [data-action="${action}"]`)?.focus(); };
     return b;
   };
   edit.append(views,
+    button("←", "left", () => { placement.x = Math.max(0, placement.x - 1); }),
+    button("→", "right", () => { placement.x = Math.min(12 - placement.width, placement.x + 1); }),
+    button("↑", "up", () => { placement.y = Math.max(0, placement.y - 1); }),
+    button("↓", "down", () => { placement.y += 1; }),
     button("↔−", "narrower", () => { placement.width = Math.max(1, placement.width - 1); }),
     button("↔+", "wider", () => { placement.width = Math.min(12 - placement.x, placement.width + 1); }),
     button("↕−", "shorter", () => { placement.height = Math.max(1, placement.height - 1); }),
@@ -294,17 +320,41 @@ function card(placement) {
   const node = element("section", {
     class: `widget kind-${info.kind.replace("WIDGET_KIND_", "").toLowerCase()}`, "data-widget": widget.id,
     "data-view": placement.view, "data-width": placement.width, "data-height": placement.height,
-    "data-window-start": widget.windowStart || "",
+    "data-x": placement.x, "data-y": placement.y, "data-window-start": widget.windowStart || "",
+    "aria-label": widget.title,
     style: `grid-column: ${placement.x + 1} / span ${placement.width}; grid-row: ${placement.y + 1} / span ${placement.height}`,
   }, edit, element("h2", {}, widget.title), element("div", { class: "description" }, widget.description),
      body(widget, info, placement.view), element("footer", {}, csv));
+  if (state.editing) {
+    node.draggable = true;
+    node.ondragstart = (event) => event.dataTransfer.setData("text/plain", widget.id);
+    node.ondragover = (event) => event.preventDefault();
+    node.ondrop = (event) => {
+      event.preventDefault();
+      const dragged = placementOf(event.dataTransfer.getData("text/plain"));
+      if (dragged && dragged !== placement) { swap(dragged, placement); render(); }
+    };
+  }
   return node;
+}
+
+// The tab's widgets the layout does not show, to add in "Modify dashboard".
+function renderAddable() {
+  const words = UI[state.locale];
+  const shown = new Set(state.layout.placements.map((p) => p.widgetId));
+  const addable = Object.values(state.info).filter((w) => w.tab === state.tab && !shown.has(w.id));
+  const select = $("add-widget");
+  select.replaceChildren(element("option", { value: "" }, words.add),
+    ...addable.map((w) => element("option", { value: w.id }, w.title)));
+  select.setAttribute("aria-label", words.add);
+  select.hidden = !state.editing || addable.length === 0;
 }
 
 function render() {
   const grid = $("grid");
   grid.replaceChildren(...state.layout.placements.map(card).filter(Boolean));
   drawCharts();
+  renderAddable();
   $("export-tab").href = `/api/export.csv?${query({})}`;
   $("export-tab").setAttribute("download", "");
 }
@@ -390,6 +440,9 @@ async function init() {
   const params = new URLSearchParams(location.search);
   $("campaign").replaceChildren(...campaigns.map((c) => element("option", { value: c.campaignId }, c.campaignId)));
   if (params.get("campaign")) $("campaign").value = params.get("campaign");
+  // The page opens in the browser's language when it is one of the four (or in `?locale=`).
+  const languages = [params.get("locale") || "", ...(navigator.languages || [navigator.language])];
+  $("locale").value = languages.map((l) => l.slice(0, 2).toLowerCase()).find((l) => UI[l]) || "en";
   $("heading").dataset.tenant = config.tenant;
   const zones = ["UTC", Intl.DateTimeFormat().resolvedOptions().timeZone, "Europe/Paris", "America/New_York",
                  "Asia/Kolkata", "Asia/Kathmandu", "Australia/Sydney"];
@@ -407,6 +460,11 @@ async function init() {
     document.body.classList.toggle("editing", state.editing);
     $("save").hidden = $("reset").hidden = !state.editing;
     translateChrome();
+    render();
+  };
+  $("add-widget").onchange = () => {
+    if ($("add-widget").value) addPlacement($("add-widget").value);
+    render();
   };
   $("save").onclick = save;
   $("reset").onclick = reset;
