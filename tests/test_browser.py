@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -339,6 +339,34 @@ def test_in_french_add_back_a_removed_widget_move_one_save_and_reload(browser: B
         assert page.inner_text('nav button[data-tab="direct_mail"]') == "Courrier"
     finally:
         page.context.close()
+
+
+def test_the_campaign_lifetime_preset_covers_its_first_to_its_last_event(
+    page: Page, filled: RunningStack
+) -> None:
+    with grpc.insecure_channel(filled.query_address) as channel:
+        campaigns = query_service_pb2_grpc.QueryServiceStub(channel).ListCampaigns(
+            query_service_pb2.ListCampaignsRequest(tenant_id="demo")
+        )
+    campaign = next(c for c in campaigns.campaigns if c.campaign_id == CAMPAIGN)
+    page.select_option("#window", "range")
+    page.select_option("#timezone", "UTC")
+    page.select_option("#preset", "lifetime")
+    first, last = campaign.first_event_at.ToDatetime(UTC), campaign.last_event_at.ToDatetime(UTC)
+    assert page.input_value("#start") == first.date().isoformat()
+    assert page.input_value("#end") == (last + timedelta(days=1)).date().isoformat()
+    time_range = query_service_pb2.TimeRange(timezone="UTC", granularity=query_service_pb2.GRANULARITY_DAY)
+    time_range.start.FromDatetime(datetime.combine(first.date(), datetime.min.time(), UTC))
+    time_range.end.FromDatetime(datetime.combine((last + timedelta(days=1)).date(), datetime.min.time(), UTC))
+    expected = {
+        m.id: m.value
+        for m in grpc_widget(
+            filled, "email_statistics", query_service_pb2.TimeWindow(range=time_range)
+        ).metrics
+    }
+    assert wait_for_tiles(page, "email_statistics", expected) == expected
+    page.select_option("#preset", "last7")
+    assert page.input_value("#start") == (datetime.now(UTC) - timedelta(days=6)).date().isoformat()
 
 
 def test_csv_export_of_a_widget_matches_the_api(page: Page, filled: RunningStack) -> None:

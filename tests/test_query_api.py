@@ -437,13 +437,22 @@ async def test_list_campaigns_newest_first_with_their_event_counts(pipeline: Pip
         email_event(pipeline.tenant_id, "older", event_pb2.EVENT_TYPE_SENT, f"p{i}", when=older)
         for i in range(3)
     ]
+    first = NOW - timedelta(days=2)
+    events.append(email_event(pipeline.tenant_id, "older", event_pb2.EVENT_TYPE_SENT, "p9", when=first))
     events.append(email_event(pipeline.tenant_id, "newer", event_pb2.EVENT_TYPE_SENT, "p", when=newer))
     events.append(email_event("someone-else", "theirs", event_pb2.EVENT_TYPE_SENT, "p", when=newer))
     await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=events))
     request = query_service_pb2.ListCampaignsRequest(tenant_id=pipeline.tenant_id)
-    reply = await poll_async(lambda: pipeline.query.ListCampaigns(request), lambda r: len(r.campaigns) == 2)
-    assert [(c.campaign_id, c.events) for c in reply.campaigns] == [("newer", 1), ("older", 3)]
+    reply = await poll_async(
+        lambda: pipeline.query.ListCampaigns(request), lambda r: [c.events for c in r.campaigns] == [1, 4]
+    )
+    assert [(c.campaign_id, c.events) for c in reply.campaigns] == [("newer", 1), ("older", 4)]
     assert reply.campaigns[0].last_event_at.ToDatetime(UTC) <= newer
+    # The campaign's lifetime: from the quarter hour of its first event to that of its last.
+    older_summary = reply.campaigns[1]
+    quarter = first.replace(minute=first.minute - first.minute % 15, second=0, microsecond=0)
+    assert older_summary.first_event_at.ToDatetime(UTC) == quarter
+    assert older_summary.last_event_at.ToDatetime(UTC) > older - timedelta(minutes=15)
     limited = await pipeline.query.ListCampaigns(
         query_service_pb2.ListCampaignsRequest(tenant_id=pipeline.tenant_id, limit=1)
     )

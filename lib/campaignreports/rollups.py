@@ -281,9 +281,11 @@ MAX_CAMPAIGNS = 1000
 
 
 def campaigns_query(database: str, tenant_id: str, limit: int) -> RollupQuery:
-    """The tenant's campaigns: (campaign_id, unix time of the latest bucket, events), newest first."""
+    """The tenant's campaigns: (campaign_id, unix time of the latest bucket, events, unix time of
+    the first bucket), newest first."""
     sql = (
-        f"SELECT campaign_id, toUnixTimestamp(max(bucket)) AS latest, sum(events)\n"
+        "SELECT campaign_id, toUnixTimestamp(max(bucket)) AS latest, sum(events),"
+        " toUnixTimestamp(min(bucket))\n"
         f"FROM {database}.{CAMPAIGNS_TABLE}\nWHERE tenant_id = {{tenant_id:String}} AND dimension = ''\n"
         "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}"
     )

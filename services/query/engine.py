@@ -169,12 +169,14 @@ class WidgetEngine:
             results.append(result)
         return results
 
-    async def campaigns(self, tenant_id: str, limit: int) -> list[tuple[str, datetime, int]]:
-        """(campaign_id, start of its latest 15-minute bucket, events), most recent first."""
+    async def campaigns(self, tenant_id: str, limit: int) -> list[tuple[str, datetime, int, datetime]]:
+        """(campaign_id, start of its latest 15-minute bucket, events, start of its first one),
+        most recent first."""
         query = campaigns_query(self._clickhouse.database, tenant_id, limit)
         rows = await self._query(query.sql, query.parameters)
         return [
-            (campaign, datetime.fromtimestamp(latest, UTC), int(events)) for campaign, latest, events in rows
+            (campaign, datetime.fromtimestamp(latest, UTC), int(events), datetime.fromtimestamp(first, UTC))
+            for campaign, latest, events, first in rows
         ]
 
     async def _query(self, sql: str, parameters: dict) -> list[tuple]:

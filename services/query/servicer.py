@@ -196,8 +196,13 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         found = await self._engine.campaigns(request.tenant_id, request.limit)
         return pb.ListCampaignsResponse(
             campaigns=[
-                pb.CampaignSummary(campaign_id=campaign, last_event_at=_timestamp(latest), events=events)
-                for campaign, latest, events in found
+                pb.CampaignSummary(
+                    campaign_id=campaign,
+                    last_event_at=_timestamp(latest),
+                    events=events,
+                    first_event_at=_timestamp(first),
+                )
+                for campaign, latest, events, first in found
             ]
         )
 

@@ -5,14 +5,16 @@
 
 const COLORS = ["#2680eb", "#e68619", "#2d9d78", "#9256d9", "#d7373f", "#6e6e6e", "#0fb5ae", "#f68511"];
 const UI = {
-  en: { add: "Add a widget", left: "Move left", right: "Move right", up: "Move up", down: "Move down", narrower: "Narrower", wider: "Wider", shorter: "Shorter", taller: "Taller", remove: "Remove", view: "View", views: { graph: "Graph", table: "Table", donut: "Donut" },
+  en: { custom: "Custom dates", last7: "Last 7 days", last30: "Last 30 days", lifetime: "Campaign lifetime",
+        add: "Add a widget", left: "Move left", right: "Move right", up: "Move up", down: "Move down", narrower: "Narrower", wider: "Wider", shorter: "Shorter", taller: "Taller", remove: "Remove", view: "View", views: { graph: "Graph", table: "Table", donut: "Donut" },
         campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
         machine: "Count machine opens and clicks", edit: "Modify dashboard", done: "Done", save: "Save",
         reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV", saved: "Layout saved", conflict:
         "Someone saved this dashboard meanwhile: reloaded", heading: "Campaign report", updated: "Updated",
         tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
-  fr: { add: "Ajouter un widget", left: "Déplacer à gauche", right: "Déplacer à droite", up: "Déplacer vers le haut", down: "Déplacer vers le bas", narrower: "Plus étroit", wider: "Plus large", shorter: "Moins haut", taller: "Plus haut", remove: "Retirer", view: "Affichage", views: { graph: "Graphique", table: "Tableau", donut: "Anneau" },
+  fr: { custom: "Dates choisies", last7: "7 derniers jours", last30: "30 derniers jours", lifetime: "Toute la campagne",
+        add: "Ajouter un widget", left: "Déplacer à gauche", right: "Déplacer à droite", up: "Déplacer vers le haut", down: "Déplacer vers le bas", narrower: "Plus étroit", wider: "Plus large", shorter: "Moins haut", taller: "Plus haut", remove: "Retirer", view: "Affichage", views: { graph: "Graphique", table: "Tableau", donut: "Anneau" },
         campaign: "Campagne", window: "Période", live: "En direct (24 h)", global: "Global", language: "Langue",
         machine: "Compter les ouvertures et clics automatiques", edit: "Modifier le tableau de bord", done: "Terminé",
         save: "Enregistrer", reset: "Rétablir par défaut", export: "Exporter l'onglet (CSV)", csv: "CSV",
@@ -20,14 +22,16 @@ const UI = {
         heading: "Rapport de campagne", updated: "Mis à jour",
         tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Courrier", experiment: "Expérience" } },
-  sv: { add: "Lägg till en widget", left: "Flytta åt vänster", right: "Flytta åt höger", up: "Flytta upp", down: "Flytta ned", narrower: "Smalare", wider: "Bredare", shorter: "Lägre", taller: "Högre", remove: "Ta bort", view: "Visning", views: { graph: "Diagram", table: "Tabell", donut: "Ring" },
+  sv: { custom: "Egna datum", last7: "Senaste 7 dagarna", last30: "Senaste 30 dagarna", lifetime: "Hela kampanjen",
+        add: "Lägg till en widget", left: "Flytta åt vänster", right: "Flytta åt höger", up: "Flytta upp", down: "Flytta ned", narrower: "Smalare", wider: "Bredare", shorter: "Lägre", taller: "Högre", remove: "Ta bort", view: "Visning", views: { graph: "Diagram", table: "Tabell", donut: "Ring" },
         campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
         machine: "Räkna maskinöppningar och maskinklick", edit: "Ändra instrumentpanel", done: "Klar", save: "Spara",
         reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV", saved: "Layouten sparad",
         conflict: "Någon sparade under tiden: laddades om", heading: "Kampanjrapport", updated: "Uppdaterad",
         tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
                 direct_mail: "Direktreklam", experiment: "Experiment" } },
-  nl: { add: "Widget toevoegen", left: "Naar links", right: "Naar rechts", up: "Omhoog", down: "Omlaag", narrower: "Smaller", wider: "Breder", shorter: "Lager", taller: "Hoger", remove: "Verwijderen", view: "Weergave", views: { graph: "Grafiek", table: "Tabel", donut: "Ring" },
+  nl: { custom: "Eigen data", last7: "Laatste 7 dagen", last30: "Laatste 30 dagen", lifetime: "Hele campagne",
+        add: "Widget toevoegen", left: "Naar links", right: "Naar rechts", up: "Omhoog", down: "Omlaag", narrower: "Smaller", wider: "Breder", shorter: "Lager", taller: "Hoger", remove: "Verwijderen", view: "Weergave", views: { graph: "Grafiek", table: "Tabel", donut: "Ring" },
         campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
         machine: "Machine-opens en -kliks meetellen", edit: "Dashboard aanpassen", done: "Klaar", save: "Opslaan",
         reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV", saved: "Indeling opgeslagen",
@@ -38,6 +42,7 @@ const UI = {
 
 const state = {
   tab: "email", locale: "en", info: {}, labels: {}, layout: null, report: null, source: null, editing: false,
+  campaigns: [],
 };
 const $ = (id) => document.getElementById(id);
 
@@ -434,9 +439,34 @@ async function reset() {
   render();
 }
 
+// A date (YYYY-MM-DD) as the calendar reads it in `zone`.
+function dateIn(zone, moment) {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" })
+    .format(moment);
+}
+
+// Period presets set the dates (in the chosen zone); editing a date makes the period custom.
+function applyPreset() {
+  const preset = $("preset").value;
+  const zone = $("timezone").value;
+  const day = 86400000;
+  const now = new Date();
+  if (preset === "last7" || preset === "last30") {
+    $("start").value = dateIn(zone, new Date(now.getTime() - (preset === "last7" ? 6 : 29) * day));
+    $("end").value = dateIn(zone, new Date(now.getTime() + day));
+  } else if (preset === "lifetime") {
+    const campaign = state.campaigns.find((c) => c.campaignId === $("campaign").value);
+    if (campaign) {
+      $("start").value = dateIn(zone, new Date(campaign.firstEventAt));
+      $("end").value = dateIn(zone, new Date(new Date(campaign.lastEventAt).getTime() + day));
+    }
+  }
+}
+
 async function init() {
   const config = await api("/api/config");
   const campaigns = (await api("/api/campaigns")).campaigns;
+  state.campaigns = campaigns;
   const params = new URLSearchParams(location.search);
   $("campaign").replaceChildren(...campaigns.map((c) => element("option", { value: c.campaignId }, c.campaignId)));
   if (params.get("campaign")) $("campaign").value = params.get("campaign");
@@ -462,6 +492,8 @@ async function init() {
     translateChrome();
     render();
   };
+  $("preset").onchange = () => { applyPreset(); load(); };
+  for (const id of ["start", "end"]) $(id).addEventListener("change", () => { $("preset").value = "custom"; });
   $("add-widget").onchange = () => {
     if ($("add-widget").value) addPlacement($("add-widget").value);
     render();
