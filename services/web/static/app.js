@@ -232,7 +232,7 @@ function timeSeries(widget, asBars) {
     tooltip: { trigger: "axis", formatter: tooltip },
     legend: { type: "scroll", top: 0 },
     grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
-    xAxis: { type: "time", axisLabel: { formatter: tick, hideOverlap: true } },
+    xAxis: { type: "time", axisLabel: { formatter: tick, hideOverlap: true, lineHeight: 14 } },
     yAxis: { type: "value", minInterval: 1, axisLabel: { formatter: number } },
     series: widget.series.map((s) => ({
       name: s.label, type: asBars ? "bar" : "line", showSymbol: false, emphasis: { focus: "series" },
