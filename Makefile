@@ -16,6 +16,9 @@ HELM := .tools/helm/helm
 CHART := deploy/helm/campaign-reports
 # The web page's chart library (pinned in services/web/package.json), served from static/vendor/.
 CHART_LIBRARY := services/web/static/vendor/echarts.min.js
+# The browser tests' accessibility check (a test tool, never served).
+AXE_VERSION := 4.14.1
+AXE := .tools/axe/node_modules/axe-core/axe.min.js
 # Browser tests drive Debian's Chromium (installed as a system package, root or sudo needed).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -52,7 +55,7 @@ run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052), we
 demo: venv ## Fill the running stack (make run) with a realistic multi-channel campaign
 	$(BIN)/python -m campaignreports.stack.traffic $(DEMO_ARGS)
 
-test: venv $(HELM) $(CHROMIUM) ## Run the whole test suite (unit, integration, end-to-end)
+test: venv $(HELM) $(CHROMIUM) $(AXE) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 chaos: venv ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
@@ -93,6 +96,9 @@ bench-aggregator: venv ## Aggregator rows/s through the exactly-once path, besid
 $(CHART_LIBRARY): services/web/package.json
 	npm install --silent --no-audit --no-fund --no-package-lock --prefix services/web
 	mkdir -p $(@D) && cp services/web/node_modules/echarts/dist/echarts.min.js $@
+
+$(AXE):
+	npm install --silent --no-audit --no-fund --no-package-lock --prefix .tools/axe axe-core@$(AXE_VERSION)
 
 $(BUF):
 	npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION)

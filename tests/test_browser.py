@@ -232,6 +232,33 @@ def test_every_series_chart_has_axes_and_a_tooltip_with_the_api_value(
     assert not errors, errors
 
 
+# axe-core, installed by `make test` (the Makefile's AXE); run through the debugging protocol, so
+# the page's Content-Security-Policy does not apply to it.
+AXE = Path(__file__).resolve().parents[1] / ".tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = """() => axe.run(document, { resultTypes: ['violations'] }).then((result) => result.violations
+  .filter((v) => ['serious', 'critical'].includes(v.impact))
+  .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`))"""
+
+
+def test_every_tab_is_accessible_and_logs_no_error(page: Page, filled: RunningStack) -> None:
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    with grpc.insecure_channel(filled.query_address) as channel:
+        catalog = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
+            query_service_pb2.ListWidgetsRequest()
+        )
+    page.evaluate(AXE.read_text())
+    for tab in TABS:
+        page.click(f'nav button[data-tab="{tab}"]')
+        last = [w.id for w in catalog.widgets if w.tab == tab][-1]
+        page.wait_for_selector(f'[data-widget="{last}"]')
+        assert page.evaluate(SERIOUS) == [], tab
+    page.click("#edit")  # the edit controls too
+    assert page.evaluate(SERIOUS) == []
+    assert not errors, errors
+
+
 def test_language_and_window_switches(page: Page, filled: RunningStack) -> None:
     with grpc.insecure_channel(filled.query_address) as channel:
         french = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
