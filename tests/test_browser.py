@@ -121,6 +121,21 @@ def wait_until(
         time.sleep(every)
 
 
+def console_errors(page: Page) -> list[str]:
+    """The errors the page logs or throws from now on (filled as they happen)."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def list_widgets(running: RunningStack, locale: str = "") -> query_service_pb2.ListWidgetsResponse:
+    with grpc.insecure_channel(running.query_address) as channel:
+        return query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
+            query_service_pb2.ListWidgetsRequest(locale=locale), timeout=10
+        )
+
+
 def grpc_widget(running: RunningStack, widget_id: str, window: query_service_pb2.TimeWindow | None = None):
     request = query_service_pb2.GetWidgetRequest(tenant_id="demo", campaign_id=CAMPAIGN, widget_id=widget_id)
     if window is not None:
@@ -156,10 +171,7 @@ def test_kpi_tiles_show_what_the_grpc_api_returns(page: Page, filled: RunningSta
 
 def test_every_tab_renders_and_is_photographed(page: Page, filled: RunningStack) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with grpc.insecure_channel(filled.query_address) as channel:
-        catalog = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
-            query_service_pb2.ListWidgetsRequest()
-        )
+    catalog = list_widgets(filled)
     for tab in TABS:
         page.click(f'nav button[data-tab="{tab}"]')
         ids = [w.id for w in catalog.widgets if w.tab == tab]
@@ -191,13 +203,8 @@ POINT_AT = """([id, series, at, value]) => {
 def test_every_series_chart_has_axes_and_a_tooltip_with_the_api_value(
     page: Page, filled: RunningStack
 ) -> None:
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    with grpc.insecure_channel(filled.query_address) as channel:
-        catalog = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
-            query_service_pb2.ListWidgetsRequest()
-        )
+    errors = console_errors(page)
+    catalog = list_widgets(filled)
     quarter_hours = query_service_pb2.TimeWindow(
         live=query_service_pb2.LiveWindow(granularity=query_service_pb2.GRANULARITY_FIFTEEN_MINUTES)
     )
@@ -241,13 +248,8 @@ SERIOUS = """() => axe.run(document, { resultTypes: ['violations'] }).then((resu
 
 
 def test_every_tab_is_accessible_and_logs_no_error(page: Page, filled: RunningStack) -> None:
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    with grpc.insecure_channel(filled.query_address) as channel:
-        catalog = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
-            query_service_pb2.ListWidgetsRequest()
-        )
+    errors = console_errors(page)
+    catalog = list_widgets(filled)
     page.evaluate(AXE.read_text())
     for tab in TABS:
         page.click(f'nav button[data-tab="{tab}"]')
@@ -260,10 +262,7 @@ def test_every_tab_is_accessible_and_logs_no_error(page: Page, filled: RunningSt
 
 
 def test_language_and_window_switches(page: Page, filled: RunningStack) -> None:
-    with grpc.insecure_channel(filled.query_address) as channel:
-        french = query_service_pb2_grpc.QueryServiceStub(channel).ListWidgets(
-            query_service_pb2.ListWidgetsRequest(locale="fr")
-        )
+    french = list_widgets(filled, "fr")
     title = next(w.title for w in french.widgets if w.id == "email_statistics")
     page.select_option("#locale", "fr")
     wait_until(

@@ -8,7 +8,7 @@ A window is read from the coarsest rollup whose buckets each lie inside one of i
 (`level_for`): day rows when the window's buckets are whole UTC days, hours for zones on
 whole-hour offsets, quarter hours for +5:30 and +5:45, minutes for the live window.
 
-Two queries answer any set of widgets over one window:
+Two queries answer any set of widgets over one window (plus one per series-per-value widget):
 - `breakdown_query`: one row per (dimension, value), the totals being dimension '' (KPI
   widgets, and the wholes that shares are taken of), the breakdowns the rows of `rows` widgets;
   a dimension with a `Cut` reads only the rows its widget shows, chosen by a subquery that
