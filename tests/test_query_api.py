@@ -29,7 +29,7 @@ from campaignreports.v1 import (
 
 pytestmark = pytest.mark.timeout(90)
 
-CATALOG_SIZE = 55
+CATALOG_SIZE = 58
 
 
 def violation(error: grpc.aio.AioRpcError) -> str:
@@ -137,7 +137,7 @@ async def test_unknown_campaign_is_zeros_not_an_error(pipeline: Pipeline) -> Non
         if window is not None:
             request.window.CopyFrom(window)
         report = await pipeline.query.GetReport(request)
-        assert len(report.widgets) == 21
+        assert len(report.widgets) == 22
         for widget in report.widgets:
             assert all(m.value == 0 and m.rate in (0, 0.0) for m in widget.metrics)
             assert not widget.rows

@@ -66,7 +66,7 @@ def _bucket_start(window: Window) -> str:
     return f"greatest(intDiv(toUnixTimestamp(bucket), {step}) * {step}, {{start:Int64}})"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Column:
     """One counted metric restricted to one channel (None: every channel)."""
 
@@ -88,9 +88,10 @@ def _condition(column: Column, include_machine_activity: bool) -> str:
     assert isinstance(source, Counted), column
     assert _KEY.fullmatch(source.event_type), source.event_type
     condition = f"type = '{source.event_type}'"
-    if column.channel is not None:
-        assert _KEY.fullmatch(column.channel), column.channel
-        condition = f"channel = '{column.channel}' AND {condition}"
+    # A metric of one channel read for another widget channel matches no row: counts 0.
+    for channel in sorted({c for c in (column.channel, source.channel) if c is not None}):
+        assert _KEY.fullmatch(channel), channel
+        condition = f"channel = '{channel}' AND {condition}"
     return condition + _machine_condition(source.machine, include_machine_activity)
 
 

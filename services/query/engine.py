@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain import experiment, metrics, texts
-from campaignreports.domain.catalog import DERIVED_DIMENSIONS, Kind, WidgetDef, stored_dimension
+from campaignreports.domain.catalog import (
+    CHANNEL_DIMENSION,
+    CHANNELS,
+    DERIVED_DIMENSIONS,
+    Kind,
+    WidgetDef,
+    stored_dimension,
+)
 from campaignreports.domain.windows import Window
 from campaignreports.rollups import Column, Cut, breakdown_query, campaigns_query, series_query
 
@@ -95,7 +102,7 @@ def metric_infos(widget: WidgetDef, locale: str) -> list[MetricInfo]:
             infos.append(MetricInfo(m, label, definition, experiment.COMPARISON_UNITS[m]))
             continue
         numerator, base = metrics.formula(m) or ("", "")
-        rate_base = metrics.METRICS[m].rate_base or ""
+        rate_base = widget.rate_base(m) or ""
         infos.append(MetricInfo(m, label, definition, metrics.unit(m), numerator, base, rate_base))
     return infos
 
@@ -106,16 +113,26 @@ class UnknownControlError(ValueError):
 
 @functools.cache
 def _columns(widget: WidgetDef) -> list[Column]:
-    return [Column(m, widget.channel) for m in metrics.counted_dependencies(widget.metric_ids)]
+    """The counted columns the widget reads; a row per channel reads each metric per channel too."""
+    counted = metrics.counted_dependencies(widget.metric_ids)
+    channels = (*CHANNELS, None) if widget.dimension == CHANNEL_DIMENSION else (widget.channel,)
+    return [Column(m, channel) for channel in channels for m in counted]
 
 
-def _counts(widget: WidgetDef, values: Mapping[Column, float]) -> dict[str, float]:
-    return {c.metric_id: values.get(c, 0.0) for c in _columns(widget)}
+def _all_columns(widgets: Sequence[WidgetDef]) -> list[Column]:
+    """Every column the widgets read, each once, in a stable order."""
+    return sorted({c for w in widgets for c in _columns(w)}, key=lambda c: (c.metric_id, c.channel or ""))
+
+
+def _counts(widget: WidgetDef, values: Mapping[Column, float], channel: str | None = None) -> dict[str, float]:
+    """The widget's counted metrics among `values`: those of its own channel, or of `channel`
+    for a row per channel."""
+    channel = channel or widget.channel
+    return {c.metric_id: values.get(c, 0.0) for c in _columns(widget) if c.channel == channel}
 
 
 def _metric_values(
-    widget_id: str,
-    metric_ids: Sequence[str],
+    widget: WidgetDef,
     counted: Counts,
     locale: str,
     whole: Counts | None = None,
@@ -124,14 +141,14 @@ def _metric_values(
     return [
         MetricValue(
             m,
-            texts.metric_label(m, locale, widget_id),
+            texts.metric_label(m, locale, widget.id),
             metrics.evaluate(m, counted, whole),
             rate,
             metrics.unit(m),
-            (metrics.METRICS[m].rate_base or "") if rate is not None else "",
+            (widget.rate_base(m) or "") if rate is not None else "",
         )
-        for m in metric_ids
-        for rate in [metrics.rate(m, counted) if rated(m) else None]
+        for m in widget.metric_ids
+        for rate in [metrics.rate(m, counted, widget.rate_base(m)) if rated(m) else None]
     ]
 
 
@@ -159,7 +176,7 @@ class WidgetEngine:
             result = WidgetResult(widget, title, description, now, scope.window)
             if widget.kind is Kind.KPI:
                 counted = _counts(widget, breakdowns.get(TOTALS, {}))
-                result.metrics.extend(_metric_values(widget.id, widget.metric_ids, counted, scope.locale))
+                result.metrics.extend(_metric_values(widget, counted, scope.locale))
             elif widget.kind is Kind.ROWS:
                 result.rows.extend(_rows(widget, breakdowns, scope, self._max_rows))
             elif widget in keyed_series:
@@ -187,8 +204,10 @@ class WidgetEngine:
     ) -> dict[tuple[str, str], dict[Column, float]]:
         if not widgets:
             return {}
-        columns = sorted({c for w in widgets for c in _columns(w)})
-        dimensions = sorted({stored_dimension(w.dimension) for w in widgets if w.dimension})
+        columns = _all_columns(widgets)
+        dimensions = sorted(
+            {stored_dimension(w.dimension) for w in widgets if w.dimension not in ("", CHANNEL_DIMENSION)}
+        )
         query = breakdown_query(
             self._clickhouse.database,
             columns,
@@ -207,7 +226,7 @@ class WidgetEngine:
     async def _series(self, widgets: Sequence[WidgetDef], scope: Scope) -> dict[Column, dict[int, float]]:
         if not widgets:
             return {}
-        columns = sorted({c for w in widgets for c in _columns(w)})
+        columns = _all_columns(widgets)
         return (await self._read_series(columns, scope)).get("", {column: {} for column in columns})
 
     async def _series_per_value(
@@ -246,7 +265,7 @@ def _cuts(widgets: Sequence[WidgetDef], max_rows: int) -> list[Cut]:
     comparison). A dimension two different widgets break down is read whole, as before."""
     users: dict[str, set[WidgetDef]] = {}
     for widget in widgets:
-        if widget.kind is Kind.ROWS:
+        if widget.kind is Kind.ROWS and widget.dimension != CHANNEL_DIMENSION:
             users.setdefault(stored_dimension(widget.dimension), set()).add(widget)
     cuts = []
     for defs in users.values():
@@ -288,6 +307,9 @@ def _dimension_counts(
 ) -> list[tuple[str, dict[str, float]]]:
     """(value, counted metrics) of each value of the widget's dimension; a derived dimension's
     values add up the stored values they group, and get their `Classified` parts per type."""
+    if widget.dimension == CHANNEL_DIMENSION:
+        totals = breakdowns.get(TOTALS, {})
+        return [(channel, _counts(widget, totals, channel)) for channel in CHANNELS]
     derived = DERIVED_DIMENSIONS.get(widget.dimension)
     if derived is None:
         return [
@@ -336,12 +358,7 @@ def _rows(
             texts.key_label(widget.dimension, key, scope.locale),
             # In a row, a rate is only meaningful against a base the row itself shows.
             _metric_values(
-                widget.id,
-                widget.metric_ids,
-                counted,
-                scope.locale,
-                whole,
-                rated=lambda m: metrics.METRICS[m].rate_base in widget.metric_ids,
+                widget, counted, scope.locale, whole, rated=lambda m: widget.rate_base(m) in widget.metric_ids
             )
             + [
                 MetricValue(

@@ -4,8 +4,10 @@ A widget is a kind, the channel it counts (None: every channel), its metrics and
 widgets, the event field it breaks counts down by, the metric ordering the rows and an
 optional row limit. A `series` widget with a dimension draws one series per value: the
 `limit` first values by its ordering metric over the window (clicks over time per link).
-A dimension is a stored breakdown, or one derived from a stored one when a report is read
-(`DERIVED_DIMENSIONS`: error types from reasons). Titles, descriptions and labels live in
+A dimension is a stored breakdown, one derived from a stored one when a report is read
+(`DERIVED_DIMENSIONS`: error types from reasons), or the channel (`CHANNEL_DIMENSION`: each
+row counts one channel's events). A funnel (`step_rates`) takes each metric's rate against the
+metric before it. Titles, descriptions and labels live in
 `texts`, per locale.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from campaignreports.domain.errortypes import error_type
+from campaignreports.domain.events import CHANNEL_KEYS
 from campaignreports.domain.experiment import COMPARISON_METRICS
 from campaignreports.domain.metrics import (
     FAILURES_BY_TYPE,
@@ -34,7 +37,7 @@ class Kind(Enum):
 
 
 # How a dashboard shows a widget (WidgetPlacement.view).
-VIEWS: tuple[str, ...] = ("graph", "table", "donut")
+VIEWS: tuple[str, ...] = ("graph", "table", "donut", "funnel")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,15 @@ class WidgetDef:
     # rows: metrics added to each row by a comparison of the rows (the experiment's)
     comparison_metric_ids: tuple[str, ...] = ()
     view: str = "table"  # the default view on a dashboard
+    step_rates: bool = False  # each metric's rate is against the metric before it (a funnel)
+
+    def rate_base(self, metric_id: str) -> str | None:
+        """The metric this widget takes `metric_id`'s rate against: the step before it in a
+        funnel, else the metric's own rate base."""
+        if self.step_rates:
+            index = self.metric_ids.index(metric_id)
+            return self.metric_ids[index - 1] if index else None
+        return METRICS[metric_id].rate_base
 
     @property
     def ordering_metric(self) -> str:
@@ -73,6 +85,8 @@ _SENDING = ("sent", "delivered", "bounces", "errors")
 _TARGET_AUDIENCE = ("targeted", "to_deliver", "excluded")
 _EXECUTION = ("to_deliver", "successes", "execution_errors", "new_quarantines")
 _CLICKSTREAMS = ("distinct_clicks", "clicks", "reactivity")
+# Targeted -> sent -> delivered -> opened -> clicked, each step's rate against the one before.
+_FUNNEL = ("targeted", "sent", "delivered", "distinct_opens", "distinct_clicks")
 
 
 def _rows(
@@ -89,6 +103,22 @@ WIDGETS: dict[str, WidgetDef] = {
     w.id: w
     for w in (
         WidgetDef("campaign_statistics", "campaign", K, None, ("entered_profiles",)),
+        WidgetDef("campaign_funnel", "campaign", K, None, _FUNNEL, view="funnel", step_rates=True),
+        _rows(
+            "campaign_reach_by_channel",
+            "campaign",
+            None,
+            "channel",
+            "reached",
+            "targeted",
+            "sent",
+            "delivered",
+            "impressions",
+            "distinct_opens",
+            "distinct_clicks",
+            view="graph",
+        ),
+        WidgetDef("email_funnel", "email", K, "email", _FUNNEL, view="funnel", step_rates=True),
         WidgetDef("email_sending_statistics", "email", K, "email", ("targeted", *_SENDING)),
         WidgetDef(
             "email_statistics",
@@ -295,6 +325,11 @@ BREAKDOWN_DIMENSIONS: tuple[str, ...] = (
     "treatment_id",
 )
 
+# A dimension read from the rollups' channel column rather than from a breakdown: a row per
+# channel (of CHANNELS), counted from the totals.
+CHANNEL_DIMENSION = "channel"
+CHANNELS: tuple[str, ...] = tuple(CHANNEL_KEYS.values())
+
 # Two-dimensional breakdowns the rollups keep (name -> the two dimensions), e.g. error reasons
 # by recipient domain. A value is the two values joined by PAIR_SEPARATOR, which no event
 # field can contain (they must be printable).
@@ -347,9 +382,12 @@ for _widget in WIDGETS.values():
     assert _widget.tab in TABS, _widget
     assert all(metric_id in METRICS for metric_id in _widget.metric_ids), _widget
     _stored = stored_dimension(_widget.dimension)
-    assert (_widget.kind is Kind.ROWS) <= (_stored in BREAKDOWN_DIMENSIONS or _stored in BREAKDOWN_PAIRS), (
-        _widget
-    )
+    assert (_widget.kind is Kind.ROWS) <= (
+        _stored in BREAKDOWN_DIMENSIONS or _stored in BREAKDOWN_PAIRS or _stored == CHANNEL_DIMENSION
+    ), _widget
+    # A row per channel counts the widget's metrics in each channel: the widget counts them all.
+    assert _widget.dimension != CHANNEL_DIMENSION or _widget.channel is None, _widget
+    assert not _widget.step_rates or _widget.kind is Kind.KPI, _widget
     assert not _widget.dimension or _widget.kind is not Kind.KPI, _widget
     # A series per value draws the values its ordering metric (events) ranks first.
     assert (

@@ -356,6 +356,23 @@ _DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
         "Klick på den här länken delat med klick på alla länkar.",
         "Kliks op deze link gedeeld door de kliks op alle links.",
     ),
+    "mail_sent": (
+        "Direct mail pieces sent.",
+        "Courriers envoyés.",
+        "Skickade direktreklamsutskick.",
+        "Verzonden direct-mailstukken.",
+    ),
+    "reached": (
+        "What reached its recipient: messages delivered (email, SMS, push), in-app messages and web "
+        "experiences shown (impressions), and direct mail pieces sent (mail has no delivery receipt).",
+        "Ce qui a atteint son destinataire : messages délivrés (email, SMS, push), messages in-app et "
+        "expériences web affichés (impressions) et courriers envoyés (le courrier n'a pas d'accusé de "
+        "réception).",
+        "Det som nådde sin mottagare: levererade meddelanden (e-post, sms, push), visade in-app-meddelanden "
+        "och webbupplevelser (visningar) och skickade brev (brev har inget leveranskvitto).",
+        "Wat de ontvanger bereikte: afgeleverde berichten (e-mail, sms, push), getoonde in-appberichten en "
+        "webervaringen (vertoningen) en verzonden post (post heeft geen ontvangstbevestiging).",
+    ),
     "open_rate_lift": (
         "The treatment's open rate minus the control's, relative to the control's.",
         "Taux d'ouverture du traitement moins celui du contrôle, rapporté à celui du contrôle.",
@@ -405,7 +422,9 @@ DEFINITIONS: dict[str, tuple[str, str, str, str]] = _DEFINITIONS | {
 
 def markdown() -> str:
     """The metric table as Markdown: the source of docs/metrics.md."""
-    from campaignreports.domain import experiment, metrics, texts  # the tables this one describes
+    from campaignreports.domain import catalog, experiment, metrics, texts  # the tables this one describes
+
+    funnels = ", ".join(f"`{w.id}`" for w in catalog.WIDGETS.values() if w.step_rates)
 
     lines = [
         "# Metrics",
@@ -415,7 +434,10 @@ def markdown() -> str:
         "`sv` and `nl`, with each ratio's numerator and base and each rate's base.",
         "",
         "A `Metric.rate` is the value divided by the value of its rate base (`Metric.rate_base_id`),",
-        "0 when the base is 0. A ratio's value is its numerator divided by its base.",
+        "0 when the base is 0. A ratio's value is its numerator divided by its base. A funnel widget",
+        f"({funnels}) takes each step's rate against the step before it instead: sent against",
+        "targeted, delivered against sent, distinct opens against delivered, distinct clicks against",
+        "distinct opens.",
         "",
         "| metric | label (en / fr) | definition | value | rate base |",
         "|---|---|---|---|---|",
@@ -426,6 +448,8 @@ def markdown() -> str:
             how = f"{source.aggregate.value} of `{source.event_type}`"
             if source.machine is not metrics.Machine.ANY:
                 how += f" ({source.machine.value.replace('_', ' ')})"
+            if source.channel:
+                how += f" in `{source.channel}`"
         elif isinstance(source, metrics.Sum):
             how = " + ".join(f"`{m}`" for m in source.plus) + "".join(f" - `{m}`" for m in source.minus)
         elif isinstance(source, metrics.Classified):

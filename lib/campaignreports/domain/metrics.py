@@ -37,6 +37,7 @@ class Counted:
     event_type: str
     aggregate: Aggregate = Aggregate.EVENTS
     machine: Machine = Machine.ANY
+    channel: str | None = None  # events of this channel only, whatever channel a widget counts
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ METRICS: dict[str, MetricDef] = {
         _count("actions", "action"),
         MetricDef("engagements", Sum(("opens", "actions"))),
         _count("impressions", "impression"),
+        _count("mail_sent", "sent", channel="direct_mail"),
+        # What reached its recipient in each channel: a delivery receipt, an in-app message or web
+        # experience shown, or a direct mail piece sent (mail has no delivery receipt).
+        MetricDef("reached", Sum(("delivered", "impressions", "mail_sent"))),
         _count("unique_impressions", "impression", aggregate=_DISTINCT),
         _count("interactions", "interaction"),
         _count("distinct_profiles", "interaction", aggregate=_DISTINCT),
@@ -224,9 +229,11 @@ def evaluate(metric_id: str, counted: Mapping[str, float], whole: Mapping[str, f
     )
 
 
-def rate(metric_id: str, counted: Mapping[str, float]) -> float | None:
-    """The metric's rate against its base; 0 for a zero base (never NaN); None without a base."""
-    base_id = METRICS[metric_id].rate_base
+def rate(metric_id: str, counted: Mapping[str, float], base_id: str | None = "") -> float | None:
+    """The metric's rate against `base_id` (by default its own rate base); 0 for a zero base
+    (never NaN); None without a base."""
+    if base_id == "":
+        base_id = METRICS[metric_id].rate_base
     if base_id is None:
         return None
     return _fraction(evaluate(metric_id, counted), evaluate(base_id, counted))

@@ -27,6 +27,52 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
         "sv": ("Kampanjstatistik", "Profiler som gick in i kampanjen."),
         "nl": ("Campagnestatistieken", "Profielen die de campagne zijn binnengekomen."),
     },
+    "campaign_funnel": {
+        "en": (
+            "Campaign funnel",
+            "Targeted, sent, delivered, opened and clicked across every channel, each step's rate "
+            "against the step before.",
+        ),
+        "fr": (
+            "Entonnoir de la campagne",
+            "Ciblés, envoyés, délivrés, ouverts et cliqués sur tous les canaux, chaque étape rapportée "
+            "à la précédente.",
+        ),
+        "sv": (
+            "Kampanjtratt",
+            "Målgrupp, skickade, levererade, öppnade och klickade i alla kanaler, varje steg i "
+            "förhållande till steget före.",
+        ),
+        "nl": (
+            "Campagnetrechter",
+            "Getarget, verzonden, afgeleverd, geopend en geklikt over alle kanalen, elke stap ten "
+            "opzichte van de vorige.",
+        ),
+    },
+    "campaign_reach_by_channel": {
+        "en": ("Reach by channel", "What reached its recipients in each channel of the campaign."),
+        "fr": ("Portée par canal", "Ce qui a atteint ses destinataires dans chaque canal de la campagne."),
+        "sv": ("Räckvidd per kanal", "Det som nådde sina mottagare i varje kanal i kampanjen."),
+        "nl": ("Bereik per kanaal", "Wat de ontvangers bereikte in elk kanaal van de campagne."),
+    },
+    "email_funnel": {
+        "en": (
+            "Email - Funnel",
+            "Targeted, sent, delivered, opened and clicked, each step's rate against the step before.",
+        ),
+        "fr": (
+            "Email - Entonnoir",
+            "Ciblés, envoyés, délivrés, ouverts et cliqués, chaque étape rapportée à la précédente.",
+        ),
+        "sv": (
+            "E-post - Tratt",
+            "Målgrupp, skickade, levererade, öppnade och klickade, varje steg i förhållande till steget före.",
+        ),
+        "nl": (
+            "E-mail - Trechter",
+            "Getarget, verzonden, afgeleverd, geopend en geklikt, elke stap ten opzichte van de vorige.",
+        ),
+    },
     "email_sending_statistics": {
         "en": (
             "Email - Sending statistics",
@@ -829,6 +875,8 @@ _METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
     "actions": ("Actions", "Actions", "Åtgärder", "Acties"),
     "engagements": ("Engagements", "Engagements", "Engagemang", "Betrokkenheid"),
     "impressions": ("Impressions", "Impressions", "Visningar", "Vertoningen"),
+    "mail_sent": ("Mail sent", "Courriers envoyés", "Skickade brev", "Verzonden post"),
+    "reached": ("Reached", "Atteints", "Nådda", "Bereikt"),
     "unique_impressions": (
         "Unique impressions",
         "Impressions uniques",
@@ -930,6 +978,12 @@ _KEY_LABELS: dict[tuple[str, str], tuple[str, str, str, str]] = {
     ("bounce_category", "hard"): ("Hard bounce", "Rebond définitif", "Hård studs", "Harde bounce"),
     ("bounce_category", "soft"): ("Soft bounce", "Rebond temporaire", "Mjuk studs", "Zachte bounce"),
     ("bounce_category", "ignored"): ("Ignored", "Ignoré", "Ignorerad", "Genegeerd"),
+    ("channel", "email"): ("Email", "Email", "E-post", "E-mail"),
+    ("channel", "sms"): ("SMS", "SMS", "SMS", "Sms"),
+    ("channel", "push"): ("Push", "Push", "Push", "Push"),
+    ("channel", "in_app"): ("In-app", "In-app", "In-app", "In-app"),
+    ("channel", "web"): ("Web", "Web", "Webb", "Web"),
+    ("channel", "direct_mail"): ("Direct mail", "Courrier", "Direktreklam", "Direct mail"),
     ("platform", "ios"): ("iOS", "iOS", "iOS", "iOS"),
     ("platform", "android"): ("Android", "Android", "Android", "Android"),
     ("platform", "web"): ("Web", "Web", "Webb", "Web"),
