@@ -124,7 +124,9 @@ def _all_columns(widgets: Sequence[WidgetDef]) -> list[Column]:
     return sorted({c for w in widgets for c in _columns(w)}, key=lambda c: (c.metric_id, c.channel or ""))
 
 
-def _counts(widget: WidgetDef, values: Mapping[Column, float], channel: str | None = None) -> dict[str, float]:
+def _counts(
+    widget: WidgetDef, values: Mapping[Column, float], channel: str | None = None
+) -> dict[str, float]:
     """The widget's counted metrics among `values`: those of its own channel, or of `channel`
     for a row per channel."""
     channel = channel or widget.channel

@@ -66,7 +66,8 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "sv": (
             "E-post - Tratt",
-            "Målgrupp, skickade, levererade, öppnade och klickade, varje steg i förhållande till steget före.",
+            "Målgrupp, skickade, levererade, öppnade och klickade, varje steg i förhållande till "
+            "steget före.",
         ),
         "nl": (
             "E-mail - Trechter",
