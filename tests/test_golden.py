@@ -170,9 +170,11 @@ def metric(name: str, events: list[Ev], machine: bool) -> float:
         "successes": lambda: n("delivered"),
         "delivered_reactivity": lambda: _ratio(distinct(human("clicked")), n("delivered")),
         "mail_sent": lambda: sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail"),
-        "reached": lambda: n("delivered")
-        + n("impression")
-        + sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail"),
+        "reached": lambda: (
+            n("delivered")
+            + n("impression")
+            + sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail")
+        ),
     }
     return computed[name]()
 
