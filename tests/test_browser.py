@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import time
 import urllib.error
@@ -239,6 +240,45 @@ def test_every_series_chart_has_axes_and_a_tooltip_with_the_api_value(
     assert not errors, errors
 
 
+# A chart's series type, data and the texts it draws (its labels), read from its ECharts instance.
+DRAWN = """id => {
+  const chart = echarts.getInstanceByDom(document.querySelector(`[data-widget="${id}"] .chart`));
+  const series = chart.getOption().series[0];
+  const axis = chart.getOption().yAxis;
+  return { type: series.type, data: series.data.map((d) => (typeof d === 'object' ? [d.name, d.value] : d)),
+           categories: axis && axis[0] ? axis[0].data : [],
+           texts: chart.getZr().storage.getDisplayList().map((e) => e.style && e.style.text)
+             .filter(Boolean) };
+}"""
+
+
+def test_the_funnels_and_the_reach_by_channel_draw_the_api_values(page: Page, filled: RunningStack) -> None:
+    for tab, widget_id in (("campaign", "campaign_funnel"), ("email", "email_funnel")):
+        page.click(f'nav button[data-tab="{tab}"]')
+        page.wait_for_selector(f'[data-widget="{widget_id}"] .chart')
+        steps = grpc_widget(filled, widget_id).metrics
+        assert [m.id for m in steps] == ["targeted", "sent", "delivered", "distinct_opens", "distinct_clicks"]
+        assert steps[-1].value > 0, "the demo campaign has clicks"
+        drawn = page.evaluate(DRAWN, widget_id)
+        assert drawn["type"] == "funnel"
+        assert drawn["data"] == [[m.label, m.value] for m in steps], widget_id
+        # Each step's label: its value, then its rate against the step before (the API's).
+        for before, step in itertools.pairwise(steps):
+            assert step.rate_base_id == before.id, (widget_id, step.id)
+            head, suffix = f"{step.label}: {step.value:,.0f} · ", f"% of {before.label}"
+            label = next(t for t in drawn["texts"] if t.startswith(head) and t.endswith(suffix))
+            shown = float(label.removeprefix(head).removesuffix(suffix))
+            assert abs(shown - step.rate * 100) <= 0.051, (label, step.rate)
+    page.click('nav button[data-tab="campaign"]')
+    page.wait_for_selector('[data-widget="campaign_reach_by_channel"] .chart')
+    rows = grpc_widget(filled, "campaign_reach_by_channel").rows
+    assert len(rows) >= 4, "the demo campaign reaches people in several channels"
+    drawn = page.evaluate(DRAWN, "campaign_reach_by_channel")
+    assert drawn["categories"] == [r.label for r in rows]
+    assert drawn["data"] == [r.metrics[0].value for r in rows]
+    assert all(r.metrics[0].id == "reached" for r in rows)
+
+
 # axe-core, installed by `make test` (the Makefile's AXE); run through the debugging protocol, so
 # the page's Content-Security-Policy does not apply to it.
 AXE = Path(__file__).resolve().parents[1] / ".tools" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -346,7 +386,7 @@ def test_in_french_add_back_a_removed_widget_move_one_save_and_reload(browser: B
         page.select_option("#add-widget", "email_summary")
         page.wait_for_selector('[data-widget="email_summary"] .chart')
         # Moved by keyboard: focus the button and press Enter, twice.
-        moving = '[data-widget="email_sending_statistics"]'
+        moving = '[data-widget="email_funnel"]'
         x, width = int(page.get_attribute(moving, "data-x")), int(page.get_attribute(moving, "data-width"))
         assert x + 2 + width <= 12, "the default layout leaves room on its right"
         page.focus(f'{moving} [data-action="right"]')

@@ -31,6 +31,7 @@ def test_default_layout_places_every_widget_of_the_tab_in_catalog_order(tab: str
         (Placement("nope", 0, 0, 6, 2, "table"), "placements[0].widget_id"),
         (Placement("sms_statistics", 0, 0, 6, 2, "table"), "placements[0].widget_id"),
         (Placement("email_statistics", 0, 0, 6, 2, "pie"), "placements[0].view"),
+        (Placement("email_summary", 0, 0, 6, 2, "funnel"), "placements[0].view"),
         (Placement("email_statistics", 0, 0, 0, 2, "table"), "placements[0].width"),
         (Placement("email_statistics", 8, 0, 6, 2, "table"), "placements[0].x"),
         (Placement("email_statistics", 0, -1, 6, 2, "table"), "placements[0].y"),
@@ -51,3 +52,7 @@ def test_a_widget_placed_twice_is_refused() -> None:
     with pytest.raises(LayoutError) as error:
         check_layout("email", twice)
     assert error.value.field == "placements[1].widget_id"
+
+
+def test_a_kpi_widget_may_be_drawn_as_a_funnel() -> None:
+    check_layout("email", [Placement("email_statistics", 0, 0, 6, 2, "funnel")])

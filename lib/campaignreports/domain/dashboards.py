@@ -15,6 +15,7 @@ GRID_COLUMNS = 12
 MAX_HEIGHT = 48
 # Default size (width, height) per kind.
 _DEFAULT_SIZE = {Kind.KPI: (6, 3), Kind.ROWS: (6, 4), Kind.SERIES: (12, 4)}
+_FUNNEL_SIZE = (6, 4)  # a step per line: a KPI's tiles fit in less
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class LayoutError(ValueError):
 def default_layout(tab: str) -> list[Placement]:
     placements, x, y, row_height = [], 0, 0, 0
     for widget in tab_widgets(tab):
-        width, height = _DEFAULT_SIZE[widget.kind]
+        width, height = _FUNNEL_SIZE if widget.view == "funnel" else _DEFAULT_SIZE[widget.kind]
         if x + width > GRID_COLUMNS:
             x, y, row_height = 0, y + row_height, 0
         placements.append(Placement(widget.id, x, y, width, height, widget.view))
@@ -66,6 +67,10 @@ def check_layout(tab: str, placements: list[Placement]) -> None:
         seen.add(p.widget_id)
         if p.view not in VIEWS:
             raise LayoutError(f"{at}.view", f"view {p.view!r} is not one of {', '.join(VIEWS)}")
+        if p.view == "funnel" and widget.kind is not Kind.KPI:
+            raise LayoutError(
+                f"{at}.view", f"a funnel draws a KPI widget's metrics; {p.widget_id!r} is not one"
+            )
         if not 1 <= p.width <= GRID_COLUMNS:
             raise LayoutError(f"{at}.width", f"width must be between 1 and {GRID_COLUMNS}")
         if not 0 <= p.x <= GRID_COLUMNS - p.width:

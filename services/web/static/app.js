@@ -6,7 +6,8 @@
 const COLORS = ["#2680eb", "#e68619", "#2d9d78", "#9256d9", "#d7373f", "#6e6e6e", "#0fb5ae", "#f68511"];
 const UI = {
   en: { custom: "Custom dates", last7: "Last 7 days", last30: "Last 30 days", lifetime: "Campaign lifetime",
-        add: "Add a widget", left: "Move left", right: "Move right", up: "Move up", down: "Move down", narrower: "Narrower", wider: "Wider", shorter: "Shorter", taller: "Taller", remove: "Remove", view: "View", views: { graph: "Graph", table: "Table", donut: "Donut" },
+        add: "Add a widget", left: "Move left", right: "Move right", up: "Move up", down: "Move down", narrower: "Narrower", wider: "Wider", shorter: "Shorter", taller: "Taller", remove: "Remove", view: "View", views: { graph: "Graph", table: "Table", donut: "Donut", funnel: "Funnel" },
+        buckets: "Buckets", period: "Period", from: "From", to: "To", zone: "Time zone", granularity: "Buckets", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 h", hour: "Hour", day: "Day", week: "Week", month: "Month", of: "of",
         campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
         machine: "Count machine opens and clicks", edit: "Modify dashboard", done: "Done", save: "Save",
         reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV", saved: "Layout saved", conflict:
@@ -14,7 +15,8 @@ const UI = {
         tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
   fr: { custom: "Dates choisies", last7: "7 derniers jours", last30: "30 derniers jours", lifetime: "Toute la campagne",
-        add: "Ajouter un widget", left: "Déplacer à gauche", right: "Déplacer à droite", up: "Déplacer vers le haut", down: "Déplacer vers le bas", narrower: "Plus étroit", wider: "Plus large", shorter: "Moins haut", taller: "Plus haut", remove: "Retirer", view: "Affichage", views: { graph: "Graphique", table: "Tableau", donut: "Anneau" },
+        add: "Ajouter un widget", left: "Déplacer à gauche", right: "Déplacer à droite", up: "Déplacer vers le haut", down: "Déplacer vers le bas", narrower: "Plus étroit", wider: "Plus large", shorter: "Moins haut", taller: "Plus haut", remove: "Retirer", view: "Affichage", views: { graph: "Graphique", table: "Tableau", donut: "Anneau", funnel: "Entonnoir" },
+        buckets: "Intervalles", period: "Période prédéfinie", from: "Du", to: "Au", zone: "Fuseau horaire", granularity: "Intervalles", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 h", hour: "Heure", day: "Jour", week: "Semaine", month: "Mois", of: "de",
         campaign: "Campagne", window: "Période", live: "En direct (24 h)", global: "Global", language: "Langue",
         machine: "Compter les ouvertures et clics automatiques", edit: "Modifier le tableau de bord", done: "Terminé",
         save: "Enregistrer", reset: "Rétablir par défaut", export: "Exporter l'onglet (CSV)", csv: "CSV",
@@ -23,7 +25,8 @@ const UI = {
         tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Courrier", experiment: "Expérience" } },
   sv: { custom: "Egna datum", last7: "Senaste 7 dagarna", last30: "Senaste 30 dagarna", lifetime: "Hela kampanjen",
-        add: "Lägg till en widget", left: "Flytta åt vänster", right: "Flytta åt höger", up: "Flytta upp", down: "Flytta ned", narrower: "Smalare", wider: "Bredare", shorter: "Lägre", taller: "Högre", remove: "Ta bort", view: "Visning", views: { graph: "Diagram", table: "Tabell", donut: "Ring" },
+        add: "Lägg till en widget", left: "Flytta åt vänster", right: "Flytta åt höger", up: "Flytta upp", down: "Flytta ned", narrower: "Smalare", wider: "Bredare", shorter: "Lägre", taller: "Högre", remove: "Ta bort", view: "Visning", views: { graph: "Diagram", table: "Tabell", donut: "Ring", funnel: "Tratt" },
+        buckets: "Intervall", period: "Förval", from: "Från", to: "Till", zone: "Tidszon", granularity: "Intervall", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 tim", hour: "Timme", day: "Dag", week: "Vecka", month: "Månad", of: "av",
         campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
         machine: "Räkna maskinöppningar och maskinklick", edit: "Ändra instrumentpanel", done: "Klar", save: "Spara",
         reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV", saved: "Layouten sparad",
@@ -31,7 +34,8 @@ const UI = {
         tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
                 direct_mail: "Direktreklam", experiment: "Experiment" } },
   nl: { custom: "Eigen data", last7: "Laatste 7 dagen", last30: "Laatste 30 dagen", lifetime: "Hele campagne",
-        add: "Widget toevoegen", left: "Naar links", right: "Naar rechts", up: "Omhoog", down: "Omlaag", narrower: "Smaller", wider: "Breder", shorter: "Lager", taller: "Hoger", remove: "Verwijderen", view: "Weergave", views: { graph: "Grafiek", table: "Tabel", donut: "Ring" },
+        add: "Widget toevoegen", left: "Naar links", right: "Naar rechts", up: "Omhoog", down: "Omlaag", narrower: "Smaller", wider: "Breder", shorter: "Lager", taller: "Hoger", remove: "Verwijderen", view: "Weergave", views: { graph: "Grafiek", table: "Tabel", donut: "Ring", funnel: "Trechter" },
+        buckets: "Intervallen", period: "Vooraf ingestelde periode", from: "Van", to: "Tot", zone: "Tijdzone", granularity: "Intervallen", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 u", hour: "Uur", day: "Dag", week: "Week", month: "Maand", of: "van",
         campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
         machine: "Machine-opens en -kliks meetellen", edit: "Dashboard aanpassen", done: "Klaar", save: "Opslaan",
         reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV", saved: "Indeling opgeslagen",
@@ -132,8 +136,8 @@ function table(headers, rows) {
     element("tbody", {}, ...rows.map((cells) => element("tr", {}, ...cells.map((c) => element("td", {}, c))))));
 }
 
-// Charts are Apache ECharts (static/vendor/echarts.min.js, installed by `make`), drawn as SVG so
-// that their axes and labels are text. A chart lives across renders (a new report updates it in
+// Charts are Apache ECharts (static/vendor/echarts.min.js, installed by `make`), drawn on a
+// canvas, with an element-built tooltip and the chart's name for screen readers. A chart lives across renders (a new report updates it in
 // place): `chart` gives its node, `drawCharts` draws every chart of the render once the nodes are
 // in the page, and disposes of the charts the render no longer shows.
 const charts = new Map();  // key (widget and view) -> { node, instance, option }
@@ -188,7 +192,7 @@ function tooltip(params) {
       const value = Array.isArray(p.value) ? p.value[1] : p.value;
       const name = p.componentSubType === "pie" || !Array.isArray(p.value) && p.name && list.length === 1
         ? p.name : p.seriesName;
-      const share = p.percent === undefined ? "" : ` (${percent(p.percent / 100)})`;
+      const share = p.componentSubType === "pie" ? ` (${percent(p.percent / 100)})` : "";
       return element("div", { class: "tooltip-row" }, element("i", { style: `background:${p.color}` }),
         element("span", {}, name), element("b", {}, `${number(value)}${share}`));
     }));
@@ -217,12 +221,32 @@ function bars(key, label, parts) {
   });
 }
 
+// A funnel: each step drawn as wide as its value, labelled with its value and its rate against
+// the step before (the API's rate and rate base).
+function funnel(key, label, metrics) {
+  const words = UI[state.locale];
+  const names = Object.fromEntries(metrics.map((m) => [m.id, m.label]));
+  const step = (m) => `${m.label}: ${number(m.value)}`
+    + (m.rate === undefined ? "" : ` · ${percent(m.rate)} ${words.of} ${names[m.rateBaseId] || m.rateBaseId}`);
+  return chart(key, label, {
+    tooltip: { trigger: "item", formatter: tooltip },
+    series: [{
+      type: "funnel", sort: "none", left: 8, right: "45%", top: 8, bottom: 8, minSize: "6%", gap: 3,
+      label: { position: "right", formatter: (p) => step(metrics[p.dataIndex]) },
+      labelLine: { show: true },
+      data: metrics.map((m) => ({ name: m.label, value: m.value })),
+    }],
+  });
+}
+
 // The zone a window's buckets are read in: the range's, or the viewer's for the live window.
 function windowZone() {
   return $("window").value === "range" ? $("timezone").value : Intl.DateTimeFormat().resolvedOptions().timeZone;
 }
 
-function timeSeries(widget, asBars) {
+// Counts per date read as stacked bars: what became of the messages (delivered, bounced, failed)
+// stacked under a line of the first series (sent).
+function timeSeries(widget, stacked) {
   const zone = windowZone();
   const day = new Intl.DateTimeFormat(state.locale, { timeZone: zone, month: "short", day: "numeric" });
   const hour = new Intl.DateTimeFormat(state.locale, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
@@ -234,15 +258,16 @@ function timeSeries(widget, asBars) {
     grid: { left: 8, right: 16, top: 36, bottom: 8, containLabel: true },
     xAxis: { type: "time", axisLabel: { formatter: tick, hideOverlap: true, lineHeight: 14 } },
     yAxis: { type: "value", minInterval: 1, axisLabel: { formatter: number } },
-    series: widget.series.map((s) => ({
-      name: s.label, type: asBars ? "bar" : "line", showSymbol: false, emphasis: { focus: "series" },
-      data: s.at.map((at, i) => [at * 1000, s.values[i]]),
+    series: widget.series.map((s, index) => ({
+      name: s.label, type: stacked && index > 0 ? "bar" : "line", stack: stacked && index > 0 ? "outcomes" : undefined,
+      showSymbol: false, emphasis: { focus: "series" }, data: s.at.map((at, i) => [at * 1000, s.values[i]]),
     })),
   });
 }
 
 function body(widget, info, view) {
   if (info.kind === "WIDGET_KIND_KPI") {
+    if (view === "funnel") return funnel(`${widget.id}:funnel`, widget.title, widget.metrics);
     if (view === "donut") return donut(`${widget.id}:donut`, widget.title, widget.metrics.map((m) => [m.label, m.value]));
     return tiles(widget.metrics, info);
   }
@@ -267,6 +292,11 @@ function body(widget, info, view) {
     return donut(`${widget.id}:donut`, widget.title, totals);
   }
   return timeSeries(widget, widget.id.endsWith("_by_date"));
+}
+
+// The views a widget offers: a funnel only draws a widget's own metrics in order (KPI widgets).
+function viewsOf(info) {
+  return info.kind === "WIDGET_KIND_KPI" ? ["table", "donut", "funnel"] : ["graph", "table", "donut"];
 }
 
 function placementOf(id) {
@@ -296,7 +326,7 @@ function card(placement) {
   const words = UI[state.locale];
   const edit = element("div", { class: "edit" });
   const views = element("select", { "aria-label": words.view, "data-action": "view" },
-    ...["graph", "table", "donut"].map((v) => {
+    ...viewsOf(info).map((v) => {
       const option = element("option", { value: v }, words.views[v]);
       if (v === placement.view) option.selected = true;
       return option;
@@ -351,7 +381,6 @@ function renderAddable() {
   const select = $("add-widget");
   select.replaceChildren(element("option", { value: "" }, words.add),
     ...addable.map((w) => element("option", { value: w.id }, w.title)));
-  select.setAttribute("aria-label", words.add);
   select.hidden = !state.editing || addable.length === 0;
 }
 
@@ -368,6 +397,7 @@ function translateChrome() {
   const words = UI[state.locale];
   document.documentElement.lang = state.locale;
   for (const node of document.querySelectorAll("[data-text]")) node.textContent = words[node.dataset.text];
+  for (const node of document.querySelectorAll("[data-aria]")) node.setAttribute("aria-label", words[node.dataset.aria]);
   $("edit").textContent = state.editing ? words.done : words.edit;
   $("tabs").replaceChildren(...Object.keys(words.tabs).map((tab) => {
     const b = element("button", { "data-tab": tab, class: tab === state.tab ? "active" : "" }, words.tabs[tab]);
