@@ -403,6 +403,10 @@ def test_in_french_add_back_a_removed_widget_move_one_save_and_reload(browser: B
         page.wait_for_selector('[data-widget="email_summary"] .chart')
         assert {attribute: page.get_attribute(moving, attribute) for attribute in moved} == moved
         assert page.inner_text('nav button[data-tab="direct_mail"]') == "Courrier"
+        # The controls' own words too: options and the names screen readers give the fields.
+        assert page.text_content('#granularity option[value="week"]') == "Semaine"
+        assert page.get_attribute("#start", "aria-label") == "Du"
+        assert page.get_attribute("#live-granularity", "aria-label") == "Intervalles"
     finally:
         page.context.close()
 
