@@ -21,6 +21,8 @@ AXE_VERSION := 4.14.1
 AXE := .tools/axe/node_modules/axe-core/axe.min.js
 # Browser tests drive Debian's Chromium (installed as a system package, root or sudo needed).
 CHROMIUM := /usr/bin/chromium
+# The observability tests run Debian's Prometheus (a real server scraping the stack) and promtool.
+PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -55,7 +57,7 @@ run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052), we
 demo: venv ## Fill the running stack (make run) with a realistic multi-channel campaign
 	$(BIN)/python -m campaignreports.stack.traffic $(DEMO_ARGS)
 
-test: venv $(HELM) $(CHROMIUM) $(AXE) ## Run the whole test suite (unit, integration, end-to-end)
+test: venv $(HELM) $(CHROMIUM) $(AXE) $(PROMETHEUS) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 chaos: venv ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
@@ -76,10 +78,16 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null
 	$(CHROMIUM) --version
 
-helm-check: venv $(HELM) ## helm lint --strict, render three values files, validate against Kubernetes schemas
+$(PROMETHEUS):
+	@command -v apt-get >/dev/null || { echo "the observability tests need Debian's prometheus package"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+	$(PROMETHEUS) --version | head -1
+
+helm-check: venv $(HELM) $(PROMETHEUS) ## helm lint --strict, render three values files, validate against Kubernetes schemas
 	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/production-values.yaml
 	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/cluster-values.yaml
-	CR_HELM=$(HELM) $(BIN)/python -m pytest tests/test_helm.py $(PYTEST_ARGS)
+	CR_HELM=$(HELM) $(BIN)/python -m pytest tests/test_helm.py tests/test_alerts.py $(PYTEST_ARGS)
 
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
 	$(BIN)/python -m bench.run

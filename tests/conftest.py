@@ -101,11 +101,15 @@ async def open_pipeline(
     nc = await jetstream.connect(settings, "test")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
-    ingest_host = ingest_server(settings, build_ingest(settings, nc, js, telemetry), nc, "127.0.0.1:0")
-    backend: list[Component] = [QueryComponent(reader, nc, settings)]
+    ingest_host = ingest_server(
+        settings, build_ingest(settings, nc, js, telemetry), nc, "127.0.0.1:0", telemetry=telemetry
+    )
+    backend: list[Component] = [QueryComponent(reader, nc, settings, telemetry)]
     if with_aggregator:
         backend.insert(0, Aggregator(nc, writer, settings, telemetry))
-    backend_host = ServiceHost("127.0.0.1:0", backend, 1, security=ServerSecurity.from_settings(settings))
+    backend_host = ServiceHost(
+        "127.0.0.1:0", backend, 1, security=ServerSecurity.from_settings(settings), telemetry=telemetry
+    )
     await ingest_host.start()
     await backend_host.start()
     ingest_channel = grpc.aio.insecure_channel(ingest_host.address)

@@ -31,6 +31,8 @@ VALUES = {
     "cluster": [CHART / "ci/cluster-values.yaml"],
 }
 WORKLOADS = {"Deployment", "StatefulSet", "Job", "Pod"}
+# The Prometheus Operator's resources: not in the Kubernetes schemas (checked on their own below).
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 def helm_template(*arguments: str) -> subprocess.CompletedProcess[str]:
@@ -63,7 +65,8 @@ def test_every_manifest_is_valid_for_kubernetes_strictly(name: str) -> None:
     manifests = rendered(name)
     assert len(manifests) >= 15
     for manifest in manifests:
-        kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
+        if manifest["kind"] not in OPERATOR_KINDS:
+            kubernetes_validate.validate(manifest, KUBERNETES, strict=True)
 
 
 @pytest.mark.parametrize("name", VALUES)
@@ -214,3 +217,27 @@ def test_the_image_runs_the_commands_the_tests_run() -> None:
     standalone = (ROOT / "tests/test_standalone.py").read_text()
     for module in ("campaignreports.ingest", "campaignreports.query", "campaignreports.aggregator"):
         assert f'"{module}"' in standalone, f"the tests do not run {module} the way the image does"
+
+
+def test_production_values_scrape_every_pod_and_alert() -> None:
+    """The metrics port on every pod and headless Service, a ServiceMonitor selecting them by
+    that port, a PrometheusRule, and JSON logs; the default values add no operator resource."""
+    assert not [m for m in rendered("default") if m["kind"] in OPERATOR_KINDS]
+    for workload in of_kind("production", "Deployment") + of_kind("production", "StatefulSet"):
+        container = pod_spec(workload)["containers"][0]
+        assert {"name": "metrics", "containerPort": 9464, "protocol": "TCP"} in container["ports"]
+        assert {"name": "CR_METRICS_LISTEN", "value": "0.0.0.0:9464"} in container["env"]
+    headless = [s for s in of_kind("production", "Service") if s["spec"].get("clusterIP") == "None"]
+    assert len(headless) == 3 and all(
+        any(p["name"] == "metrics" for p in s["spec"]["ports"]) for s in headless
+    )
+    (monitor,) = of_kind("production", "ServiceMonitor")
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "15s"}]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    (rule,) = of_kind("production", "PrometheusRule")
+    stale = next(
+        r for g in rule["spec"]["groups"] for r in g["rules"] if r["alert"] == "CampaignReportsStale"
+    )
+    assert stale["expr"].endswith("> 60")
+    (config,) = of_kind("production", "ConfigMap")
+    assert config["data"]["CR_LOG_FORMAT"] == "json"

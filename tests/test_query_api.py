@@ -19,6 +19,7 @@ from campaignreports import jetstream
 from campaignreports.processes import NatsServer
 from campaignreports.query.app import QueryComponent
 from campaignreports.service import ServiceHost
+from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import (
     dashboard_service_pb2,
     dashboard_service_pb2_grpc,
@@ -402,7 +403,8 @@ async def test_dashboards_survive_a_restart_of_the_service(pipeline: Pipeline) -
     )
     # A new query service process: its own NATS connection, component and server.
     nc = await jetstream.connect(pipeline.settings, "restarted-query")
-    host = ServiceHost("127.0.0.1:0", [QueryComponent(pipeline.clickhouse, nc, pipeline.settings)], 1)
+    component = QueryComponent(pipeline.clickhouse, nc, pipeline.settings, setup_telemetry("query", {}))
+    host = ServiceHost("127.0.0.1:0", [component], 1)
     await host.start()
     try:
         async with grpc.aio.insecure_channel(host.address) as channel:

@@ -192,6 +192,11 @@ def partition_subject(settings: CommonSettings, partition: int) -> str:
     return f"{settings.stream_subject}.{partition}"
 
 
+def consumer_name(settings: CommonSettings, partition: int) -> str:
+    """The aggregator's durable consumer of one partition."""
+    return f"{settings.consumer_name}-p{partition}"
+
+
 def encode_stored_notice(campaigns: Iterable[tuple[str, str]]) -> bytes:
     """The notice the aggregator publishes (core NATS, not kept) after a round is stored: the
     (tenant, campaign) pairs it changed, so that live reports read again at once instead of at

@@ -34,9 +34,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from campaignreports import auth
-from campaignreports.interceptors import GuardInterceptor
+from campaignreports.interceptors import GuardInterceptor, MetricsInterceptor
 from campaignreports.settings import CommonSettings, ProcessSettings, SettingsError, load_settings
-from campaignreports.telemetry import configure_logging, withhold_secrets_from_grpc_logs
+from campaignreports.telemetry import Telemetry, configure_logging, withhold_secrets_from_grpc_logs
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,10 @@ class ServiceHost:
         max_receive_bytes: int = MAX_MESSAGE_BYTES,
         max_concurrent_rpcs: int | None = None,
         security: ServerSecurity | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         security = security or ServerSecurity()
+        measured = () if telemetry is None else (MetricsInterceptor(telemetry.meter(__name__)),)
         withhold_secrets_from_grpc_logs()
         self._components = list(components)
         self._grace = grace_seconds
@@ -128,7 +130,7 @@ class ServiceHost:
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=max_concurrent_rpcs,
-            interceptors=(GuardInterceptor(), *security.interceptors),
+            interceptors=(*measured, GuardInterceptor(), *security.interceptors),
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         names = [name for component in self._components for name in component.service_names]
@@ -237,14 +239,15 @@ def stop_event_on_signals() -> asyncio.Event:
     return stop
 
 
-def run_main(settings_cls: type[S], run: Callable[[S], Awaitable[None]]) -> None:
-    """Load settings (exit 2 naming the variable if they are wrong), then run until signalled."""
+def run_main(settings_cls: type[S], run: Callable[[S], Awaitable[None]], service: str = "") -> None:
+    """Load settings (exit 2 naming the variable if they are wrong), then run until signalled;
+    `service` names the process in its logs."""
     try:
         settings = load_settings(settings_cls)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, service)
     try:
         asyncio.run(run(settings))
     except (OSError, RuntimeError) as exc:

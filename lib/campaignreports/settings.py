@@ -122,13 +122,31 @@ class ProcessSettings:
     """What every process needs, the web dashboard included: how to log and how to shut down."""
 
     log_level: str = env("CR_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = env(
+        "CR_LOG_FORMAT",
+        "text",
+        doc="`text`, or `json`: one JSON object per line with the service, trace_id, span_id and tenant.",
+    )
     shutdown_grace_seconds: float = env(
         "CR_SHUTDOWN_GRACE_SECONDS", 10.0, doc="How long in-flight RPCs may finish after SIGTERM."
+    )
+    metrics_listen: str = env(
+        "CR_METRICS_LISTEN",
+        "",
+        doc="host:port serving the process's metrics for Prometheus at /metrics (e.g. 0.0.0.0:9464); "
+        "empty serves none (OTLP export is OTEL_EXPORTER_OTLP_ENDPOINT's).",
     )
 
     def __post_init__(self) -> None:
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"CR_LOG_LEVEL={self.log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR")
+        if self.log_format not in {"text", "json"}:
+            raise ValueError(f"CR_LOG_FORMAT={self.log_format!r} is invalid: use text or json")
+        if self.metrics_listen:
+            try:
+                _parse_listen(self.metrics_listen)
+            except ValueError as exc:
+                raise ValueError(f"CR_METRICS_LISTEN={self.metrics_listen!r} is invalid: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -176,6 +194,17 @@ class CommonSettings(ProcessSettings):
         "CR_STREAM_PARTITIONS",
         4,
         doc="Partitions of the stream (by tenant and campaign); each has one writer at a time.",
+    )
+    consumer_name: str = env(
+        "CR_CONSUMER_NAME",
+        "aggregator",
+        doc="Durable JetStream consumer name (partition p's is `<name>-p<p>`); the ingest service "
+        "reports those consumers' lag too.",
+    )
+    lag_interval_seconds: float = env(
+        "CR_LAG_INTERVAL_SECONDS",
+        2.0,
+        doc="How often the aggregator consumers' lag and freshness are read from JetStream for the metrics.",
     )
     dead_letter_stream: str = env(
         "CR_DEAD_LETTER_STREAM",

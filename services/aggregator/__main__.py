@@ -68,11 +68,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.command == "migrate":
-        run_main(AggregatorSettings, run_migrate)
+        run_main(AggregatorSettings, run_migrate, "campaign-reports-aggregator")
     elif args.command == "rebuild":
-        run_main(AggregatorSettings, lambda settings: run_rebuild(settings, args.keep_old))
+        run_main(
+            AggregatorSettings,
+            lambda settings: run_rebuild(settings, args.keep_old),
+            "campaign-reports-aggregator",
+        )
     else:
-        run_main(AggregatorSettings, serve)
+        run_main(AggregatorSettings, serve, "campaign-reports-aggregator")
     sys.exit(0)
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.lag import ConsumerLag
 from campaignreports.memory import MemoryRelease
 from campaignreports.schema import Dialect, migrate
 from campaignreports.service import Component, ServerSecurity, ServiceHost, stop_event_on_signals
-from campaignreports.telemetry import setup_telemetry
+from campaignreports.telemetry import Telemetry, setup_telemetry
 
 
 async def serve(
@@ -20,10 +21,10 @@ async def serve(
     service_name: str = "campaign-reports-aggregator",
     listen: str | None = None,
     max_concurrent_rpcs: int | None = None,
-    extra_components: Sequence[Component] = (),
+    extra_components: Callable[[Telemetry], Sequence[Component]] = lambda telemetry: (),
 ) -> None:
-    """Run the aggregator (plus `extra_components` on the same gRPC server) until SIGTERM."""
-    telemetry = setup_telemetry(service_name)
+    """Run the aggregator (plus `extra_components(telemetry)` on the same gRPC server) until SIGTERM."""
+    telemetry = setup_telemetry(service_name, metrics_listen=settings.metrics_listen)
     clickhouse = ClickHouse(settings)
     try:
         if settings.migrate_on_start:
@@ -34,9 +35,10 @@ async def serve(
             await jetstream.ensure_stream(js, settings)
             components = [
                 Aggregator(nc, clickhouse, settings, telemetry),
+                ConsumerLag(js, settings, settings.partitions, telemetry.meter(__name__)),
                 jetstream.ConnectionWatch(nc, "aggregator"),
                 MemoryRelease(clickhouse, settings.memory_release_seconds),
-                *extra_components,
+                *extra_components(telemetry),
             ]
             host = ServiceHost(
                 listen or settings.aggregator_listen,
@@ -44,6 +46,7 @@ async def serve(
                 settings.shutdown_grace_seconds,
                 max_concurrent_rpcs=max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),
+                telemetry=telemetry,
             )
             await host.serve_until(stop_event_on_signals())
         finally:

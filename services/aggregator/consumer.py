@@ -53,9 +53,9 @@ from opentelemetry import trace
 
 from campaignreports import jetstream
 from campaignreports.aggregator.settings import AggregatorSettings
-from campaignreports.aggregator.writer import Decoded, Writer
+from campaignreports.aggregator.writer import Decoded, Prepared, Writer
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.jetstream import TRACE_LINKS_HEADER, partition_subject
+from campaignreports.jetstream import TRACE_LINKS_HEADER, consumer_name, partition_subject
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
 
@@ -114,14 +114,12 @@ class Round:
         return cls(data["token"], frozenset((p, q) for p, q in data["members"]))
 
 
-def consumer_name(settings: AggregatorSettings, partition: int) -> str:
-    return f"{settings.consumer_name}-p{partition}"
-
-
-def write(writer: Writer, decoded: Decoded, token: str) -> None:
+def write(writer: Writer, decoded: Decoded, token: str) -> Prepared:
     """Store events with `token`, so that a retry of the same block with the same token
     completes whatever an interrupted one left undone (see campaignreports.schema)."""
-    writer.store(writer.prepare(decoded, token))
+    prepared = writer.prepare(decoded, token)
+    writer.store(prepared)
+    return prepared
 
 
 def is_nats_failure(exc: BaseException) -> bool:
@@ -154,6 +152,30 @@ class Aggregator:
         meter = telemetry.meter(__name__)
         self._stored = meter.create_counter("aggregator.events.stored", description="Events inserted")
         self._dead = meter.create_counter("aggregator.messages.dead", description="Messages dead-lettered")
+        self._insert_duration = meter.create_histogram(
+            "aggregator.insert.duration", unit="ms", description="Time to store one round in ClickHouse"
+        )
+        self._insert_rows = meter.create_counter(
+            "aggregator.insert.rows",
+            description="Event rows inserted (new events; duplicates are dropped first)",
+        )
+        self._duplicates = meter.create_counter(
+            "aggregator.duplicates.dropped", description="Events already stored, dropped before inserting"
+        )
+        self._retries = meter.create_counter(
+            "aggregator.retries",
+            description="Operations retried, by `what`: nats_unavailable, clickhouse_unavailable or "
+            "clickhouse_refused",
+        )
+        self._rebinds = meter.create_counter(
+            "aggregator.rebinds", description="Partition subscriptions bound again after a failed fetch"
+        )
+        # Every series exists from the start, at 0: an alert on an increase sees the first one.
+        self._dead.add(0)
+        for what in ("nats_unavailable", "clickhouse_unavailable", "clickhouse_refused"):
+            self._retries.add(0, {"what": what})
+        for partition in settings.partitions:
+            self._rebinds.add(0, {"partition": str(partition)})
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Partition → its subscription, or None while it has to be bound again.
@@ -253,6 +275,7 @@ class Aggregator:
                 continue
             try:
                 self._subscriptions[partition] = await self._subscribe(partition)
+                self._rebinds.add(1, {"partition": str(partition)})
                 log.info("partition %d bound again", partition)
             except nats.errors.Error as exc:
                 log.warning("binding partition %d failed (%s); retrying", partition, exc)
@@ -348,6 +371,7 @@ class Aggregator:
                         attributes={"messaging.batch.message_count": len(decoded)},
                     )
                 )
+            log.debug("storing %d messages (round %s)", len(decoded), token)
             outcome = await self._insert_round(Decoded.concat([item.decoded for item in decoded]), token)
             if outcome is None:
                 await self._finish(decoded)
@@ -393,6 +417,7 @@ class Aggregator:
                     self._waiting_for = None
                     raise
                 log.warning("%s unavailable (%s); retrying in %.1fs", what, exc, delay)
+                self._retries.add(1, {"what": f"{what.partition(' ')[0].lower()}_unavailable"})
                 self._waiting_for = what
             if self._stopping.is_set():
                 return False
@@ -431,6 +456,7 @@ class Aggregator:
                 if outcome is None or outcome == "stopping":
                     return outcome
                 log.warning("ClickHouse refused the round (%s); retrying in %.1fs", outcome, delay)
+                self._retries.add(1, {"what": "clickhouse_refused"})
                 self._waiting_for = f"ClickHouse, which refused the round ({outcome})"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
@@ -444,15 +470,23 @@ class Aggregator:
         otherwise the reason ClickHouse refused the events."""
         if not len(decoded):
             return None
+        prepared: list[Prepared] = []
+
+        async def attempt() -> None:
+            prepared.append(await self._clickhouse.run(write, self._writer, decoded, token))
+
+        started = time.perf_counter()
         try:
-            stored = await self._retrying(
-                lambda: self._clickhouse.run(write, self._writer, decoded, token),
-                is_unavailable,
-                "ClickHouse",
-            )
+            stored = await self._retrying(attempt, is_unavailable, "ClickHouse")
         except Exception as exc:
+            self._insert_duration.record((time.perf_counter() - started) * 1000, {"outcome": "refused"})
             return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return None if stored else "stopping"
+        if not stored:
+            return "stopping"
+        self._insert_duration.record((time.perf_counter() - started) * 1000, {"outcome": "stored"})
+        self._insert_rows.add(prepared[-1].count)
+        self._duplicates.add(prepared[-1].duplicates)
+        return None
 
     async def _finish(self, items: list[_Fetched]) -> None:
         for item in items:

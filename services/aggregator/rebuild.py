@@ -24,10 +24,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from campaignreports.aggregator.consumer import consumer_name, write
+from campaignreports.aggregator.consumer import write
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.aggregator.writer import Decoded, Writer
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.jetstream import consumer_name
 from campaignreports.schema import (
     Dialect,
     drop_statements,

@@ -12,7 +12,6 @@ class AggregatorSettings(CommonSettings):
         ListenAddress("127.0.0.1:50053"),
         doc="Address of the aggregator's gRPC health endpoint (probes).",
     )
-    consumer_name: str = env("CR_CONSUMER_NAME", "aggregator", doc="Durable JetStream consumer name.")
     fetch_batch: int = env(
         "CR_AGGREGATOR_FETCH_BATCH",
         128,

@@ -8,21 +8,24 @@ from campaignreports.ingest.settings import IngestSettings
 from campaignreports.service import run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
 
+SERVICE = "campaign-reports-ingest"
+
 
 async def run(settings: IngestSettings) -> None:
-    telemetry = setup_telemetry("campaign-reports-ingest")
-    nc = await jetstream.connect(settings, "campaign-reports-ingest")
+    telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
+    nc = await jetstream.connect(settings, SERVICE)
     try:
         js = nc.jetstream()
         await jetstream.ensure_stream(js, settings)
-        await host(settings, build(settings, nc, js, telemetry), nc).serve_until(stop_event_on_signals())
+        component = build(settings, nc, js, telemetry)
+        await host(settings, component, nc, telemetry=telemetry).serve_until(stop_event_on_signals())
     finally:
         await jetstream.close(nc)
         telemetry.shutdown()
 
 
 def main() -> None:
-    run_main(IngestSettings, run)
+    run_main(IngestSettings, run, SERVICE)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from campaignreports import jetstream
 from campaignreports.ingest.publisher import GroupCommitPublisher
 from campaignreports.ingest.servicer import SERVICE_NAME, IngestServicer, add_to_server
 from campaignreports.ingest.settings import IngestSettings
+from campaignreports.lag import ConsumerLag
 from campaignreports.memory import MemoryRelease
 from campaignreports.service import ServerSecurity, ServiceHost
 from campaignreports.telemetry import Telemetry
@@ -57,6 +58,7 @@ def build(
         # Headroom below the stream's limit for headers (trace links).
         max_message_bytes=jetstream.MAX_MESSAGE_BYTES - 8 * 1024,
         max_inflight_messages=settings.max_inflight_messages,
+        meter=telemetry.meter(__name__),
     )
     servicer = IngestServicer(
         publisher,
@@ -73,6 +75,7 @@ def host(
     component: IngestComponent,
     nc: jetstream.NatsClient,
     listen: str | None = None,
+    telemetry: Telemetry | None = None,
 ) -> ServiceHost:
     """The ingest gRPC server with its request limits, NOT_SERVING while its NATS connection
     (where every accepted event goes) is down, stopped once that connection is closed for good."""
@@ -81,10 +84,20 @@ def host(
         [
             component,
             jetstream.ConnectionWatch(nc, "ingest"),
+            *(
+                [
+                    ConsumerLag(
+                        nc.jetstream(), settings, range(settings.stream_partitions), telemetry.meter(__name__)
+                    )
+                ]
+                if telemetry is not None
+                else []
+            ),
             MemoryRelease(None, settings.memory_release_seconds),
         ],
         settings.shutdown_grace_seconds,
         max_receive_bytes=settings.max_request_bytes,
         max_concurrent_rpcs=settings.max_concurrent_rpcs,
         security=ServerSecurity.from_settings(settings),
+        telemetry=telemetry,
     )

@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
+from opentelemetry import metrics
 
 from campaignreports.jetstream import MSG_ID_HEADER, TRACE_LINKS_HEADER, partition_of
 from campaignreports.telemetry import inject_headers
@@ -102,8 +104,20 @@ class GroupCommitPublisher:
         linger_seconds: float,
         max_message_bytes: int,
         max_inflight_messages: int,
+        meter: metrics.Meter | None = None,
     ) -> None:
         self._nc = nc
+        meter = meter or metrics.NoOpMeter(__name__)
+        self._publish_duration = meter.create_histogram(
+            "ingest.publish.duration", unit="ms", description="Time JetStream took to acknowledge a message"
+        )
+        self._in_flight = meter.create_up_down_counter(
+            "ingest.publish.in_flight", description="Messages sent to JetStream and not yet acknowledged"
+        )
+        self._batch_size = meter.create_histogram(
+            "ingest.batch.size",
+            description="Events per message (group commit: the events of many requests in one message)",
+        )
         self._js = js
         self._subjects = list(subjects)
         self._timeout = timeout_seconds
@@ -171,7 +185,10 @@ class GroupCommitPublisher:
             if len(message.traceparents) > 1:
                 headers[TRACE_LINKS_HEADER] = ",".join(message.traceparents[1:_MAX_TRACE_LINKS])
         error: Exception | None = None
+        self._batch_size.record(len(message.frames))
         async with self._inflight:
+            self._in_flight.add(1)
+            started = time.perf_counter()
             try:
                 if not self._nc.is_connected:
                     raise PublishError("not connected to NATS")
@@ -179,6 +196,11 @@ class GroupCommitPublisher:
             except (nats.errors.Error, TimeoutError, PublishError) as exc:
                 log.warning("publish of %d events failed: %r", len(message.frames), exc)
                 error = PublishError(f"JetStream did not acknowledge: {exc!r}")
+            finally:
+                self._in_flight.add(-1)
+                self._publish_duration.record(
+                    (time.perf_counter() - started) * 1000, {"outcome": "error" if error else "ok"}
+                )
         for waiter in message.waiters:
             if waiter.done():
                 continue

@@ -17,7 +17,7 @@ from campaignreports import auth
 from campaignreports.domain.validation import Rejection, Violation, check_batch
 from campaignreports.grpcerrors import abort_field
 from campaignreports.ingest.publisher import GroupCommitPublisher, PublishError
-from campaignreports.telemetry import Telemetry, grpc_parent_context
+from campaignreports.telemetry import TENANT, Telemetry, grpc_parent_context
 from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         self._tracer = telemetry.tracer(__name__)
         meter = telemetry.meter(__name__)
         self._accepted = meter.create_counter("ingest.events.accepted", description="Events stored")
-        self._rejected = meter.create_counter("ingest.events.rejected", description="Events refused")
+        self._rejected = meter.create_counter(
+            "ingest.events.rejected", description="Events refused, by the field at fault (`field`)"
+        )
 
     async def Ingest(
         self, request: ingest_service_pb2.IngestRequest, context: grpc.aio.ServicerContext
@@ -183,6 +185,9 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
                 "events",
                 f"{count} events in one request; the limit is {self._max_events}",
             )
+        tenants = {event.tenant_id for event in request.events}
+        if len(tenants) == 1:  # the tenant this call's log lines name (bounded: a hostile id is long)
+            TENANT.set(tenants.pop()[:64])
         events, foreign = _writable(request.events)
         valid, rejections = check_batch(events, self._clock(), self._retention)
         if foreign:
@@ -201,7 +206,18 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
                     "the event stream is unavailable; the events of this request were not accepted, retry",
                 ) from exc
         self._accepted.add(len(valid))
-        self._rejected.add(len(rejections))
+        for rejection in rejections:
+            self._rejected.add(1, {"field": rejection.violation.field.partition(".")[0]})
+        if rejections:
+            first = rejections[0]
+            log.debug(
+                "refused %d of %d events; the first at index %d: %s: %s",
+                len(rejections),
+                count,
+                first.index,
+                first.violation.field,
+                first.violation.description,
+            )
         return ingest_service_pb2.IngestResponse(
             accepted=len(valid),
             rejected=[

@@ -14,7 +14,7 @@ SERVICE = "campaign-reports-query"
 
 
 async def run(settings: QuerySettings) -> None:
-    telemetry = setup_telemetry(SERVICE)
+    telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
     clickhouse = ClickHouse(settings)
     try:
         nc = await jetstream.connect(settings, SERVICE)
@@ -22,12 +22,13 @@ async def run(settings: QuerySettings) -> None:
             host = ServiceHost(
                 settings.query_listen,
                 [
-                    *query_components(clickhouse, nc, settings),
+                    *query_components(clickhouse, nc, settings, telemetry),
                     MemoryRelease(clickhouse, settings.memory_release_seconds),
                 ],
                 settings.shutdown_grace_seconds,
                 max_concurrent_rpcs=settings.max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),
+                telemetry=telemetry,
             )
             await host.serve_until(stop_event_on_signals())
         finally:
@@ -38,7 +39,7 @@ async def run(settings: QuerySettings) -> None:
 
 
 def main() -> None:
-    run_main(QuerySettings, run)
+    run_main(QuerySettings, run, SERVICE)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from campaignreports.query.engine import WidgetEngine
 from campaignreports.query.servicer import QueryServicer
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import Component
+from campaignreports.telemetry import Telemetry
 from campaignreports.v1 import (
     dashboard_service_pb2,
     dashboard_service_pb2_grpc,
@@ -28,13 +29,13 @@ DASHBOARD_SERVICE_NAME = dashboard_service_pb2.DESCRIPTOR.services_by_name["Dash
 
 
 def query_components(
-    clickhouse: ClickHouse, nc: jetstream.NatsClient, settings: QuerySettings
+    clickhouse: ClickHouse, nc: jetstream.NatsClient, settings: QuerySettings, telemetry: Telemetry
 ) -> list[Component]:
     """The query service and the watch over its NATS connection, which only dashboards use:
     while it reconnects DashboardService is NOT_SERVING (queries carry on); closed for good,
     it stops the process."""
     return [
-        QueryComponent(clickhouse, nc, settings),
+        QueryComponent(clickhouse, nc, settings, telemetry),
         jetstream.ConnectionWatch(nc, "dashboards", affects=(DASHBOARD_SERVICE_NAME,)),
     ]
 
@@ -45,15 +46,19 @@ class QueryComponent:
 
     service_names = (SERVICE_NAME, DASHBOARD_SERVICE_NAME)
 
-    def __init__(self, clickhouse: ClickHouse, nc: jetstream.NatsClient, settings: QuerySettings) -> None:
+    def __init__(
+        self, clickhouse: ClickHouse, nc: jetstream.NatsClient, settings: QuerySettings, telemetry: Telemetry
+    ) -> None:
         self._nc = nc
+        meter = telemetry.meter(__name__)
         self._stored_subject = settings.stored_subject
         self._notices: Subscription | None = None
         self._queries = QueryServicer(
-            WidgetEngine(clickhouse, max_rows=settings.max_rows),
+            WidgetEngine(clickhouse, max_rows=settings.max_rows, meter=meter),
             retention_days=settings.global_retention_days,
             watch_interval_seconds=settings.watch_interval_seconds,
             max_watchers=settings.max_watchers,
+            meter=meter,
         )
         self._store = DashboardStore(nc.jetstream(), settings.dashboard_bucket, settings)
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from opentelemetry import metrics as otel_metrics
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain import experiment, metrics, texts
@@ -155,12 +158,36 @@ def _metric_values(
 
 
 class WidgetEngine:
-    def __init__(self, clickhouse: ClickHouse, *, max_rows: int = 1000) -> None:
+    def __init__(
+        self, clickhouse: ClickHouse, *, max_rows: int = 1000, meter: otel_metrics.Meter | None = None
+    ) -> None:
         self._clickhouse = clickhouse
         self._max_rows = max_rows
+        meter = meter or otel_metrics.NoOpMeter(__name__)
+        self._duration = meter.create_histogram(
+            "query.widgets.duration",
+            unit="ms",
+            description="Time to answer one widget (its kind) or a tab's widgets (`tab`), by window kind",
+        )
+        self._read_duration = meter.create_histogram(
+            "query.clickhouse.duration", unit="ms", description="Time of each ClickHouse read of a report"
+        )
 
     async def evaluate(self, widgets: Sequence[WidgetDef], scope: Scope, now: datetime) -> list[WidgetResult]:
         """Every widget's content over the scope's window, read at `now`."""
+        started = time.perf_counter()
+        try:
+            return await self._evaluate(widgets, scope, now)
+        finally:
+            kind = widgets[0].kind.value if len(widgets) == 1 else "tab"
+            self._duration.record(
+                (time.perf_counter() - started) * 1000,
+                {"widget.kind": kind, "window.kind": "live" if scope.window.is_live else "range"},
+            )
+
+    async def _evaluate(
+        self, widgets: Sequence[WidgetDef], scope: Scope, now: datetime
+    ) -> list[WidgetResult]:
         tabular = [w for w in widgets if w.kind is not Kind.SERIES]
         timed = [w for w in widgets if w.kind is Kind.SERIES and not w.dimension]
         keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
@@ -199,7 +226,11 @@ class WidgetEngine:
         ]
 
     async def _query(self, sql: str, parameters: dict) -> list[tuple]:
-        return await self._clickhouse.run(self._clickhouse.query_rows, sql, parameters)
+        started = time.perf_counter()
+        try:
+            return await self._clickhouse.run(self._clickhouse.query_rows, sql, parameters)
+        finally:
+            self._read_duration.record((time.perf_counter() - started) * 1000)
 
     async def _breakdowns(
         self, widgets: Sequence[WidgetDef], scope: Scope

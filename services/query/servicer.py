@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
 import grpc
 from google.protobuf import timestamp_pb2
+from opentelemetry import metrics
 
 from campaignreports import auth
 from campaignreports.domain import texts
@@ -136,6 +137,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         watch_interval_seconds: float = 0.5,
         max_watchers: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        meter: metrics.Meter | None = None,
     ) -> None:
         self._engine = engine
         self._retention_days = retention_days
@@ -149,6 +151,19 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         # The campaigns that open streams show, and how many stored-round notices there were.
         self._watched: dict[tuple[str, str], _Watched] = {}
         self._notices = 0
+        meter = meter or metrics.NoOpMeter(__name__)
+        self._streams = meter.create_up_down_counter(
+            "query.watch.streams", description="WatchReport streams open"
+        )
+        meter.create_observable_counter(
+            "query.shared_reads",
+            [self._observe_shared_reads],
+            description="Live report reads of WatchReport streams; `hit`: another stream's read served it",
+        )
+
+    def _observe_shared_reads(self, _: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        yield metrics.Observation(self._watch_reads.hits, {"hit": "true"})
+        yield metrics.Observation(self._watch_reads.misses, {"hit": "false"})
 
     def close_streams(self) -> None:
         """End every WatchReport stream (at shutdown, so that the server can stop at once)."""
@@ -235,11 +250,13 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 f"{self._watchers} WatchReport streams are open, the limit; poll GetReport or retry later",
             )
         self._watchers += 1
+        self._streams.add(1)
         try:
             async for report in self._watch(request, widgets, context):
                 yield report
         finally:
             self._watchers -= 1
+            self._streams.add(-1)
 
     async def _watch(
         self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: grpc.aio.ServicerContext

@@ -25,6 +25,8 @@ class SharedReads(Generic[T]):
         self._max_age = max_age_seconds
         self._clock = clock
         self._reads: dict[Hashable, tuple[float, asyncio.Future[T]]] = {}
+        self.hits = 0  # gets answered by a read already running or just finished
+        self.misses = 0  # gets that started a read
 
     def __len__(self) -> int:
         return len(self._reads)
@@ -35,7 +37,10 @@ class SharedReads(Generic[T]):
         now = self._clock()
         self._forget_stale(now)
         entry = self._reads.get(key)
-        if entry is None:
+        if entry is not None:
+            self.hits += 1
+        else:
+            self.misses += 1
             future: asyncio.Future[T] = asyncio.ensure_future(read())
             entry = self._reads[key] = (now, future)
             future.add_done_callback(lambda done: self._on_done(key, done))

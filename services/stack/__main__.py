@@ -42,6 +42,12 @@ class StackSettings:
         60.0,
         doc="Embedded stack: how long services may take to report SERVING.",
     )
+    metrics_port: int = env(
+        "CR_STACK_METRICS_PORT",
+        0,
+        doc="Embedded stack: when set, ingest, aggregator+query and web serve Prometheus metrics on "
+        "127.0.0.1 at this port and the next two (0: none).",
+    )
 
 
 def _serving(address: str) -> bool:
@@ -67,10 +73,12 @@ class Stack:
         self.modules: dict[str, str] = {}
         self.restarts: dict[str, list[float]] = {}
         self.env: dict[str, str] = {}
+        self.metrics: dict[str, str] = {}  # service -> where it serves its metrics
 
     def _spawn(self, name: str) -> None:
+        env = {**self.env, "CR_METRICS_LISTEN": self.metrics.get(name, "")}
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", self.modules[name]], env=self.env, preexec_fn=die_with_parent
+            [sys.executable, "-m", self.modules[name]], env=env, preexec_fn=die_with_parent
         )
 
     def start(self) -> None:
@@ -91,8 +99,10 @@ class Stack:
             env["CR_WEB_LISTEN"] = self.web_listen
             services.append(("web", "campaignreports.web"))
         self.env = env
-        for name, module in services:
+        for index, (name, module) in enumerate(services):
             self.modules[name] = module
+            if self.settings.metrics_port:
+                self.metrics[name] = f"127.0.0.1:{self.settings.metrics_port + index}"
             self._spawn(name)
         deadline = time.monotonic() + self.settings.startup_timeout_seconds
         pending = {self.ingest_listen, self.query_listen}
@@ -148,12 +158,15 @@ class Stack:
 
     def banner(self) -> str:
         python = Path(sys.executable)
+        metrics = "".join(
+            f"\n  metrics  http://{address}/metrics   {name}" for name, address in self.metrics.items()
+        )
         return f"""
 {READY_LINE}
   ingest   grpc://{self.ingest_listen}   campaignreports.v1.IngestService
   query    grpc://{self.query_listen}   campaignreports.v1.QueryService, DashboardService
 {f"  web      http://{self.web_listen}/   the live report in a browser" if self.web_listen else ""}
-  nats     {self.nats.url}   (JetStream data in {self.data_dir / "nats"})
+  nats     {self.nats.url}   (JetStream data in {self.data_dir / "nats"}){metrics}
   chdb     {self.data_dir / "clickhouse"}
 
 Send a first campaign and read its email statistics:

@@ -3,7 +3,8 @@
 - README.md's configuration table, from every service's settings declarations;
 - docs/validation.md, from the validation tables;
 - docs/metrics.md, from the metric table and its definitions;
-- docs/error-types.md, from the error-type mapping.
+- docs/error-types.md, from the error-type mapping;
+- deploy/grafana/campaign-reports.json, the Grafana dashboard (see `grafana`).
 
 Tests fail while either is out of date.
 """
@@ -17,6 +18,7 @@ from campaignreports.domain import definitions, errortypes, validation
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import CommonSettings, describe
+from campaignreports.stack import grafana
 from campaignreports.stack.__main__ import StackSettings
 from campaignreports.web.settings import WebSettings
 
@@ -34,6 +36,8 @@ GENERATED = {
     "metrics.md": definitions.markdown,
     "error-types.md": errortypes.markdown,
 }
+# Files outside docs/ (from the repository's root) -> what writes them
+GENERATED_ELSEWHERE = {"deploy/grafana/campaign-reports.json": grafana.dashboard_json}
 # The table's heading; the generated rows follow it.
 TABLE_HEADER = "| variable | used by | default | meaning |\n|---|---|---|---|\n"
 # Rows the table keeps after the generated ones (variables read outside the settings classes).
@@ -65,7 +69,10 @@ def main() -> None:
     readme.write_text(readme_with_table(readme.read_text()))
     for name, document in GENERATED.items():
         (root / "docs" / name).write_text(document())
-    print(f"updated README.md and docs/{', docs/'.join(GENERATED)}")
+    for path, document in GENERATED_ELSEWHERE.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(document())
+    print(f"updated README.md, docs/{', docs/'.join(GENERATED)} and {', '.join(GENERATED_ELSEWHERE)}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ async def run(settings: EmbeddedSettings) -> None:
                 service_name="campaign-reports-embedded",
                 listen=settings.query_listen,
                 max_concurrent_rpcs=settings.max_concurrent_rpcs,
-                extra_components=query_components(reader, dashboards, settings),
+                extra_components=lambda telemetry: query_components(reader, dashboards, settings, telemetry),
             )
         finally:
             await jetstream.close(dashboards)
@@ -43,7 +43,7 @@ async def run(settings: EmbeddedSettings) -> None:
 
 
 def main() -> None:
-    run_main(EmbeddedSettings, run)
+    run_main(EmbeddedSettings, run, "campaign-reports-embedded")
 
 
 if __name__ == "__main__":

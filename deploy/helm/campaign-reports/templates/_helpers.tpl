@@ -85,6 +85,7 @@ CR_CLICKHOUSE_CLUSTER: {{ .Values.clickhouse.cluster | quote }}
 CR_RETENTION_DAYS: {{ .Values.retentionDays | quote }}
 CR_GLOBAL_RETENTION_DAYS: {{ .Values.globalRetentionDays | quote }}
 CR_LOG_LEVEL: {{ .Values.logLevel | quote }}
+CR_LOG_FORMAT: {{ .Values.logFormat | quote }}
 CR_SHUTDOWN_GRACE_SECONDS: {{ .Values.shutdownGraceSeconds | quote }}
 CR_MIGRATE_ON_START: {{ (not .Values.migration.enabled) | quote }}
 CR_MIGRATE_WAIT_SECONDS: {{ .Values.migration.waitSeconds | quote }}

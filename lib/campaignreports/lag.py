@@ -1,0 +1,127 @@
+"""How far the reports lag behind the events accepted: read from JetStream, for the metrics.
+
+Every `CR_LAG_INTERVAL_SECONDS`, for each stream partition, the aggregator's durable consumer
+says how many messages it has not yet acknowledged, and the stream gives the times of the oldest
+such message and of the newest acknowledged one. Three gauges per partition follow:
+
+- `aggregator.consumer.pending`: messages accepted by ingest and not yet stored;
+- `aggregator.consumer.pending_age`: the age in seconds of the oldest of them (0 when none);
+- `aggregator.freshness`: how old the newest event a report can show is, in seconds, while
+  events wait to be stored (0 when every accepted event is visible).
+
+The aggregator reports its own partitions; the ingest service reports every partition, so that
+the lag stays visible (and alerts fire) while no aggregator runs at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.js.client import JetStreamContext
+from opentelemetry import metrics
+
+from campaignreports.jetstream import consumer_name, partition_subject
+from campaignreports.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    pending: int
+    pending_age: float
+    freshness: float
+
+
+class ConsumerLag:
+    """Reads the consumers' lag periodically and serves it as gauges (a ServiceHost component)."""
+
+    service_names: tuple[str, ...] = ()
+
+    def __init__(
+        self, js: JetStreamContext, settings: CommonSettings, partitions: Sequence[int], meter: metrics.Meter
+    ) -> None:
+        self._js = js
+        self._settings = settings
+        self._partitions = list(partitions)
+        self._lag: dict[int, PartitionLag] = {}
+        self._task: asyncio.Task[None] | None = None
+        for name, unit, description in (
+            ("aggregator.consumer.pending", "{message}", "Messages accepted and not yet stored"),
+            ("aggregator.consumer.pending_age", "s", "Age of the oldest message not yet stored"),
+            ("aggregator.freshness", "s", "How old the newest visible event is while events wait (0: fresh)"),
+        ):
+            meter.create_observable_gauge(name, [self._observer(name)], unit=unit, description=description)
+
+    def _observer(self, name: str):  # type: ignore[no-untyped-def]
+        field = name.rpartition(".")[2]
+
+        def observe(_: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+            for partition, lag in sorted(self._lag.items()):
+                yield metrics.Observation(getattr(lag, field), {"partition": str(partition)})
+
+        return observe
+
+    def register(self, server: object) -> None:
+        """No gRPC service."""
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._poll(), name="consumer-lag")
+
+    def background(self) -> None:
+        """Not a task whose end stops the service: a failed read only leaves the gauges as they were."""
+
+    def problems(self) -> dict[str, str]:
+        return {}
+
+    async def drain(self) -> None:
+        """Nothing to drain."""
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _poll(self) -> None:
+        while True:
+            for partition in self._partitions:
+                try:
+                    self._lag[partition] = await self.read(partition)
+                except (nats.errors.Error, TimeoutError) as exc:
+                    log.debug("lag of partition %d not read (%s)", partition, exc)
+            await asyncio.sleep(self._settings.lag_interval_seconds)
+
+    async def read(self, partition: int) -> PartitionLag:
+        """The partition's lag now (no consumer yet: everything in the partition is pending)."""
+        stream = self._settings.stream_name
+        subject = partition_subject(self._settings, partition)
+        try:
+            info = await self._js.consumer_info(stream, consumer_name(self._settings, partition))
+            pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+            acknowledged = info.ack_floor.stream_seq if info.ack_floor else 0
+        except nats.js.errors.NotFoundError:
+            state = await self._js.stream_info(stream, subjects_filter=subject)
+            pending, acknowledged = (state.state.subjects or {}).get(subject, 0), 0
+        if pending == 0:
+            return PartitionLag(0, 0.0, 0.0)
+        now = datetime.now(UTC)
+        oldest = await self._time(stream, subject, acknowledged + 1)
+        newest_visible = await self._time(stream, subject, acknowledged) if acknowledged else oldest
+        age = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        freshness = max(0.0, (now - newest_visible).total_seconds()) if newest_visible else age
+        return PartitionLag(pending, age, freshness)
+
+    async def _time(self, stream: str, subject: str, sequence: int) -> datetime | None:
+        """When the partition's first message at or after `sequence` was accepted."""
+        try:
+            message = await self._js.get_msg(stream, seq=sequence, subject=subject, next=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        return message.time
