@@ -60,7 +60,7 @@ demo: venv ## Fill the running stack (make run) with a realistic multi-channel c
 test: venv $(HELM) $(CHROMIUM) $(AXE) $(PROMETHEUS) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-chaos: venv ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
+chaos: venv $(HELM) $(PROMETHEUS) ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
 	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)
 
 $(HELM):

@@ -1,4 +1,7 @@
-"""The aggregator killed with SIGKILL in the middle of a backlog loses and doubles nothing."""
+"""The aggregator killed with SIGKILL in the middle of a backlog loses and doubles nothing, and
+the chart's alerts say so: while it is down and events keep arriving, a real Prometheus
+evaluating the rendered rules (scraping the ingest service, which reports every partition's lag)
+fires the freshness and lag alerts; once it is back and has caught up, they resolve."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import grpc
 import pytest
 from faults import chaos, record
 from helpers import complete_event, poll
+from promserver import PrometheusServer
+from test_alerts import rendered_rules
 
 from campaignreports import jetstream
 from campaignreports.processes import NatsServer, free_port
@@ -27,19 +32,29 @@ CAMPAIGNS = [f"backlog-{i}" for i in range(8)]
 MESSAGES, EVENTS_PER_MESSAGE, DUPLICATE_EVERY = 200, 500, 20
 
 
-async def publish_backlog(settings: CommonSettings) -> set[str]:
-    """Publish the backlog straight to the stream; return the distinct event ids."""
+# Alerts as the chart renders them, with thresholds and windows a test can wait for.
+ALERT_VALUES = (
+    "metrics.prometheusRule.freshnessSeconds=1",
+    "metrics.prometheusRule.staleFor=1s",
+    "metrics.prometheusRule.pendingMessages=1",
+    "metrics.prometheusRule.lagWindow=5s",
+)
+OUTAGE_ALERTS = {"CampaignReportsStale", "CampaignReportsConsumerLagGrowing"}
+
+
+async def publish_backlog(settings: CommonSettings, messages: int = MESSAGES, first: int = 0) -> set[str]:
+    """Publish messages straight to the stream; return the distinct event ids."""
     nc = await jetstream.connect(settings, "backlog")
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
     distinct: set[str] = set()
     previous: list = []
-    for number in range(MESSAGES):
+    for number in range(first, first + messages):
         campaign = CAMPAIGNS[number % len(CAMPAIGNS)]
         events = [complete_event("EMAIL", "SENT", "crash", campaign) for _ in range(EVENTS_PER_MESSAGE)]
         # Every 20th message repeats events of the previous message of the same campaign.
-        if number >= len(CAMPAIGNS) and number % DUPLICATE_EVERY == 0:
-            events[:100] = previous[number - len(CAMPAIGNS)][:100]
+        if number - first >= len(CAMPAIGNS) and number % DUPLICATE_EVERY == 0:
+            events[:100] = previous[number - first - len(CAMPAIGNS)][:100]
         previous.append(events)
         distinct.update(e.event_id for e in events)
         partition = jetstream.partition_of("crash", campaign, settings.stream_partitions)
@@ -80,35 +95,61 @@ async def test_sigkill_mid_backlog_then_restart_counts_each_event_once(
         "CR_NATS_URL": nats_server.url,
         "CR_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'chdb'}",
         "CR_QUERY_LISTEN": f"127.0.0.1:{free_port()}",
+        "CR_INGEST_LISTEN": f"127.0.0.1:{free_port()}",
         "CR_AGGREGATOR_FETCH_BATCH": "2",
         "CR_AGGREGATOR_ACK_WAIT_SECONDS": "3",
+        "CR_LAG_INTERVAL_SECONDS": "0.5",
         "CR_LOG_LEVEL": "WARNING",
     }
-    distinct_ids = await publish_backlog(load_settings(CommonSettings, env))
-    distinct = len(distinct_ids)
+    settings = load_settings(CommonSettings, env)
+    distinct_ids = await publish_backlog(settings)
     address = env["CR_QUERY_LISTEN"]
+    metrics = {"ingest": f"127.0.0.1:{free_port()}", "aggregator": f"127.0.0.1:{free_port()}"}
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(module: str, job: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "campaignreports.stack.embedded"], env={**os.environ, **env}
+            [sys.executable, "-m", module], env={**os.environ, **env, "CR_METRICS_LISTEN": metrics[job]}
         )
 
-    process = start()
+    ingest = start("campaignreports.ingest", "ingest")
+    prometheus = PrometheusServer(
+        tmp_path, metrics, rendered_rules(*(f"--set={value}" for value in ALERT_VALUES))
+    ).start()
+    process = start("campaignreports.stack.embedded", "aggregator")
     try:
         at_kill = poll(lambda: counted(address), lambda n: n > 0, within=60)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        assert 0 < at_kill < distinct, f"killed at {at_kill} of {distinct}: not in the middle of the backlog"
-        process = start()
+        assert 0 < at_kill < len(distinct_ids), f"killed at {at_kill}: not in the middle of the backlog"
+        # Events keep arriving while it is down: the reports fall behind and the lag grows,
+        # which Prometheus sees from the ingest service's metrics.
+        deadline, sent = time.monotonic() + 90, MESSAGES
+        while not prometheus.firing() >= OUTAGE_ALERTS:
+            assert time.monotonic() < deadline, f"firing: {prometheus.firing()}"
+            distinct_ids |= await publish_backlog(settings, 4, sent)
+            sent += 4
+            await asyncio.sleep(0.5)
+        process = start("campaignreports.stack.embedded", "aggregator")
         restarted_at = time.monotonic()
+        distinct = len(distinct_ids)
         final = poll(lambda: counted(address), lambda n: n >= distinct, within=120)
         recovery = time.monotonic() - restarted_at
         await asyncio.sleep(1.5)  # anything still arriving would be a double count
         outcome = record(
-            "aggregator SIGKILLed mid-batch, restarted", distinct_ids, counted(address), recovery
+            "aggregator SIGKILLed mid-batch; lag alerts fired, resolved",
+            distinct_ids,
+            counted(address),
+            recovery,
         )
         assert counted(address) == final == distinct
         assert (outcome.lost, outcome.doubled) == (0, 0)
+        # Caught up: freshness and lag back to 0, and the alerts resolve.
+        resolved = poll(prometheus.firing, lambda firing: not firing & OUTAGE_ALERTS, within=60)
+        assert not resolved & OUTAGE_ALERTS, resolved
+        assert prometheus.query("max(aggregator_freshness_seconds) > 0") == []
+        assert prometheus.query("max(aggregator_consumer_pending) > 0") == []
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        for running in (process, ingest):
+            running.send_signal(signal.SIGTERM)
+            running.wait(30)
+        prometheus.stop()

@@ -13,8 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,8 +21,9 @@ from pathlib import Path
 import grpc
 import pytest
 from helpers import acceptance_funnel, email_event
+from promserver import PrometheusServer
 
-from campaignreports.processes import die_with_parent, free_port, wait_for_port
+from campaignreports.processes import free_port
 from campaignreports.stack import grafana
 from campaignreports.stack.__main__ import READY_LINE
 from campaignreports.v1 import (
@@ -37,7 +36,6 @@ from campaignreports.v1 import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-PROMETHEUS = "/usr/bin/prometheus"
 API_KEY = f"observability-{uuid.uuid4().hex}"
 TENANT = "observed"
 # The stack's processes, in the order they take the metrics ports (CR_STACK_METRICS_PORT + index).
@@ -51,7 +49,7 @@ QUERY = "campaignreports.v1.QueryService"
 class Observed:
     ingest: str
     query: str
-    prometheus: str
+    prometheus: PrometheusServer
     log: Path
     campaign_id: str
 
@@ -100,29 +98,6 @@ def _start_stack(directory: Path, ingest: str, query: str, metrics_port: int) ->
         if READY_LINE in line:
             return process
     pytest.fail(f"the stack exited with code {process.wait()} before it was ready")
-
-
-def _start_prometheus(directory: Path, metrics_port: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    scrape = [
-        {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{metrics_port + index}"]}]}
-        for index, job in enumerate(JOBS)
-    ]
-    config = directory / "prometheus.yml"
-    config.write_text(json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": scrape}))
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={directory / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(directory / "prometheus.log").open("wb"),
-        preexec_fn=die_with_parent,
-    )
-    wait_for_port(port, 30, process)
-    return process, f"http://127.0.0.1:{port}"
 
 
 def _metadata(trace_id: str = "") -> list[tuple[str, str]]:
@@ -179,37 +154,20 @@ def _traffic(ingest: str, query: str, campaign_id: str) -> None:
             )
 
 
-def prometheus_query(prometheus: str, expression: str) -> list[dict]:
-    url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expression})}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
-
-
-def wait_for_samples(prometheus: str, expression: str, within: float = 30) -> list[dict]:
-    deadline = time.monotonic() + within
-    while not (result := prometheus_query(prometheus, expression)):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no sample of {expression} within {within:g}s")
-        time.sleep(0.5)
-    return result
-
-
 @pytest.fixture(scope="module")
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     directory = tmp_path_factory.mktemp("observed")
     ingest, query = (f"127.0.0.1:{free_port()}" for _ in range(2))
     metrics_port = _consecutive_free_ports(len(JOBS))
     stack = _start_stack(directory, ingest, query, metrics_port)
-    prometheus, address = _start_prometheus(directory, metrics_port)
+    targets = {job: f"127.0.0.1:{metrics_port + index}" for index, job in enumerate(JOBS)}
+    prometheus = PrometheusServer(directory, targets).start()
     campaign_id = f"campaign-{uuid.uuid4().hex[:8]}"
     try:
         _traffic(ingest, query, campaign_id)
-        yield Observed(ingest, query, address, directory / "stack.log", campaign_id)
+        yield Observed(ingest, query, prometheus, directory / "stack.log", campaign_id)
     finally:
-        prometheus.terminate()
-        prometheus.wait(timeout=30)
+        prometheus.stop()
         stack.send_signal(signal.SIGTERM)
         stack.communicate(timeout=60)
 
@@ -264,16 +222,16 @@ EXPECTED = [
 def test_every_metric_is_scraped_with_its_labels(observed: Observed, job: str, selector: str) -> None:
     name, _, labels = selector.partition("{")
     expression = f'{name}{{job="{job}",{labels}' if labels else f'{name}{{job="{job}"}}'
-    assert wait_for_samples(observed.prometheus, expression)
+    assert observed.prometheus.wait_for(expression)
 
 
 def test_the_counts_are_the_traffic_sent(observed: Observed) -> None:
-    accepted = wait_for_samples(observed.prometheus, 'ingest_events_accepted_total{job="ingest"}')
+    accepted = observed.prometheus.wait_for('ingest_events_accepted_total{job="ingest"}')
     assert float(accepted[0]["value"][1]) == 2 * len(acceptance_funnel(TENANT, observed.campaign_id)) + 1
     # The batch sent twice is stored once: its second copy is dropped as duplicates.
     deadline = time.monotonic() + 30
     while True:
-        dropped = prometheus_query(observed.prometheus, 'aggregator_duplicates_dropped_total{job="embedded"}')
+        dropped = observed.prometheus.query('aggregator_duplicates_dropped_total{job="embedded"}')
         if (dropped and float(dropped[0]["value"][1]) == 10) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
@@ -283,9 +241,9 @@ def test_the_counts_are_the_traffic_sent(observed: Observed) -> None:
 def test_freshness_and_lag_return_to_zero_after_the_load(observed: Observed) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        stale = prometheus_query(observed.prometheus, "max(aggregator_freshness_seconds) > 0")
-        pending = prometheus_query(observed.prometheus, "max(aggregator_consumer_pending) > 0")
-        seen = prometheus_query(observed.prometheus, "count(aggregator_freshness_seconds)")
+        stale = observed.prometheus.query("max(aggregator_freshness_seconds) > 0")
+        pending = observed.prometheus.query("max(aggregator_consumer_pending) > 0")
+        seen = observed.prometheus.query("count(aggregator_freshness_seconds)")
         if not stale and not pending and seen and float(seen[0]["value"][1]) == 8:
             return
         time.sleep(0.5)
@@ -329,10 +287,10 @@ def test_every_dashboard_query_runs_on_the_scraped_metrics(observed: Observed) -
         "ingest_events_accepted_total",
         "query_shared_reads_total",
     ):
-        wait_for_samples(observed.prometheus, f"count_over_time({counter}[1m]) > 2")
+        observed.prometheus.wait_for(f"count_over_time({counter}[1m]) > 2")
     empty = []
     for expression in grafana.queries():
-        if not prometheus_query(observed.prometheus, expression.replace("$__rate_interval", "1m")):
+        if not observed.prometheus.query(expression.replace("$__rate_interval", "1m")):
             empty.append(expression)
     # Rates of what did not happen in this run (refusals, retries) may be empty; the rest may not.
     assert all("rejected" in e or "retries" in e or "dead" in e or "rebinds" in e for e in empty), empty

@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import nats.errors
+import nats.js.errors
 from nats.js.client import JetStreamContext
 from opentelemetry import metrics
 
@@ -59,7 +60,8 @@ class ConsumerLag:
         ):
             meter.create_observable_gauge(name, [self._observer(name)], unit=unit, description=description)
 
-    def _observer(self, name: str):  # type: ignore[no-untyped-def]
+    def _observer(self, name: str) -> Callable[[metrics.CallbackOptions], Iterable[metrics.Observation]]:
+        """The callback of one gauge: its field of every partition's last reading."""
         field = name.rpartition(".")[2]
 
         def observe(_: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
@@ -94,8 +96,10 @@ class ConsumerLag:
             for partition in self._partitions:
                 try:
                     self._lag[partition] = await self.read(partition)
-                except (nats.errors.Error, TimeoutError) as exc:
+                except (nats.errors.Error, TimeoutError) as exc:  # NATS away: the gauges wait
                     log.debug("lag of partition %d not read (%s)", partition, exc)
+                except Exception:  # a metric must never stop the service it describes
+                    log.warning("lag of partition %d not read", partition, exc_info=True)
             await asyncio.sleep(self._settings.lag_interval_seconds)
 
     async def read(self, partition: int) -> PartitionLag:
