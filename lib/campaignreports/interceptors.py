@@ -182,11 +182,14 @@ async def _check_request(request: Any, context: grpc.aio.ServicerContext) -> Non
     TENANT.set(getattr(request, "tenant_id", "") if isinstance(request, Message) else "")
 
 
-class GuardInterceptor(grpc.aio.ServerInterceptor):
-    """Bounds every request's identifiers and contains every unexpected exception."""
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """An interceptor that wraps each method's handler with `_wrap`, once per handler."""
 
     def __init__(self) -> None:
         self._handlers = WrappedHandlers()
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        raise NotImplementedError
 
     async def intercept_service(
         self,
@@ -196,7 +199,14 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
-        return self._handlers.get(handler_call_details.method, handler, _guarded)
+        return self._handlers.get(handler_call_details.method, handler, self._wrap)
+
+
+class GuardInterceptor(WrappingInterceptor):
+    """Bounds every request's identifiers and contains every unexpected exception."""
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        return _guarded(method, handler)
 
 
 def _guarded(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -210,28 +220,18 @@ def _guarded(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandl
     return wrap(handler, _check_request, contain, lenient)
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(WrappingInterceptor):
     """Every call's duration in milliseconds, by service, method and gRPC status code (0 is OK),
     as `rpc.server.duration`: Prometheus reads the call counts from the histogram's count."""
 
     def __init__(self, meter: metrics.Meter) -> None:
+        super().__init__()
         self._duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of the gRPC calls served"
         )
-        self._handlers = WrappedHandlers()
         self._started: contextvars.ContextVar[float] = contextvars.ContextVar("rpc_started", default=0.0)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        return self._handlers.get(handler_call_details.method, handler, self._measured)
-
-    def _measured(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         service, _, name = method.lstrip("/").rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 

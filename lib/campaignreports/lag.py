@@ -15,8 +15,6 @@ the lag stays visible (and alerts fire) while no aggregator runs at all.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from nats.js.client import JetStreamContext
 from opentelemetry import metrics
 
 from campaignreports.jetstream import consumer_name, partition_subject
+from campaignreports.service import Periodic
 from campaignreports.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -40,19 +39,19 @@ class PartitionLag:
     freshness: float
 
 
-class ConsumerLag:
+class ConsumerLag(Periodic):
     """Reads the consumers' lag periodically and serves it as gauges (a ServiceHost component)."""
 
-    service_names: tuple[str, ...] = ()
+    task_name = "consumer-lag"
 
     def __init__(
         self, js: JetStreamContext, settings: CommonSettings, partitions: Sequence[int], meter: metrics.Meter
     ) -> None:
+        super().__init__(settings.lag_interval_seconds)
         self._js = js
         self._settings = settings
         self._partitions = list(partitions)
         self._lag: dict[int, PartitionLag] = {}
-        self._task: asyncio.Task[None] | None = None
         for name, unit, description in (
             ("aggregator.consumer.pending", "{message}", "Messages accepted and not yet stored"),
             ("aggregator.consumer.pending_age", "s", "Age of the oldest message not yet stored"),
@@ -70,37 +69,16 @@ class ConsumerLag:
 
         return observe
 
-    def register(self, server: object) -> None:
-        """No gRPC service."""
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._poll(), name="consumer-lag")
-
-    def background(self) -> None:
-        """Not a task whose end stops the service: a failed read only leaves the gauges as they were."""
-
-    def problems(self) -> dict[str, str]:
-        return {}
-
-    async def drain(self) -> None:
-        """Nothing to drain."""
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _poll(self) -> None:
-        while True:
-            for partition in self._partitions:
-                try:
-                    self._lag[partition] = await self.read(partition)
-                except (nats.errors.Error, TimeoutError) as exc:  # NATS away: the gauges wait
-                    log.debug("lag of partition %d not read (%s)", partition, exc)
-                except Exception:  # a metric must never stop the service it describes
-                    log.warning("lag of partition %d not read", partition, exc_info=True)
-            await asyncio.sleep(self._settings.lag_interval_seconds)
+    async def tick(self) -> None:
+        """Read every partition; one that cannot be read keeps its last reading (a metric never
+        stops the service it describes)."""
+        for partition in self._partitions:
+            try:
+                self._lag[partition] = await self.read(partition)
+            except (nats.errors.Error, TimeoutError) as exc:  # NATS away: the gauges wait
+                log.debug("lag of partition %d not read (%s)", partition, exc)
+            except Exception:
+                log.warning("lag of partition %d not read", partition, exc_info=True)
 
     async def read(self, partition: int) -> PartitionLag:
         """The partition's lag now (no consumer yet: everything in the partition is pending)."""

@@ -11,16 +11,16 @@ CR_MEMORY_RELEASE_SECONDS, in a worker thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.service import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,15 @@ def _malloc_trim() -> Callable[[], object] | None:
     return lambda: trim(0)
 
 
-class MemoryRelease:
+class MemoryRelease(Periodic):
     """A component without RPCs: releases freed memory every `interval_seconds` (0: never)."""
 
-    service_names = ()
+    task_name = "memory-release"
 
     def __init__(self, clickhouse: ClickHouse | None, interval_seconds: float) -> None:
+        super().__init__(interval_seconds)
         self._clickhouse = clickhouse
-        self._interval = interval_seconds
         self._trim = _malloc_trim()
-        self._task: asyncio.Task[None] | None = None
         self.releases = 0
 
     def release(self) -> None:
@@ -64,30 +63,5 @@ class MemoryRelease:
             self._trim()
         self.releases += 1
 
-    def register(self, server: object) -> None:
-        """No gRPC service of its own."""
-
-    async def start(self) -> None:
-        if self._interval > 0:
-            self._task = asyncio.create_task(self._run(), name="memory-release")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            await asyncio.to_thread(self.release)
-
-    async def drain(self) -> None:
-        """No long-lived streams."""
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def background(self) -> asyncio.Task[None] | None:
-        return self._task
-
-    def problems(self) -> Mapping[str, str]:
-        """Releasing memory is never a reason not to serve."""
-        return {}
+    async def tick(self) -> None:
+        await asyncio.to_thread(self.release)

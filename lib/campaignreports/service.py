@@ -78,6 +78,50 @@ class Component(Protocol):
         whole process. Empty when all is well. Reported as NOT_SERVING by the health service."""
 
 
+class Periodic:
+    """A component without RPCs that runs `tick()` every `interval_seconds` in the background
+    (0: never). Its task is its `background()`: should a tick raise, the service stops, so a
+    tick catches whatever it can ride out."""
+
+    service_names: tuple[str, ...] = ()
+    task_name = "periodic"
+
+    def __init__(self, interval_seconds: float) -> None:
+        self._interval = interval_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> None:
+        raise NotImplementedError
+
+    def register(self, server: object) -> None:
+        """No gRPC service of its own."""
+
+    async def start(self) -> None:
+        if self._interval > 0:
+            self._task = asyncio.create_task(self._run(), name=self.task_name)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.tick()
+
+    async def drain(self) -> None:
+        """No long-lived streams."""
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def background(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    def problems(self) -> Mapping[str, str]:
+        """A periodic chore is never a reason not to serve."""
+        return {}
+
+
 @dataclass(frozen=True)
 class ServerSecurity:
     """Who may call a server (API-key interceptors) and how it is reached (TLS, mTLS)."""

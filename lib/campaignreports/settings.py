@@ -204,7 +204,8 @@ class CommonSettings(ProcessSettings):
     lag_interval_seconds: float = env(
         "CR_LAG_INTERVAL_SECONDS",
         2.0,
-        doc="How often the aggregator consumers' lag and freshness are read from JetStream for the metrics.",
+        doc="How often the aggregator consumers' lag and freshness are read from JetStream for the metrics; "
+        "0 reads none.",
     )
     dead_letter_stream: str = env(
         "CR_DEAD_LETTER_STREAM",
