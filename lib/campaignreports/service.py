@@ -81,14 +81,19 @@ class Component(Protocol):
 class Periodic:
     """A component without RPCs that runs `tick()` every `interval_seconds` in the background
     (0: never). Its task is its `background()`: should a tick raise, the service stops, so a
-    tick catches whatever it can ride out."""
+    tick catches whatever it can ride out.
+
+    It stops on an event rather than by cancellation alone: a client library may turn a
+    cancellation into its own timeout error (nats-py does), which a tick would ride out."""
 
     service_names: tuple[str, ...] = ()
     task_name = "periodic"
+    stop_wait_seconds = 5.0  # how long a tick in flight may take to finish at stop
 
     def __init__(self, interval_seconds: float) -> None:
         self._interval = interval_seconds
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def tick(self) -> None:
         raise NotImplementedError
@@ -102,17 +107,27 @@ class Periodic:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
+            if self._stopping.is_set():
+                return
             await self.tick()
 
     async def drain(self) -> None:
         """No long-lived streams."""
 
     async def stop(self) -> None:
-        if self._task is not None:
+        self._stopping.set()
+        if self._task is None:
+            return
+        _, running = await asyncio.wait({self._task}, timeout=self.stop_wait_seconds)
+        if running:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=self.stop_wait_seconds)
+            if not self._task.done():
+                log.warning(
+                    "%s did not stop within %.0f s; left behind", self.task_name, 2 * self.stop_wait_seconds
+                )
 
     def background(self) -> asyncio.Task[None] | None:
         return self._task
