@@ -29,7 +29,7 @@ BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test chaos helm-check lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
+.PHONY: help venv proto run test chaos helm-check helm-lint lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,9 +84,11 @@ $(PROMETHEUS):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 	$(PROMETHEUS) --version | head -1
 
-helm-check: venv $(HELM) $(PROMETHEUS) ## helm lint --strict, render three values files, validate against Kubernetes schemas
+helm-lint: $(HELM) ## helm lint --strict with the production and cluster values
 	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/production-values.yaml
 	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/cluster-values.yaml
+
+helm-check: venv helm-lint $(PROMETHEUS) ## helm-lint, then render three values files, validate them, test the alerts
 	CR_HELM=$(HELM) $(BIN)/python -m pytest tests/test_helm.py tests/test_alerts.py $(PYTEST_ARGS)
 
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
@@ -122,7 +124,7 @@ buf-breaking: $(BUF) ## buf breaking: protos/ against their previous version (co
 	if [ -z "$$ref" ]; then echo "buf breaking: this clone has no earlier version of protos/ to compare with"; \
 	else echo "buf breaking against protos/ at $$ref"; $(BUF) breaking protos --against ".git#ref=$$ref,subdir=protos"; fi
 
-lint: venv buf-lint buf-breaking ## ruff, buf lint and buf breaking
+lint: venv buf-lint buf-breaking helm-lint ## ruff, buf lint and buf breaking, helm lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 

@@ -31,7 +31,7 @@ from typing import Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from campaignreports import auth
 from campaignreports.interceptors import GuardInterceptor, MetricsInterceptor
@@ -160,6 +160,32 @@ class ServerSecurity:
         return cls(tuple(auth.interceptors(settings.api_keys_file)), credentials)
 
 
+# Server reflection's current protocol; grpcio-reflection ships only v1alpha.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _serve_reflection(server: grpc.aio.Server, service_names: list[str]) -> None:
+    """Reflection v1 (what current clients ask for first) beside v1alpha. The two are the same
+    messages under another package name, so v1alpha's servicer answers v1 calls as they are."""
+    listed = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1]
+    servicer = reflection.aio.ReflectionServicer(listed)
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                REFLECTION_V1,
+                {
+                    "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                        servicer.ServerReflectionInfo,
+                        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+                    )
+                },
+            ),
+        )
+    )
+    reflection.enable_server_reflection(listed, server)
+
+
 class ServiceHost:
     """One gRPC server hosting components, with health, reflection and graceful shutdown."""
 
@@ -198,9 +224,9 @@ class ServiceHost:
         self._health_task: asyncio.Task[None] | None = None
         for component in self._components:
             component.register(self._server)
-        reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        _serve_reflection(
             self._server,
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name],
         )
         try:
             if security.credentials is None:

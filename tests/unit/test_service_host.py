@@ -7,8 +7,16 @@ import asyncio
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
-from campaignreports.service import HEALTH_INTERVAL_SECONDS, LIVENESS, NOT_SERVING, SERVING, ServiceHost
+from campaignreports.service import (
+    HEALTH_INTERVAL_SECONDS,
+    LIVENESS,
+    NOT_SERVING,
+    REFLECTION_V1,
+    SERVING,
+    ServiceHost,
+)
 
 
 class Worker:
@@ -115,5 +123,41 @@ async def test_health_follows_the_components_problems() -> None:
         component.reasons = {}
         all_well = dict.fromkeys(whole, SERVING)
         assert await _becomes(host.address, all_well) == all_well
+    finally:
+        await host.stop()
+
+
+async def _reflect(address: str, method: str, request: reflection_pb2.ServerReflectionRequest):
+    """One reflection request to `method` (v1 and v1alpha are the same messages on the wire)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.stream_stream(
+            method,
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        return await call(iter([request])).read()
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+async def test_reflection_answers_in_v1_and_v1alpha(version: str) -> None:
+    host = ServiceHost("127.0.0.1:0", [Worker(None)], 1)
+    await host.start()
+    try:
+        method = f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo"
+        listed = await _reflect(
+            host.address, method, reflection_pb2.ServerReflectionRequest(list_services="")
+        )
+        services = {s.name for s in listed.list_services_response.service}
+        assert {
+            "grpc.health.v1.Health",
+            REFLECTION_V1,
+            "grpc.reflection.v1alpha.ServerReflection",
+        } <= services
+        found = await _reflect(
+            host.address,
+            method,
+            reflection_pb2.ServerReflectionRequest(file_containing_symbol="grpc.health.v1.Health"),
+        )
+        assert found.file_descriptor_response.file_descriptor_proto
     finally:
         await host.stop()
