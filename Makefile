@@ -29,7 +29,7 @@ BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run test chaos helm-check helm-lint lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
+.PHONY: help venv proto run test test-unit test-integration test-e2e chaos helm-check helm-lint lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,6 +59,15 @@ demo: venv ## Fill the running stack (make run) with a realistic multi-channel c
 
 test: venv $(HELM) $(CHROMIUM) $(AXE) $(PROMETHEUS) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Pure logic only, no server started (seconds)
+	$(BIN)/python -m pytest tests/unit services $(PYTEST_ARGS)
+
+test-integration: venv $(HELM) $(PROMETHEUS) ## Against real nats-server and chDB started by the tests, in this process
+	$(BIN)/python -m pytest tests --ignore=tests/unit -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: venv $(CHROMIUM) $(AXE) $(PROMETHEUS) ## The stack as `make run` starts it: gRPC, browser, Prometheus
+	$(BIN)/python -m pytest tests -m e2e $(PYTEST_ARGS)
 
 chaos: venv $(HELM) $(PROMETHEUS) ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
 	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)
