@@ -89,7 +89,7 @@ async def open_pipeline(
             "CR_STREAM_NAME": f"EVENTS_{suffix}",
             "CR_STREAM_SUBJECT": f"test.{suffix}.events",
             "CR_STORED_SUBJECT": f"test.{suffix}.stored",
-            "CR_DASHBOARD_BUCKET": f"DASHBOARDS_{suffix}",
+            "CR_QUERY_DASHBOARD_BUCKET": f"DASHBOARDS_{suffix}",
             "CR_SHUTDOWN_GRACE_SECONDS": "1",
             **overrides,
         },

@@ -207,7 +207,7 @@ async def test_two_replicas_share_the_partitions_and_count_exactly(
     for index in range(2):
         settings = load_settings(
             AggregatorSettings,
-            {**base, "CR_AGGREGATOR_REPLICA_INDEX": str(index), "CR_CONSUMER_NAME": "pair"},
+            {**base, "CR_AGGREGATOR_REPLICA_INDEX": str(index), "CR_STREAM_CONSUMER_NAME": "pair"},
         )
         nc = await jetstream.connect(settings, f"replica-{index}")
         aggregator = Aggregator(nc, ClickHouse(settings), settings, setup_telemetry("r", {}))

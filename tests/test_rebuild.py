@@ -195,7 +195,7 @@ async def test_a_version_3_database_upgrades_to_version_4_with_identical_figures
             CR_STREAM_SUBJECT=fresh.settings.stream_subject,
         ) as upgraded:
             settings = load_settings(
-                AggregatorSettings, {**_environment(upgraded), "CR_CONSUMER_NAME": "upgrade"}
+                AggregatorSettings, {**_environment(upgraded), "CR_STREAM_CONSUMER_NAME": "upgrade"}
             )
             nc = await jetstream.connect(settings, "upgrade")
             report = await rebuild(nc.jetstream(), upgraded.clickhouse, settings)

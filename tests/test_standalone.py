@@ -102,7 +102,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 @pytest.mark.parametrize(
     ("module", "variable", "value"),
     [
-        ("campaignreports.ingest", "CR_INGEST_MAX_EVENTS", "lots"),
+        ("campaignreports.ingest", "CR_INGEST_MAX_EVENTS_PER_REQUEST", "lots"),
         ("campaignreports.aggregator", "CR_AGGREGATOR_FETCH_BATCH", "-3"),
         ("campaignreports.query", "CR_QUERY_LISTEN", "nowhere"),
     ],

@@ -10,6 +10,7 @@ table is checked against these declarations by a test.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import types
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _MISSING = dataclasses.MISSING
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -34,9 +36,10 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
 
-def env(name: str, default: Any = _MISSING, *, doc: str, secret: bool = False) -> Any:
-    """Declare a settings field read from environment variable `name`."""
-    metadata = {"env": name, "doc": doc, "secret": secret}
+def env(name: str, default: Any = _MISSING, *, doc: str, secret: bool = False, renamed_from: str = "") -> Any:
+    """Declare a settings field read from environment variable `name` (or, for one release, from
+    its former name `renamed_from`, with a deprecation warning)."""
+    metadata = {"env": name, "doc": doc, "secret": secret, "renamed_from": renamed_from}
     if default is _MISSING:
         return field(metadata=metadata, repr=not secret)
     return field(default=default, metadata=metadata, repr=not secret)
@@ -90,6 +93,15 @@ def load_settings(cls: type[T], environ: Mapping[str, str] | None = None) -> T:
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
         name = f.metadata["env"]
         raw = environ.get(name)
+        former = f.metadata["renamed_from"]
+        if former and former in environ:
+            if raw is None:
+                log.warning(
+                    "%s is deprecated and will stop working in the next release: set %s", former, name
+                )
+                name, raw = former, environ[former]
+            else:
+                log.warning("%s is ignored: %s, its new name, is set", former, name)
         if raw is None or (raw == "" and f.default is not _MISSING):
             if f.default is _MISSING:
                 raise SettingsError(f"{name} is required: {f.metadata['doc']}")
@@ -113,7 +125,10 @@ def describe(cls: type) -> list[tuple[str, str, str]]:
     rows = []
     for f in dataclasses.fields(cls):
         default = "" if f.default is _MISSING else str(f.default)
-        rows.append((f.metadata["env"], default, f.metadata["doc"]))
+        doc = f.metadata["doc"]
+        if f.metadata["renamed_from"]:
+            doc += f" Formerly `{f.metadata['renamed_from']}`, still read until the next release."
+        rows.append((f.metadata["env"], default, doc))
     return rows
 
 
@@ -196,8 +211,9 @@ class CommonSettings(ProcessSettings):
         doc="Partitions of the stream (by tenant and campaign); each has one writer at a time.",
     )
     consumer_name: str = env(
-        "CR_CONSUMER_NAME",
+        "CR_STREAM_CONSUMER_NAME",
         "aggregator",
+        renamed_from="CR_CONSUMER_NAME",
         doc="Durable JetStream consumer name (partition p's is `<name>-p<p>`); the ingest service "
         "reports those consumers' lag too.",
     )

@@ -2,7 +2,7 @@
 
 - `serve` (the default): the aggregator on its own (production mode).
 - `migrate`: apply pending schema migrations and exit (the Helm chart's hook job). It waits for
-  ClickHouse to answer, retrying for CR_MIGRATE_WAIT_SECONDS, since it may start before it.
+  ClickHouse to answer, retrying for CR_AGGREGATOR_MIGRATE_WAIT_SECONDS, since it may start before it.
 - `rebuild`: replay the stream into fresh tables and switch over (aggregators stopped).
 """
 

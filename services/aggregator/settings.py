@@ -47,10 +47,16 @@ class AggregatorSettings(CommonSettings):
         "the least recently written campaigns are forgotten and reloaded from ClickHouse when met again.",
     )
     migrate_wait_seconds: float = env(
-        "CR_MIGRATE_WAIT_SECONDS", 300.0, doc="`migrate`: how long to wait for ClickHouse to answer."
+        "CR_AGGREGATOR_MIGRATE_WAIT_SECONDS",
+        300.0,
+        doc="`migrate`: how long to wait for ClickHouse to answer.",
+        renamed_from="CR_MIGRATE_WAIT_SECONDS",
     )
     migrate_on_start: bool = env(
-        "CR_MIGRATE_ON_START", True, doc="Apply pending schema migrations when the aggregator starts."
+        "CR_AGGREGATOR_MIGRATE_ON_START",
+        True,
+        doc="Apply pending schema migrations when the aggregator starts.",
+        renamed_from="CR_MIGRATE_ON_START",
     )
 
     def __post_init__(self) -> None:

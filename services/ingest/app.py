@@ -65,7 +65,7 @@ def build(
         telemetry,
         max_events_per_request=settings.max_events_per_request,
         retention=timedelta(days=settings.retention_days),
-        stream_window=settings.stream_window,
+        requests_in_flight_per_call=settings.requests_in_flight_per_call,
     )
     return IngestComponent(servicer, publisher)
 

@@ -94,13 +94,13 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         *,
         max_events_per_request: int,
         retention: timedelta,
-        stream_window: int,
+        requests_in_flight_per_call: int,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._publisher = publisher
         self._max_events = max_events_per_request
         self._retention = retention
-        self._stream_window = stream_window
+        self._requests_in_flight_per_call = requests_in_flight_per_call
         self._clock = clock
         self._tracer = telemetry.tracer(__name__)
         meter = telemetry.meter(__name__)
@@ -124,14 +124,14 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         request_iterator: AsyncIterator[ingest_service_pb2.IngestRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[ingest_service_pb2.IngestResponse]:
-        """Up to `stream_window` requests are processed at once; answers keep request order.
+        """Up to `requests_in_flight_per_call` requests are processed at once; answers keep request order.
 
         While the window is full the stream is not read, so HTTP/2 flow control holds a fast
         producer back instead of letting requests pile up in memory.
         """
         parent = grpc_parent_context(context.invocation_metadata())
         window: asyncio.Queue[asyncio.Task[ingest_service_pb2.IngestResponse] | None] = asyncio.Queue(
-            self._stream_window
+            self._requests_in_flight_per_call
         )
 
         async def handle(request: ingest_service_pb2.IngestRequest) -> ingest_service_pb2.IngestResponse:

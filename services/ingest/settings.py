@@ -11,7 +11,10 @@ class IngestSettings(CommonSettings):
         "CR_INGEST_LISTEN", ListenAddress("127.0.0.1:50051"), doc="Address of the IngestService gRPC server."
     )
     max_events_per_request: int = env(
-        "CR_INGEST_MAX_EVENTS", 10_000, doc="Events per request above which it is RESOURCE_EXHAUSTED."
+        "CR_INGEST_MAX_EVENTS_PER_REQUEST",
+        10_000,
+        renamed_from="CR_INGEST_MAX_EVENTS",
+        doc="Events per request above which it is RESOURCE_EXHAUSTED.",
     )
     max_request_bytes: int = env(
         "CR_INGEST_MAX_REQUEST_BYTES",
@@ -23,10 +26,11 @@ class IngestSettings(CommonSettings):
         1_000,
         doc="Calls (and open streams) served at once; more are RESOURCE_EXHAUSTED.",
     )
-    stream_window: int = env(
-        "CR_INGEST_STREAM_WINDOW",
+    requests_in_flight_per_call: int = env(
+        "CR_INGEST_REQUESTS_IN_FLIGHT_PER_CALL",
         32,
-        doc="Requests of one IngestStream processed at once; the stream is not read further meanwhile.",
+        doc="Requests of one IngestStream call processed at once; the call is not read further meanwhile.",
+        renamed_from="CR_INGEST_STREAM_WINDOW",
     )
     linger_seconds: float = env(
         "CR_INGEST_LINGER_SECONDS",
@@ -37,5 +41,8 @@ class IngestSettings(CommonSettings):
         "CR_INGEST_MAX_INFLIGHT_MESSAGES", 64, doc="JetStream messages awaiting acknowledgement at once."
     )
     publish_timeout_seconds: float = env(
-        "CR_PUBLISH_TIMEOUT_SECONDS", 5.0, doc="How long to wait for JetStream's acknowledgement."
+        "CR_INGEST_PUBLISH_TIMEOUT_SECONDS",
+        5.0,
+        renamed_from="CR_PUBLISH_TIMEOUT_SECONDS",
+        doc="How long to wait for JetStream's acknowledgement.",
     )

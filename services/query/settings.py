@@ -28,9 +28,10 @@ class QuerySettings(CommonSettings):
         "CR_QUERY_MAX_ROWS", 1000, doc="Most rows a breakdown widget returns (top-N widgets return fewer)."
     )
     dashboard_bucket: str = env(
-        "CR_DASHBOARD_BUCKET",
+        "CR_QUERY_DASHBOARD_BUCKET",
         "CAMPAIGN_REPORTS_DASHBOARDS",
         doc="NATS key-value bucket holding the saved dashboard layouts.",
+        renamed_from="CR_DASHBOARD_BUCKET",
     )
 
     def __post_init__(self) -> None:
@@ -40,4 +41,4 @@ class QuerySettings(CommonSettings):
         if self.max_rows < 1:
             raise ValueError("CR_QUERY_MAX_ROWS must be at least 1")
         if not is_identifier(self.dashboard_bucket):
-            raise ValueError("CR_DASHBOARD_BUCKET must match [A-Za-z_][A-Za-z0-9_]*")
+            raise ValueError("CR_QUERY_DASHBOARD_BUCKET must match [A-Za-z_][A-Za-z0-9_]*")

@@ -10,7 +10,7 @@ import pytest
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.settings import QuerySettings
-from campaignreports.settings import SettingsError, describe, load_settings
+from campaignreports.settings import CommonSettings, SettingsError, describe, load_settings
 from campaignreports.stack.__main__ import StackSettings
 from campaignreports.stack.docs import readme_with_table
 
@@ -26,8 +26,8 @@ def test_defaults_load_from_an_empty_environment() -> None:
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("CR_INGEST_MAX_EVENTS", "many"),
-        ("CR_INGEST_MAX_EVENTS", "-1"),
+        ("CR_INGEST_MAX_EVENTS_PER_REQUEST", "many"),
+        ("CR_INGEST_MAX_EVENTS_PER_REQUEST", "-1"),
         ("CR_INGEST_LISTEN", "50051"),
         ("CR_CLICKHOUSE_DATABASE", "db; DROP TABLE x"),
         ("CR_LOG_LEVEL", "LOUD"),
@@ -52,3 +52,33 @@ def test_the_readme_table_is_generated_from_the_settings() -> None:
     for cls in ALL_SETTINGS:
         for variable, _, _ in describe(cls):
             assert f"| `{variable}` |" in readme, f"{variable} is not documented in README.md"
+
+
+def test_a_renamed_variable_is_read_for_one_release_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        old = load_settings(IngestSettings, {"CR_INGEST_MAX_EVENTS": "42"})
+    assert old.max_events_per_request == 42
+    assert (
+        "CR_INGEST_MAX_EVENTS is deprecated" in caplog.text
+        and "CR_INGEST_MAX_EVENTS_PER_REQUEST" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        both = load_settings(
+            IngestSettings, {"CR_INGEST_MAX_EVENTS": "42", "CR_INGEST_MAX_EVENTS_PER_REQUEST": "7"}
+        )
+    assert both.max_events_per_request == 7
+    assert "CR_INGEST_MAX_EVENTS is ignored" in caplog.text
+    with pytest.raises(SettingsError, match="CR_INGEST_MAX_EVENTS="):
+        load_settings(IngestSettings, {"CR_INGEST_MAX_EVENTS": "lots"})
+
+
+def test_every_service_setting_carries_its_service_prefix() -> None:
+    common = {variable for variable, _, _ in describe(CommonSettings)}
+    for cls, prefix in (
+        (IngestSettings, "CR_INGEST_"),
+        (AggregatorSettings, "CR_AGGREGATOR_"),
+        (QuerySettings, "CR_QUERY_"),
+    ):
+        own = [variable for variable, _, _ in describe(cls) if variable not in common]
+        assert own and all(variable.startswith(prefix) for variable in own), (cls.__name__, own)

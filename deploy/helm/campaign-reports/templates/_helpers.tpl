@@ -87,9 +87,9 @@ CR_GLOBAL_RETENTION_DAYS: {{ .Values.globalRetentionDays | quote }}
 CR_LOG_LEVEL: {{ .Values.logLevel | quote }}
 CR_LOG_FORMAT: {{ .Values.logFormat | quote }}
 CR_SHUTDOWN_GRACE_SECONDS: {{ .Values.shutdownGraceSeconds | quote }}
-CR_MIGRATE_ON_START: {{ (not .Values.migration.enabled) | quote }}
-CR_MIGRATE_WAIT_SECONDS: {{ .Values.migration.waitSeconds | quote }}
-CR_INGEST_MAX_EVENTS: {{ .Values.ingest.maxEventsPerRequest | quote }}
+CR_AGGREGATOR_MIGRATE_ON_START: {{ (not .Values.migration.enabled) | quote }}
+CR_AGGREGATOR_MIGRATE_WAIT_SECONDS: {{ .Values.migration.waitSeconds | quote }}
+CR_INGEST_MAX_EVENTS_PER_REQUEST: {{ .Values.ingest.maxEventsPerRequest | quote }}
 {{- if .Values.otlpEndpoint }}
 OTEL_EXPORTER_OTLP_ENDPOINT: {{ .Values.otlpEndpoint | quote }}
 {{- end }}
