@@ -104,16 +104,16 @@ class Dialect:
         return f"Replicated{kind}('/clickhouse/tables/{{shard}}/{self.database}/{name}', '{{replica}}')"
 
 
-def _events(d: Dialect, s: str) -> str:
+def _events(d: Dialect, suffix: str) -> str:
     return f"""
-        CREATE TABLE IF NOT EXISTS {d.local("events" + s)}{d.on_cluster} (
+        CREATE TABLE IF NOT EXISTS {d.local("events" + suffix)}{d.on_cluster} (
             {_RAW_COLUMN_DDL},
             profile_no UInt32,
             event_key UInt64,
             round_token String,
             stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
         )
-        ENGINE = {d.engine("MergeTree", "events" + s)}
+        ENGINE = {d.engine("MergeTree", "events" + suffix)}
         PARTITION BY toMonday(occurred_at)
         ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
         TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY
@@ -121,9 +121,9 @@ def _events(d: Dialect, s: str) -> str:
     """
 
 
-def _profiles(d: Dialect, s: str) -> str:
+def _profiles(d: Dialect, suffix: str) -> str:
     return f"""
-        CREATE TABLE IF NOT EXISTS {d.local("profiles" + s)}{d.on_cluster} (
+        CREATE TABLE IF NOT EXISTS {d.local("profiles" + suffix)}{d.on_cluster} (
             tenant_id LowCardinality(String),
             campaign_id String,
             profile_key UInt64,
@@ -131,16 +131,16 @@ def _profiles(d: Dialect, s: str) -> str:
             profile_id String,
             round_token String
         )
-        ENGINE = {d.engine("MergeTree", "profiles" + s)}
+        ENGINE = {d.engine("MergeTree", "profiles" + suffix)}
         ORDER BY (tenant_id, campaign_id, profile_no)
         {d.dedup_window}
     """
 
 
 def _rollup(name: str, partition: str, ttl: str) -> Callable[[Dialect, str], str]:
-    def ddl(d: Dialect, s: str) -> str:
+    def ddl(d: Dialect, suffix: str) -> str:
         return f"""
-            CREATE TABLE IF NOT EXISTS {d.local(name + s)}{d.on_cluster} (
+            CREATE TABLE IF NOT EXISTS {d.local(name + suffix)}{d.on_cluster} (
                 tenant_id LowCardinality(String),
                 campaign_id String,
                 message_id String,
@@ -153,7 +153,7 @@ def _rollup(name: str, partition: str, ttl: str) -> Callable[[Dialect, str], str
                 events SimpleAggregateFunction(sum, UInt64),
                 profiles AggregateFunction(groupBitmap, UInt32)
             )
-            ENGINE = {d.engine("AggregatingMergeTree", name + s)}
+            ENGINE = {d.engine("AggregatingMergeTree", name + suffix)}
             PARTITION BY {partition}(bucket)
             ORDER BY (tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value, message_id)
             TTL bucket + INTERVAL {ttl.format(d=d)}
@@ -179,17 +179,17 @@ def _breakdowns() -> str:
 def _rollup_from_events(name: str, bucket: str, where: str = "") -> Callable[[Dialect, str], str]:
     distinct_types = ", ".join(f"'{t}'" for t in sorted(DISTINCT_PROFILE_TYPES))
 
-    def ddl(d: Dialect, s: str) -> str:
+    def ddl(d: Dialect, suffix: str) -> str:
         return f"""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{s}{d.on_cluster}
-            TO {d.local(name + s)}
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{suffix}{d.on_cluster}
+            TO {d.local(name + suffix)}
             AS SELECT
                 tenant_id, campaign_id, message_id, channel, type, is_machine,
                 breakdown.1 AS dimension, breakdown.2 AS value,
                 {bucket}(occurred_at) AS bucket,
                 count() AS events,
                 groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles
-            FROM {d.local("events" + s)}
+            FROM {d.local("events" + suffix)}
             ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [{_breakdowns()}]) AS breakdown
             {where}
             GROUP BY {_GROUP}
@@ -202,16 +202,16 @@ def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Callable[[Dialect
     """A coarser level merged from the rows just written to the finer one (a few rows per
     bucket), not from raw events again."""
 
-    def ddl(d: Dialect, s: str) -> str:
+    def ddl(d: Dialect, suffix: str) -> str:
         return f"""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{s}{d.on_cluster}
-            TO {d.local(name + s)}
+            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{suffix}{d.on_cluster}
+            TO {d.local(name + suffix)}
             AS SELECT
                 tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value,
                 {bucket}(bucket) AS bucket,
                 sum(events) AS events,
                 groupBitmapMergeState(profiles) AS profiles
-            FROM {d.local(finer + s)}
+            FROM {d.local(finer + suffix)}
             GROUP BY {_GROUP}
         """
 
@@ -219,10 +219,10 @@ def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Callable[[Dialect
 
 
 def _distributed(name: str, sharding_key: str) -> Callable[[Dialect, str], str]:
-    def ddl(d: Dialect, s: str) -> str:
-        local = d.local(name + s).split(".", 1)[1]
+    def ddl(d: Dialect, suffix: str) -> str:
+        local = d.local(name + suffix).split(".", 1)[1]
         return f"""
-            CREATE TABLE IF NOT EXISTS {d.database}.{name}{s}{d.on_cluster} AS {d.database}.{local}
+            CREATE TABLE IF NOT EXISTS {d.database}.{name}{suffix}{d.on_cluster} AS {d.database}.{local}
             ENGINE = Distributed({d.cluster}, {d.database}, {local}, {sharding_key})
         """
 
@@ -308,9 +308,9 @@ def switch_statements(dialect: Dialect, suffix: str) -> list[str]:
     `suffix`; the views of both are dropped and the live views recreated over the new data."""
     d = dialect
     drops = [
-        f"DROP VIEW IF EXISTS {d.database}.{name}{s}{d.on_cluster} SYNC"
+        f"DROP VIEW IF EXISTS {d.database}.{name}{either}{d.on_cluster} SYNC"
         for name in VIEWS
-        for s in ("", suffix)
+        for either in ("", suffix)
     ]
     exchanges = [
         f"EXCHANGE TABLES {d.local(name)} AND {d.local(name + suffix)}{d.on_cluster}" for name in DATA_TABLES

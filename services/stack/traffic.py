@@ -34,8 +34,8 @@ import grpc
 
 from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
 
-# Short names: E.OPENED is EVENT_TYPE_OPENED; EMAIL is CHANNEL_EMAIL.
-E = SimpleNamespace(
+# Short names: TYPE.OPENED is EVENT_TYPE_OPENED; EMAIL is CHANNEL_EMAIL.
+TYPE = SimpleNamespace(
     **{name.removeprefix("EVENT_TYPE_"): number for name, number in event_pb2.EventType.items()}
 )
 CAMPAIGN, EMAIL, SMS, PUSH, IN_APP, WEB, DIRECT_MAIL = range(7)
@@ -106,104 +106,104 @@ class _Funnel:
 
     def email(self) -> None:
         domain = {"recipient_domain": self.rng.choice(DOMAINS)}
-        self.emit(EMAIL, E.TARGETED, **domain)
+        self.emit(EMAIL, TYPE.TARGETED, **domain)
         if self.chance(0.02):
-            self.emit(EMAIL, E.EXCLUDED, reason=self.rng.choice(EXCLUSION_REASONS), **domain)
+            self.emit(EMAIL, TYPE.EXCLUDED, reason=self.rng.choice(EXCLUSION_REASONS), **domain)
             return
         if self.chance(0.01):
-            self.emit(EMAIL, E.ERROR, reason=self.rng.choice(ERROR_REASONS), **domain)
+            self.emit(EMAIL, TYPE.ERROR, reason=self.rng.choice(ERROR_REASONS), **domain)
             return
-        self.emit(EMAIL, E.SENT, **domain)
+        self.emit(EMAIL, TYPE.SENT, **domain)
         if not self.chance(0.97):
             category = self.rng.choice(tuple(BOUNCE_REASONS))
             reason = self.rng.choice(BOUNCE_REASONS[category])
-            self.emit(EMAIL, E.BOUNCED, reason=reason, bounce_category=category, **domain)
+            self.emit(EMAIL, TYPE.BOUNCED, reason=reason, bounce_category=category, **domain)
             if category == HARD and self.chance(0.5):
-                self.emit(EMAIL, E.QUARANTINED, reason=reason, **domain)
+                self.emit(EMAIL, TYPE.QUARANTINED, reason=reason, **domain)
             return
-        self.emit(EMAIL, E.DELIVERED, **domain)
+        self.emit(EMAIL, TYPE.DELIVERED, **domain)
         if self.chance(0.08):  # privacy proxies open (almost) everything
-            self.emit(EMAIL, E.OPENED, is_machine=True, **domain)
+            self.emit(EMAIL, TYPE.OPENED, is_machine=True, **domain)
         if not self.chance(0.30 if self.treatment == TREATMENTS[0] else 0.34):
             return
         for _ in range(1 + int(self.rng.expovariate(1.5))):
-            self.emit(EMAIL, E.OPENED, **domain)
+            self.emit(EMAIL, TYPE.OPENED, **domain)
         if self.chance(0.03):
-            self.emit(EMAIL, E.MIRROR_PAGE_VIEWED, **domain)
+            self.emit(EMAIL, TYPE.MIRROR_PAGE_VIEWED, **domain)
         if self.chance(0.01):
-            self.emit(EMAIL, E.FORWARDED, **domain)
+            self.emit(EMAIL, TYPE.FORWARDED, **domain)
         if self.chance(0.17):  # about 5% of the delivered
             url = URLS[min(int(self.rng.expovariate(0.15)), len(URLS) - 1)]
             for _ in range(1 + int(self.rng.expovariate(2.0))):
-                self.emit(EMAIL, E.CLICKED, url=url, **domain)
+                self.emit(EMAIL, TYPE.CLICKED, url=url, **domain)
             if self.chance(0.1):
-                self.emit(EMAIL, E.CLICKED, url=url, is_machine=True, **domain)
+                self.emit(EMAIL, TYPE.CLICKED, url=url, is_machine=True, **domain)
         if self.chance(0.015):
-            self.emit(EMAIL, E.UNSUBSCRIBED, **domain)
+            self.emit(EMAIL, TYPE.UNSUBSCRIBED, **domain)
         if self.chance(0.003):
-            self.emit(EMAIL, E.SPAM_COMPLAINT, **domain)
+            self.emit(EMAIL, TYPE.SPAM_COMPLAINT, **domain)
 
     def sms(self) -> None:
-        self.emit(SMS, E.TARGETED)
+        self.emit(SMS, TYPE.TARGETED)
         if self.chance(0.03):
-            self.emit(SMS, E.EXCLUDED, reason=self.rng.choice(EXCLUSION_REASONS))
+            self.emit(SMS, TYPE.EXCLUDED, reason=self.rng.choice(EXCLUSION_REASONS))
             return
-        self.emit(SMS, E.SENT)
+        self.emit(SMS, TYPE.SENT)
         if self.chance(0.02):
-            self.emit(SMS, E.ERROR, reason=self.rng.choice(SMS_ERROR_REASONS))
+            self.emit(SMS, TYPE.ERROR, reason=self.rng.choice(SMS_ERROR_REASONS))
         elif self.chance(0.03):
-            self.emit(SMS, E.BOUNCED, reason="invalid_number", bounce_category=HARD)
+            self.emit(SMS, TYPE.BOUNCED, reason="invalid_number", bounce_category=HARD)
             if self.chance(0.5):
-                self.emit(SMS, E.QUARANTINED, reason="invalid_number")
+                self.emit(SMS, TYPE.QUARANTINED, reason="invalid_number")
         else:
-            self.emit(SMS, E.DELIVERED)
+            self.emit(SMS, TYPE.DELIVERED)
             if self.chance(0.06):
-                self.emit(SMS, E.CLICKED, url=self.rng.choice(URLS[:5]))
+                self.emit(SMS, TYPE.CLICKED, url=self.rng.choice(URLS[:5]))
 
     def push(self) -> None:
         platform = {"platform": self.rng.choice(PLATFORMS)}
-        self.emit(PUSH, E.TARGETED, **platform)
+        self.emit(PUSH, TYPE.TARGETED, **platform)
         if self.chance(0.02):
-            self.emit(PUSH, E.EXCLUDED, reason="no_device_token", **platform)
+            self.emit(PUSH, TYPE.EXCLUDED, reason="no_device_token", **platform)
             return
-        self.emit(PUSH, E.SENT, **platform)
+        self.emit(PUSH, TYPE.SENT, **platform)
         if self.chance(0.02):
-            self.emit(PUSH, E.ERROR, reason=self.rng.choice(ERROR_REASONS), **platform)
+            self.emit(PUSH, TYPE.ERROR, reason=self.rng.choice(ERROR_REASONS), **platform)
             return
         if self.chance(0.02):
-            self.emit(PUSH, E.BOUNCED, reason="token_expired", bounce_category=HARD, **platform)
+            self.emit(PUSH, TYPE.BOUNCED, reason="token_expired", bounce_category=HARD, **platform)
             if self.chance(0.5):
-                self.emit(PUSH, E.QUARANTINED, reason="token_expired", **platform)
+                self.emit(PUSH, TYPE.QUARANTINED, reason="token_expired", **platform)
             return
-        self.emit(PUSH, E.DELIVERED, **platform)
+        self.emit(PUSH, TYPE.DELIVERED, **platform)
         if self.chance(0.12):
-            self.emit(PUSH, E.OPENED, **platform)
+            self.emit(PUSH, TYPE.OPENED, **platform)
             if self.chance(0.3):
                 action = self.rng.choice(INTERACTIONS)
-                self.emit(PUSH, E.ACTION, interaction_type=action, **platform)
+                self.emit(PUSH, TYPE.ACTION, interaction_type=action, **platform)
             if self.chance(0.2):
-                self.emit(PUSH, E.CLICKED, url=self.rng.choice(URLS[:3]), **platform)
+                self.emit(PUSH, TYPE.CLICKED, url=self.rng.choice(URLS[:3]), **platform)
 
     def in_app(self) -> None:
         for _ in range(1 + int(self.rng.expovariate(1.0))):
-            self.emit(IN_APP, E.IMPRESSION)
+            self.emit(IN_APP, TYPE.IMPRESSION)
         if self.chance(0.25):
-            self.emit(IN_APP, E.INTERACTION, interaction_type=self.rng.choice(INTERACTIONS))
+            self.emit(IN_APP, TYPE.INTERACTION, interaction_type=self.rng.choice(INTERACTIONS))
 
     def web(self) -> None:
         for _ in range(1 + int(self.rng.expovariate(0.8))):
-            self.emit(WEB, E.IMPRESSION)
+            self.emit(WEB, TYPE.IMPRESSION)
         if self.chance(0.15):
-            self.emit(WEB, E.INTERACTION, element_id=self.rng.choice(ELEMENTS))
+            self.emit(WEB, TYPE.INTERACTION, element_id=self.rng.choice(ELEMENTS))
 
     def direct_mail(self) -> None:
-        self.emit(DIRECT_MAIL, E.TARGETED)
+        self.emit(DIRECT_MAIL, TYPE.TARGETED)
         if self.chance(0.05):
-            self.emit(DIRECT_MAIL, E.EXCLUDED, reason="no_postal_address")
+            self.emit(DIRECT_MAIL, TYPE.EXCLUDED, reason="no_postal_address")
         elif self.chance(0.01):
-            self.emit(DIRECT_MAIL, E.ERROR, reason="undeliverable")
+            self.emit(DIRECT_MAIL, TYPE.ERROR, reason="undeliverable")
         else:
-            self.emit(DIRECT_MAIL, E.SENT)
+            self.emit(DIRECT_MAIL, TYPE.SENT)
 
 
 # How often a profile is reached on each channel.
@@ -222,7 +222,7 @@ def generate(campaign: Campaign) -> Iterator[event_pb2.Event]:
     rng = random.Random(campaign.seed)
     for profile in range(campaign.profiles):
         funnel = _Funnel(campaign, rng, profile)
-        funnel.emit(CAMPAIGN, E.PROFILE_ENTERED)
+        funnel.emit(CAMPAIGN, TYPE.PROFILE_ENTERED)
         for play, probability in CHANNEL_MIX:
             if funnel.chance(probability):
                 play(funnel)

@@ -79,7 +79,6 @@ class WidgetDef:
         return counted_inputs(self.metric_ids)
 
 
-K, R, S = Kind.KPI, Kind.ROWS, Kind.SERIES
 _SENDING = ("sent", "delivered", "bounces", "errors")
 # The campaign report's sections, the same for email, SMS and push.
 _TARGET_AUDIENCE = ("targeted", "to_deliver", "excluded")
@@ -89,21 +88,27 @@ _CLICKSTREAMS = ("distinct_clicks", "clicks", "reactivity")
 _FUNNEL = ("targeted", "sent", "delivered", "distinct_opens", "distinct_clicks")
 
 
+def _kpi(
+    widget_id: str, tab: str, channel: str | None, metric_ids: tuple[str, ...], **kw: object
+) -> WidgetDef:
+    return WidgetDef(widget_id, tab, Kind.KPI, channel, metric_ids, **kw)  # type: ignore[arg-type]
+
+
 def _rows(
     widget_id: str, tab: str, channel: str | None, dimension: str, *metric_ids: str, **kw: object
 ) -> WidgetDef:
-    return WidgetDef(widget_id, tab, R, channel, metric_ids, dimension=dimension, **kw)  # type: ignore[arg-type]
+    return WidgetDef(widget_id, tab, Kind.ROWS, channel, metric_ids, dimension=dimension, **kw)  # type: ignore[arg-type]
 
 
 def _series(widget_id: str, tab: str, channel: str, *metric_ids: str, **kw: object) -> WidgetDef:
-    return WidgetDef(widget_id, tab, S, channel, metric_ids, view="graph", **kw)  # type: ignore[arg-type]
+    return WidgetDef(widget_id, tab, Kind.SERIES, channel, metric_ids, view="graph", **kw)  # type: ignore[arg-type]
 
 
 WIDGETS: dict[str, WidgetDef] = {
     w.id: w
     for w in (
-        WidgetDef("campaign_statistics", "campaign", K, None, ("entered_profiles",)),
-        WidgetDef("campaign_funnel", "campaign", K, None, _FUNNEL, view="funnel", step_rates=True),
+        _kpi("campaign_statistics", "campaign", None, ("entered_profiles",)),
+        _kpi("campaign_funnel", "campaign", None, _FUNNEL, view="funnel", step_rates=True),
         _rows(
             "campaign_reach_by_channel",
             "campaign",
@@ -118,12 +123,11 @@ WIDGETS: dict[str, WidgetDef] = {
             "distinct_clicks",
             view="graph",
         ),
-        WidgetDef("email_funnel", "email", K, "email", _FUNNEL, view="funnel", step_rates=True),
-        WidgetDef("email_sending_statistics", "email", K, "email", ("targeted", *_SENDING)),
-        WidgetDef(
+        _kpi("email_funnel", "email", "email", _FUNNEL, view="funnel", step_rates=True),
+        _kpi("email_sending_statistics", "email", "email", ("targeted", *_SENDING)),
+        _kpi(
             "email_statistics",
             "email",
-            K,
             "email",
             (
                 *_SENDING,
@@ -170,19 +174,17 @@ WIDGETS: dict[str, WidgetDef] = {
             order_by="opens",
             limit=10,
         ),
-        WidgetDef(
+        _kpi(
             "email_delivery_summary",
             "email",
-            K,
             "email",
             ("sent", "delivered", "bounces", "distinct_opens", "distinct_clicks"),
         ),
-        WidgetDef("email_target_audience", "email", K, "email", _TARGET_AUDIENCE),
-        WidgetDef("email_execution_statistics", "email", K, "email", _EXECUTION),
-        WidgetDef(
+        _kpi("email_target_audience", "email", "email", _TARGET_AUDIENCE),
+        _kpi("email_execution_statistics", "email", "email", _EXECUTION),
+        _kpi(
             "email_reaction_statistics",
             "email",
-            K,
             "email",
             (
                 "distinct_opens",
@@ -194,13 +196,12 @@ WIDGETS: dict[str, WidgetDef] = {
                 "machine_clicks",
             ),
         ),
-        WidgetDef("email_clickstreams", "email", K, "email", _CLICKSTREAMS),
+        _kpi("email_clickstreams", "email", "email", _CLICKSTREAMS),
         _rows("email_errors_by_type", "email", "email", "error_type", "failures", view="donut"),
         _rows("email_errors_by_domain", "email", "email", "error_domain", "failures", *FAILURES_BY_TYPE),
-        WidgetDef(
+        _kpi(
             "email_tracking_indicators",
             "email",
-            K,
             "email",
             ("successes", "distinct_opens", "opens", "unsubscribes", "mirror_page_views", "forwards"),
         ),
@@ -219,9 +220,7 @@ WIDGETS: dict[str, WidgetDef] = {
         _rows("email_top_links", "email", "email", "url", "clicks", "distinct_clicks", "share", limit=10),
         _series("email_clicks_over_time", "email", "email", "clicks", dimension="url", limit=5),
         _series("email_user_activities", "email", "email", "opens", "clicks"),
-        WidgetDef(
-            "inapp_performance", "in_app", K, "in_app", ("impressions", "unique_impressions", "interactions")
-        ),
+        _kpi("inapp_performance", "in_app", "in_app", ("impressions", "unique_impressions", "interactions")),
         _series("inapp_summary", "in_app", "in_app", "impressions", "interactions"),
         _rows(
             "inapp_interactions_by_type",
@@ -232,10 +231,10 @@ WIDGETS: dict[str, WidgetDef] = {
             "distinct_profiles",
             view="donut",
         ),
-        WidgetDef("push_sending_performance", "push", K, "push", _SENDING),
-        WidgetDef("push_statistics", "push", K, "push", (*_SENDING, "opens", "actions", "engagements")),
+        _kpi("push_sending_performance", "push", "push", _SENDING),
+        _kpi("push_statistics", "push", "push", (*_SENDING, "opens", "actions", "engagements")),
         _series("push_sending_summary", "push", "push", "sent", "delivered", "errors"),
-        WidgetDef("push_sending_failed", "push", K, "push", ("errors", "bounces")),
+        _kpi("push_sending_failed", "push", "push", ("errors", "bounces")),
         _rows("push_error_reasons", "push", "push", "reason", "errors"),
         _rows("push_excluded_reasons", "push", "push", "reason", "excluded"),
         _rows(
@@ -259,16 +258,13 @@ WIDGETS: dict[str, WidgetDef] = {
             order_by="engagements",
         ),
         # The campaign report's sections.
-        WidgetDef(
-            "push_delivery_summary", "push", K, "push", ("sent", "delivered", "failures", "distinct_clicks")
-        ),
-        WidgetDef("push_target_audience", "push", K, "push", _TARGET_AUDIENCE),
-        WidgetDef("push_execution_statistics", "push", K, "push", _EXECUTION),
-        WidgetDef("push_clickstreams", "push", K, "push", _CLICKSTREAMS),
-        WidgetDef(
+        _kpi("push_delivery_summary", "push", "push", ("sent", "delivered", "failures", "distinct_clicks")),
+        _kpi("push_target_audience", "push", "push", _TARGET_AUDIENCE),
+        _kpi("push_execution_statistics", "push", "push", _EXECUTION),
+        _kpi("push_clickstreams", "push", "push", _CLICKSTREAMS),
+        _kpi(
             "sms_statistics",
             "sms",
-            K,
             "sms",
             ("targeted", "excluded", *_SENDING, "clicks", "distinct_clicks"),
         ),
@@ -277,20 +273,17 @@ WIDGETS: dict[str, WidgetDef] = {
         _rows("sms_bounce_reasons", "sms", "sms", "reason", "bounces"),
         _rows("sms_error_reasons", "sms", "sms", "reason", "errors"),
         # The campaign report's sections.
-        WidgetDef(
-            "sms_delivery_summary", "sms", K, "sms", ("sent", "delivered", "failures", "distinct_clicks")
-        ),
-        WidgetDef("sms_target_audience", "sms", K, "sms", _TARGET_AUDIENCE),
-        WidgetDef("sms_execution_statistics", "sms", K, "sms", _EXECUTION),
-        WidgetDef("sms_clickstreams", "sms", K, "sms", ("distinct_clicks", "clicks", "delivered_reactivity")),
+        _kpi("sms_delivery_summary", "sms", "sms", ("sent", "delivered", "failures", "distinct_clicks")),
+        _kpi("sms_target_audience", "sms", "sms", _TARGET_AUDIENCE),
+        _kpi("sms_execution_statistics", "sms", "sms", _EXECUTION),
+        _kpi("sms_clickstreams", "sms", "sms", ("distinct_clicks", "clicks", "delivered_reactivity")),
         _rows("sms_top_links", "sms", "sms", "url", "clicks", "distinct_clicks", "share", limit=10),
-        WidgetDef("web_performance", "web", K, "web", ("impressions", "unique_impressions", "interactions")),
+        _kpi("web_performance", "web", "web", ("impressions", "unique_impressions", "interactions")),
         _series("web_summary", "web", "web", "impressions", "unique_impressions", "interactions"),
         _rows("web_interactions_by_element", "web", "web", "element_id", "interactions", "distinct_profiles"),
-        WidgetDef(
+        _kpi(
             "direct_mail_sending_statistics",
             "direct_mail",
-            K,
             "direct_mail",
             ("targeted", "sent", "errors", "excluded"),
         ),
