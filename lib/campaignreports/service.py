@@ -57,7 +57,10 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class Component(Protocol):
     """A part of a service process: its gRPC services (if any) and its background work."""
 
-    service_names: Sequence[str]
+    @property
+    def service_names(self) -> Sequence[str]:
+        """The gRPC services it registers (empty for background work only)."""
+        ...
 
     def register(self, server: grpc.aio.Server) -> None: ...
 

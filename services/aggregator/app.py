@@ -33,7 +33,7 @@ async def serve(
         try:
             js = nc.jetstream()
             await jetstream.ensure_stream(js, settings)
-            components = [
+            components: list[Component] = [
                 Aggregator(nc, clickhouse, settings, telemetry),
                 ConsumerLag(js, settings, settings.partitions, telemetry.meter(__name__)),
                 jetstream.ConnectionWatch(nc, "aggregator"),

@@ -341,8 +341,8 @@ def _dimension_counts(
     """(value, counted metrics) of each value of the widget's dimension; a derived dimension's
     values add up the stored values they group, and get their `Classified` parts per type."""
     if widget.dimension == CHANNEL_DIMENSION:
-        totals = breakdowns.get(TOTALS, {})
-        return [(channel, _counts(widget, totals, channel)) for channel in CHANNELS]
+        whole = breakdowns.get(TOTALS, {})
+        return [(channel, _counts(widget, whole, channel)) for channel in CHANNELS]
     derived = DERIVED_DIMENSIONS.get(widget.dimension)
     if derived is None:
         return [
