@@ -45,6 +45,7 @@ from clickhouse_connect.driver.client import Client
 
 from campaignreports import schema_v3
 from campaignreports.domain.catalog import BREAKDOWN_DIMENSIONS, BREAKDOWN_PAIRS, PAIR_SEPARATOR
+from campaignreports.domain.events import RAW_COLUMN_DDL
 from campaignreports.domain.metrics import DISTINCT_PROFILE_TYPES
 from campaignreports.settings import CommonSettings
 
@@ -107,7 +108,7 @@ class Dialect:
 def _events(d: Dialect, suffix: str) -> str:
     return f"""
         CREATE TABLE IF NOT EXISTS {d.local("events" + suffix)}{d.on_cluster} (
-            {_RAW_COLUMN_DDL},
+            {RAW_COLUMN_DDL},
             profile_no UInt32,
             event_key UInt64,
             round_token String,
@@ -229,7 +230,8 @@ def _distributed(name: str, sharding_key: str) -> Callable[[Dialect, str], str]:
     return ddl
 
 
-_RAW_COLUMN_DDL = """
+# Version 1's raw columns, frozen (the current ones are the event field table's).
+_V1_RAW_COLUMN_DDL = """
             event_id String,
             tenant_id LowCardinality(String),
             campaign_id String,
@@ -331,7 +333,7 @@ def _v1(d: Dialect) -> list[str]:
         return []
     db = d.database
     return [
-        f"""CREATE TABLE IF NOT EXISTS {db}.events ({_RAW_COLUMN_DDL},
+        f"""CREATE TABLE IF NOT EXISTS {db}.events ({_V1_RAW_COLUMN_DDL},
                 stored_at DateTime64(3, 'UTC') DEFAULT now64(3))
             ENGINE = MergeTree PARTITION BY toYYYYMMDD(occurred_at)
             ORDER BY (tenant_id, campaign_id, occurred_at, event_id)

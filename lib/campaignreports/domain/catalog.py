@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from campaignreports.domain.errortypes import error_type
-from campaignreports.domain.events import CHANNEL_KEYS
+from campaignreports.domain.events import BREAKDOWN_FIELDS, CHANNEL_KEYS
 from campaignreports.domain.experiment import COMPARISON_METRICS
 from campaignreports.domain.metrics import (
     FAILURES_BY_TYPE,
@@ -306,17 +306,9 @@ WIDGETS: dict[str, WidgetDef] = {
     )
 }
 
-# Event fields the widgets break counts down by; the rollups keep one row per (dimension, value).
-BREAKDOWN_DIMENSIONS: tuple[str, ...] = (
-    "reason",
-    "bounce_category",
-    "recipient_domain",
-    "platform",
-    "url",
-    "interaction_type",
-    "element_id",
-    "treatment_id",
-)
+# Event fields the widgets break counts down by (the event field table's); the rollups keep one
+# row per (dimension, value).
+BREAKDOWN_DIMENSIONS: tuple[str, ...] = BREAKDOWN_FIELDS
 
 # A dimension read from the rollups' channel column rather than from a breakdown: a row per
 # channel (of CHANNELS), counted from the totals.

@@ -1,12 +1,17 @@
 """Events as stored: the proto `Event` flattened into one raw-table row.
 
-Enum values are stored as short lower-case keys (`email`, `opened`, `hard`, `ios`), the same
-keys the query API uses for `Row.key`, so stored data reads without the proto at hand.
+`EVENT_FIELDS` is the one table of the event's fields: the raw table's columns and their
+ClickHouse types, how each is read from the proto, which are detail fields (the validation
+matrix says which channel and type require or allow them) and which the rollups break counts
+down by all come from it. A new event field is one line here (and the migration adding its
+column). Enum values are stored as short lower-case keys (`email`, `opened`, `hard`, `ios`),
+the same keys the query API uses for `Row.key`, so stored data reads without the proto at hand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -59,28 +64,54 @@ def _millis(events: Events) -> Column:
 _OCCURRED_AT, _SECONDS, _NANOS = attrgetter("occurred_at"), attrgetter("seconds"), attrgetter("nanos")
 
 
-# Each raw-table column and how it is read from a sequence of events, in the table's order.
-# Whole columns at a time: per-event Python calls were most of the aggregator's decoding.
-COLUMN_READERS: dict[str, Callable[[Events], Column]] = {
-    "event_id": _field("event_id"),
-    "tenant_id": _field("tenant_id"),
-    "campaign_id": _field("campaign_id"),
-    "message_id": _field("message_id"),
-    "channel": _key(CHANNEL_KEYS, "channel"),
-    "type": _key(EVENT_TYPE_KEYS, "type"),
-    "profile_id": _field("profile_id"),
-    "occurred_at": _millis,
-    "treatment_id": _field("treatment_id"),
-    "reason": _field("reason"),
-    "bounce_category": _key(BOUNCE_CATEGORY_KEYS, "bounce_category"),
-    "recipient_domain": _field("recipient_domain"),
-    "platform": _key(PLATFORM_KEYS, "platform"),
-    "url": _field("url"),
-    "interaction_type": _field("interaction_type"),
-    "element_id": _field("element_id"),
-    "is_machine": _field("is_machine"),
-}
+@dataclass(frozen=True)
+class EventField:
+    """One field of the event, as the raw table stores it."""
+
+    name: str
+    column_type: str  # the raw table's ClickHouse type
+    keys: dict[int, str] | None = None  # an enum, stored as its value's key
+    detail: bool = False  # whether the validation matrix rules its presence per channel and type
+    breakdown: bool = False  # whether the rollups break counts down by it
+
+    def reader(self) -> Callable[[Events], Column]:
+        """How the column is read from a sequence of events, whole at a time (per-event Python
+        calls were most of the aggregator's decoding)."""
+        if self.name == "occurred_at":
+            return _millis
+        return _key(self.keys, self.name) if self.keys is not None else _field(self.name)
+
+
+_KEY = "LowCardinality(String)"
+# In the raw table's order.
+EVENT_FIELDS: tuple[EventField, ...] = (
+    EventField("event_id", "String"),
+    EventField("tenant_id", _KEY),
+    EventField("campaign_id", "String"),
+    EventField("message_id", "String"),
+    EventField("channel", _KEY, CHANNEL_KEYS),
+    EventField("type", _KEY, EVENT_TYPE_KEYS),
+    EventField("profile_id", "String"),
+    EventField("occurred_at", "DateTime64(3, 'UTC')"),
+    EventField("treatment_id", "String", breakdown=True),
+    EventField("reason", "String", detail=True, breakdown=True),
+    EventField("bounce_category", _KEY, BOUNCE_CATEGORY_KEYS, detail=True, breakdown=True),
+    EventField("recipient_domain", "String", detail=True, breakdown=True),
+    EventField("platform", _KEY, PLATFORM_KEYS, detail=True, breakdown=True),
+    EventField("url", "String", detail=True, breakdown=True),
+    EventField("interaction_type", "String", detail=True, breakdown=True),
+    EventField("element_id", "String", detail=True, breakdown=True),
+    EventField("is_machine", "Bool", detail=True),
+)
+
+COLUMN_READERS: dict[str, Callable[[Events], Column]] = {f.name: f.reader() for f in EVENT_FIELDS}
 RAW_COLUMNS: tuple[str, ...] = tuple(COLUMN_READERS)
+# The raw table's column definitions, in its order.
+RAW_COLUMN_DDL: str = ",\n".join(f"{f.name} {f.column_type}" for f in EVENT_FIELDS)
+# Fields whose presence the validation matrix rules, per channel and type.
+DETAIL_FIELDS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.detail)
+# Fields the rollups keep one row per (dimension, value) of.
+BREAKDOWN_FIELDS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.breakdown)
 
 
 def to_columns(events: Events) -> dict[str, Column]:

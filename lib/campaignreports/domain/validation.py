@@ -25,7 +25,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS
+from campaignreports.domain.events import CHANNEL_KEYS, DETAIL_FIELDS, EVENT_TYPE_KEYS
 from campaignreports.v1 import event_pb2
 
 
@@ -96,16 +96,6 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 
 # Fields that describe one kind of event; only valid where MATRIX/CHANNEL_DETAILS say so.
-DETAIL_FIELDS: tuple[str, ...] = (
-    "reason",
-    "bounce_category",
-    "recipient_domain",
-    "platform",
-    "url",
-    "interaction_type",
-    "element_id",
-    "is_machine",
-)
 
 
 @dataclass(frozen=True)
