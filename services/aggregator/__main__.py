@@ -15,7 +15,7 @@ import sys
 import time
 
 from campaignreports import jetstream
-from campaignreports.aggregator.app import serve
+from campaignreports.aggregator.app import SERVICE, serve
 from campaignreports.aggregator.rebuild import rebuild
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
@@ -68,15 +68,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.command == "migrate":
-        run_main(AggregatorSettings, run_migrate, "campaign-reports-aggregator")
+        run_main(AggregatorSettings, run_migrate, SERVICE)
     elif args.command == "rebuild":
         run_main(
             AggregatorSettings,
             lambda settings: run_rebuild(settings, args.keep_old),
-            "campaign-reports-aggregator",
+            SERVICE,
         )
     else:
-        run_main(AggregatorSettings, serve, "campaign-reports-aggregator")
+        run_main(AggregatorSettings, serve, SERVICE)
     sys.exit(0)
 
 

@@ -1,8 +1,6 @@
-"""The aggregator process body, shared by its own `main` and the embedded stack."""
+"""The aggregator's parts, composed by its own `main` (`serve`) and by the embedded stack."""
 
 from __future__ import annotations
-
-from collections.abc import Callable, Sequence
 
 from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
@@ -14,37 +12,41 @@ from campaignreports.schema import Dialect, migrate
 from campaignreports.service import Component, ServerSecurity, ServiceHost, stop_event_on_signals
 from campaignreports.telemetry import Telemetry, setup_telemetry
 
+SERVICE = "campaign-reports-aggregator"
 
-async def serve(
-    settings: AggregatorSettings,
-    *,
-    service_name: str = "campaign-reports-aggregator",
-    listen: str | None = None,
-    max_concurrent_rpcs: int | None = None,
-    extra_components: Callable[[Telemetry], Sequence[Component]] = lambda telemetry: (),
-) -> None:
-    """Run the aggregator (plus `extra_components(telemetry)` on the same gRPC server) until SIGTERM."""
-    telemetry = setup_telemetry(service_name, metrics_listen=settings.metrics_listen)
+
+async def prepare(clickhouse: ClickHouse, settings: AggregatorSettings) -> None:
+    """What the aggregator needs before it consumes: the schema (when it migrates on start)."""
+    if settings.migrate_on_start:
+        await clickhouse.run(migrate, clickhouse.client, Dialect.from_settings(settings))
+
+
+def aggregator_components(
+    nc: jetstream.NatsClient, clickhouse: ClickHouse, settings: AggregatorSettings, telemetry: Telemetry
+) -> list[Component]:
+    """The consumer of the owned partitions, their lag, the watch over its NATS connection and
+    the memory release."""
+    return [
+        Aggregator(nc, clickhouse, settings, telemetry),
+        ConsumerLag(nc.jetstream(), settings, settings.partitions, telemetry.meter(__name__)),
+        jetstream.ConnectionWatch(nc, "aggregator"),
+        MemoryRelease(clickhouse, settings.memory_release_seconds),
+    ]
+
+
+async def serve(settings: AggregatorSettings) -> None:
+    """The aggregator on its own, until SIGTERM."""
+    telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
     clickhouse = ClickHouse(settings)
     try:
-        if settings.migrate_on_start:
-            await clickhouse.run(migrate, clickhouse.client, Dialect.from_settings(settings))
-        nc = await jetstream.connect(settings, service_name)
+        await prepare(clickhouse, settings)
+        nc = await jetstream.connect(settings, SERVICE)
         try:
-            js = nc.jetstream()
-            await jetstream.ensure_stream(js, settings)
-            components: list[Component] = [
-                Aggregator(nc, clickhouse, settings, telemetry),
-                ConsumerLag(js, settings, settings.partitions, telemetry.meter(__name__)),
-                jetstream.ConnectionWatch(nc, "aggregator"),
-                MemoryRelease(clickhouse, settings.memory_release_seconds),
-                *extra_components(telemetry),
-            ]
+            await jetstream.ensure_stream(nc.jetstream(), settings)
             host = ServiceHost(
-                listen or settings.aggregator_listen,
-                components,
+                settings.aggregator_listen,
+                aggregator_components(nc, clickhouse, settings, telemetry),
                 settings.shutdown_grace_seconds,
-                max_concurrent_rpcs=max_concurrent_rpcs,
                 security=ServerSecurity.from_settings(settings),
                 telemetry=telemetry,
             )

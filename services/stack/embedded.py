@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from campaignreports import jetstream
-from campaignreports.aggregator.app import serve
+from campaignreports.aggregator.app import aggregator_components, prepare
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.query.app import query_components
 from campaignreports.query.settings import QuerySettings
-from campaignreports.service import run_main
+from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
+from campaignreports.telemetry import setup_telemetry
+
+SERVICE = "campaign-reports-embedded"
 
 
 @dataclass(frozen=True)
@@ -25,25 +28,38 @@ class EmbeddedSettings(AggregatorSettings, QuerySettings):
 
 
 async def run(settings: EmbeddedSettings) -> None:
+    telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
+    writer = ClickHouse(settings)
     reader = ClickHouse(settings)  # its own client: chDB serialises calls per client
     try:
-        dashboards = await jetstream.connect(settings, "campaign-reports-embedded-dashboards")
+        await prepare(writer, settings)
+        nc = await jetstream.connect(settings, SERVICE)
+        dashboards = await jetstream.connect(settings, f"{SERVICE}-dashboards")
         try:
-            await serve(
-                settings,
-                service_name="campaign-reports-embedded",
-                listen=settings.query_listen,
+            await jetstream.ensure_stream(nc.jetstream(), settings)
+            host = ServiceHost(
+                settings.query_listen,
+                [
+                    *aggregator_components(nc, writer, settings, telemetry),
+                    *query_components(reader, dashboards, settings, telemetry),
+                ],
+                settings.shutdown_grace_seconds,
                 max_concurrent_rpcs=settings.max_concurrent_rpcs,
-                extra_components=lambda telemetry: query_components(reader, dashboards, settings, telemetry),
+                security=ServerSecurity.from_settings(settings),
+                telemetry=telemetry,
             )
+            await host.serve_until(stop_event_on_signals())
         finally:
             await jetstream.close(dashboards)
+            await jetstream.close(nc)
     finally:
         reader.close()
+        writer.close()
+        telemetry.shutdown()
 
 
 def main() -> None:
-    run_main(EmbeddedSettings, run, "campaign-reports-embedded")
+    run_main(EmbeddedSettings, run, SERVICE)
 
 
 if __name__ == "__main__":
