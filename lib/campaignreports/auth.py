@@ -22,13 +22,14 @@ import hashlib
 import hmac
 import logging
 import tomllib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
+from campaignreports.grpctypes import Context, Continuation, Handler, Metadata
 from campaignreports.interceptors import WrappedHandlers, wrap
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class KeyRing:
         return found
 
 
-def bearer_token(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+def bearer_token(metadata: Metadata | None) -> str | None:
     for name, value in metadata or ():
         if name.lower() == "authorization" and isinstance(value, str):
             scheme, _, token = value.partition(" ")
@@ -132,9 +133,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         service = handler_call_details.method.lstrip("/").rpartition("/")[0]
         scope = SERVICE_SCOPES.get(service)
@@ -145,7 +146,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         )
 
 
-async def _admit(keys: KeyRing, scope: str, context: grpc.aio.ServicerContext) -> None:
+async def _admit(keys: KeyRing, scope: str, context: Context) -> None:
     token = bearer_token(context.invocation_metadata())
     if token is None:
         await context.abort(
@@ -161,16 +162,16 @@ async def _admit(keys: KeyRing, scope: str, context: grpc.aio.ServicerContext) -
     current_principal.set(principal)
 
 
-def _guarded(handler: grpc.RpcMethodHandler, keys: KeyRing, scope: str) -> grpc.RpcMethodHandler:
+def _guarded(handler: Handler, keys: KeyRing, scope: str) -> Handler:
     """The same handler, admitting the caller first (in the task that runs the behaviour)."""
 
-    async def admit(request: Any, context: grpc.aio.ServicerContext) -> None:
+    async def admit(request: Any, context: Context) -> None:
         await _admit(keys, scope, context)
 
     return wrap(handler, admit)
 
 
-async def require_tenant(context: grpc.aio.ServicerContext, tenant_id: str) -> None:
+async def require_tenant(context: Context, tenant_id: str) -> None:
     """Abort with PERMISSION_DENIED when the caller's key does not cover `tenant_id`."""
     principal = current_principal.get()
     if principal is not None and not principal.may_access(tenant_id):

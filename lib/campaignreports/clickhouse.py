@@ -99,7 +99,7 @@ class ClickHouse:
         assigned = ", ".join(f"{name} = {_quoted(value)}" for name, value in settings.items())
         with self._chdb_lock:
             if self._chdb is None:
-                self._chdb = chdb.connect(self._chdb_path)
+                self._chdb = chdb.connect(self._chdb_path)  # type: ignore[no-untyped-call]
             # `Python(data)` names the local variable holding the table.
             self._chdb.query(
                 f"INSERT INTO {self.database}.{table} ({columns}) SETTINGS {assigned} "
@@ -109,7 +109,7 @@ class ClickHouse:
     def query_arrow(self, sql: str, parameters: dict[str, Any]) -> pa.Table:
         return self.client.query_arrow(sql, parameters=parameters)
 
-    def query_rows(self, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    def query_rows(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
         return self.client.query(sql, parameters=parameters).result_rows
 
     def release_memory(self) -> None:

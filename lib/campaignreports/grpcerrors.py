@@ -9,6 +9,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from campaignreports.grpctypes import Context
+
 _CODES = {
     grpc.StatusCode.INVALID_ARGUMENT: code_pb2.INVALID_ARGUMENT,
     grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
@@ -17,7 +19,7 @@ _CODES = {
 
 
 async def abort_field(
-    context: grpc.aio.ServicerContext,
+    context: Context,
     field: str,
     description: str,
     code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT,

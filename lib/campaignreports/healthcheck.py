@@ -27,7 +27,8 @@ def status_of(address: str, tls_ca: bytes | None, timeout: float) -> str:
             )
         except grpc.RpcError as exc:
             return f"{exc.code().name}: {exc.details()}"
-    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    status: str = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,36 +32,37 @@ from opentelemetry import metrics, trace
 
 from campaignreports.domain.validation import request_violation
 from campaignreports.grpcerrors import abort_field
+from campaignreports.grpctypes import Context, Continuation, Handler
 from campaignreports.telemetry import TENANT
 
 log = logging.getLogger(__name__)
 
-Behaviour = Callable[[Any, grpc.aio.ServicerContext], Any]
-Before = Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]
-OnError = Callable[[grpc.aio.ServicerContext, Exception], Awaitable[None]]
-After = Callable[[grpc.aio.ServicerContext], None]
+Behaviour = Callable[[Any, Any], Any]  # the stubs type a handler's behaviour with the sync context
+Before = Callable[[Any, Context], Awaitable[None]]
+OnError = Callable[[Context, Exception], Awaitable[None]]
+After = Callable[[Context], None]
 
 
 def wrap(
-    handler: grpc.RpcMethodHandler,
+    handler: Handler,
     before: Before,
     on_error: OnError | None = None,
     request_deserializer: Callable[[bytes], Any] | None = None,
     after: After | None = None,
-) -> grpc.RpcMethodHandler:
+) -> Handler:
     """The same handler (same kind, same serializers) that awaits `before(request, context)`
     ahead of its behaviour, in the task that runs it, hands an exception other than an abort
     to `on_error` when one is given, and calls `after(context)` once the call has ended, however
     it ended. A stream answered by `context.write` (grpc.health.v1.Health/Watch) is a coroutine
     and stays one: it must not become a generator."""
 
-    async def failed(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    async def failed(context: Context, exc: Exception) -> None:
         if on_error is None:
             raise exc
         await on_error(context, exc)
 
     def unary(behaviour: Behaviour) -> Behaviour:
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: Context) -> Any:
             try:
                 await before(request, context)
                 return await behaviour(request, context)
@@ -79,7 +80,7 @@ def wrap(
         if not inspect.isasyncgenfunction(behaviour):
             return unary(behaviour)
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
             try:
                 await before(request, context)
                 async for response in behaviour(request, context):
@@ -107,6 +108,7 @@ def wrap(
         return grpc.unary_stream_rpc_method_handler(
             streaming(handler.unary_stream), deserialize, handler.response_serializer
         )
+    assert handler.stream_stream is not None, "a handler has one of the four behaviours"
     return grpc.stream_stream_rpc_method_handler(
         streaming(handler.stream_stream), handler.request_deserializer, handler.response_serializer
     )
@@ -117,14 +119,14 @@ class WrappedHandlers:
     rarely changes: it is wrapped again only when the inner handler is a different one."""
 
     def __init__(self) -> None:
-        self._by_method: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._by_method: dict[str, tuple[Handler, Handler]] = {}
 
     def get(
         self,
         method: str,
-        handler: grpc.RpcMethodHandler,
-        build: Callable[[str, grpc.RpcMethodHandler], grpc.RpcMethodHandler],
-    ) -> grpc.RpcMethodHandler:
+        handler: Handler,
+        build: Callable[[str, Handler], Handler],
+    ) -> Handler:
         cached = self._by_method.get(method)
         if cached is None or cached[0] is not handler:
             cached = self._by_method[method] = (handler, build(method, handler))
@@ -138,7 +140,7 @@ def incident_id() -> str:
     return format(span.trace_id, "032x") if span.is_valid else secrets.token_hex(16)
 
 
-async def _internal(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+async def _internal(context: Context, method: str, exc: Exception) -> None:
     if isinstance(exc, NotImplementedError):  # what generated servicers raise for a method left out
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this server")
     incident = incident_id()
@@ -170,7 +172,7 @@ def _lenient(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
     return decode
 
 
-async def _check_request(request: Any, context: grpc.aio.ServicerContext) -> None:
+async def _check_request(request: Any, context: Context) -> None:
     if isinstance(request, _Undecodable):
         await context.abort(
             grpc.StatusCode.INVALID_ARGUMENT, f"the request cannot be decoded: {request.reason}"
@@ -188,14 +190,14 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self) -> None:
         self._handlers = WrappedHandlers()
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
         raise NotImplementedError
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation,
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -205,14 +207,14 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
 class GuardInterceptor(WrappingInterceptor):
     """Bounds every request's identifiers and contains every unexpected exception."""
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
         return _guarded(method, handler)
 
 
-def _guarded(method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _guarded(method: str, handler: Handler) -> Handler:
     """`handler` with its request checked first and unexpected exceptions contained."""
 
-    async def contain(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    async def contain(context: Context, exc: Exception) -> None:
         await _internal(context, method, exc)
 
     request_streaming = handler.stream_unary is not None or handler.stream_stream is not None
@@ -231,23 +233,23 @@ class MetricsInterceptor(WrappingInterceptor):
         )
         self._started: contextvars.ContextVar[float] = contextvars.ContextVar("rpc_started", default=0.0)
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
         service, _, name = method.lstrip("/").rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
-        async def start(request: Any, context: grpc.aio.ServicerContext) -> None:
+        async def start(request: Any, context: Context) -> None:
             self._started.set(time.perf_counter())
 
-        def finish(context: grpc.aio.ServicerContext) -> None:
+        def finish(context: Context) -> None:
             elapsed = (time.perf_counter() - self._started.get()) * 1000
             self._duration.record(elapsed, {**attributes, "rpc.grpc.status_code": _status_number(context)})
 
         return wrap(handler, start, after=finish)
 
 
-def _status_number(context: grpc.aio.ServicerContext) -> int:
+def _status_number(context: Context) -> int:
     """The call's status code as its number (0 when none was set: OK)."""
-    code = context.code()
+    code: object = context.code()  # a StatusCode, None before one is set, an int in some versions
     if isinstance(code, grpc.StatusCode):
         return int(code.value[0])
-    return int(code or 0)
+    return code if isinstance(code, int) else 0

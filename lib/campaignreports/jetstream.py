@@ -253,7 +253,7 @@ async def ensure_stream(js: JetStreamContext, settings: CommonSettings) -> None:
 
 async def _ensure(js: JetStreamContext, config: StreamConfig, placement_wait: float) -> None:
     try:
-        await js.stream_info(config.name)
+        await js.stream_info(config.name or "")
     except NotFoundError:
         await _placed(lambda: js.add_stream(config), config.name or "", placement_wait)
         log.info("created stream %s on %s", config.name, config.subjects)
@@ -286,7 +286,8 @@ async def _placed(create: Callable[[], Awaitable[T]], name: str, within: float) 
     it knows enough peers to place replicas ("no suitable peers for placement"): retried for
     up to `within` seconds (CR_NATS_STARTUP_WAIT_SECONDS)."""
     deadline = time.monotonic() + within
-    for attempt in itertools.count():
+    attempt = 0
+    while True:
         try:
             return await create()
         except APIError as exc:
@@ -294,4 +295,5 @@ async def _placed(create: Callable[[], Awaitable[T]], name: str, within: float) 
                 raise
             if attempt == 0:
                 log.info("waiting for enough NATS peers to place %s (%s)", name, exc.description)
+        attempt += 1
         await asyncio.sleep(0.5)

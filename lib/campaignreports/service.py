@@ -24,10 +24,10 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -49,7 +49,8 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 HEALTH_INTERVAL_SECONDS = 0.25
 # The health service name a liveness probe asks for: SERVING for as long as the process runs.
 LIVENESS = "liveness"
-ServingStatus = health_pb2.HealthCheckResponse.ServingStatus.ValueType
+# A value of health_pb2.HealthCheckResponse.ServingStatus (the health module has no type stubs).
+ServingStatus: TypeAlias = int
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -327,7 +328,7 @@ def stop_event_on_signals() -> asyncio.Event:
     return stop
 
 
-def run_main(settings_cls: type[S], run: Callable[[S], Awaitable[None]], service: str = "") -> None:
+def run_main(settings_cls: type[S], run: Callable[[S], Coroutine[Any, Any, None]], service: str = "") -> None:
     """Load settings (exit 2 naming the variable if they are wrong), then run until signalled;
     `service` names the process in its logs."""
     try:

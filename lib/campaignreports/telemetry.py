@@ -167,7 +167,7 @@ def links_from_traceparents(joined: str | None) -> list[trace.Link]:
 
 
 def grpc_parent_context(
-    invocation_metadata: Sequence[tuple[str, str | bytes]] | None,
+    invocation_metadata: Iterable[tuple[str, str | bytes]] | None,
 ) -> otel_context.Context:
     """The caller's trace context, when it sent W3C trace headers as gRPC metadata."""
     return _PROPAGATOR.extract(
@@ -181,7 +181,8 @@ class _WithholdUndecodableMetadata(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and record.msg.startswith("Invalid encoding on"):
-            size = len(record.args[0]) if isinstance(record.args, tuple) and record.args else 0
+            value = record.args[0] if isinstance(record.args, tuple) and record.args else b""
+            size = len(value) if isinstance(value, bytes | str) else 0
             record.msg, record.args = "a metadata value is not UTF-8 (%d bytes, withheld)", (size,)
             record.exc_info, record.exc_text = None, None
         return True

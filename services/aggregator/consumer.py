@@ -349,11 +349,13 @@ class Aggregator:
             return
         self._unfinished = None
         decoded: list[_Fetched] = []
+        batches: list[Decoded] = []
         for item in items:
             if item.decoded is None:
                 await self._dead_letter(item.message, item.error)
             else:
                 decoded.append(item)
+                batches.append(item.decoded)
         if not decoded:
             await self._round_done()
             return
@@ -372,7 +374,7 @@ class Aggregator:
                     )
                 )
             log.debug("storing %d messages (round %s)", len(decoded), token)
-            outcome = await self._insert_round(Decoded.concat([item.decoded for item in decoded]), token)
+            outcome = await self._insert_round(Decoded.concat(batches), token)
             if outcome is None:
                 await self._finish(decoded)
                 await self._round_done()

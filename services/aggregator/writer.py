@@ -30,14 +30,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import xxhash
 
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.domain.events import RAW_COLUMNS, to_columns
+from campaignreports.domain.events import RAW_COLUMNS, Column, to_columns
 from campaignreports.schema import INSERT_SETTINGS
 from campaignreports.v1 import event_pb2
 
@@ -57,18 +56,19 @@ _MAX_RUNS = 8
 CampaignKey = tuple[str, str]  # (tenant_id, campaign_id)
 
 
-def keys_of(ids: Sequence[str]) -> np.ndarray:
+def keys_of(ids: Column) -> np.ndarray:
     """64-bit keys of ids (XXH3): stable across processes and releases, unlike hash()."""
     return np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, ids)), dtype=np.uint64, count=len(ids))
 
 
-def _take(values: Sequence[Any], at: np.ndarray) -> Sequence[Any]:
+def _take(values: Column, at: np.ndarray) -> Column:
     if isinstance(values, np.ndarray):
-        return values[at]
+        taken: Column = values[at]
+        return taken
     return [values[i] for i in at]
 
 
-def _join(parts: Sequence[Sequence[Any]]) -> Sequence[Any]:
+def _join(parts: Sequence[Column]) -> Column:
     if all(isinstance(part, np.ndarray) for part in parts):
         return np.concatenate(parts)
     return [value for part in parts for value in part]
@@ -139,10 +139,11 @@ class Prepared:
 
     @property
     def count(self) -> int:
-        return self.events.num_rows
+        rows: int = self.events.num_rows
+        return rows
 
 
-def _table(columns: dict[str, Sequence[Any]]) -> pa.Table:
+def _table(columns: dict[str, Column]) -> pa.Table:
     return pa.table(
         {name: pa.array(values, _ARROW_TYPES.get(name, pa.string())) for name, values in columns.items()}
     )
@@ -153,7 +154,7 @@ class Decoded:
     """Events as raw-table columns with their keys: the writer's input, built apart from the
     insert (no stored state needed), so that decoding the next round overlaps storing this one."""
 
-    columns: dict[str, Sequence[Any]]
+    columns: dict[str, Column]
     event_keys: np.ndarray
     profile_keys: np.ndarray
     # The (tenant, campaign) pairs of the events: what the writer groups by and the aggregator
@@ -232,7 +233,7 @@ class Writer:
             new_profile_rows.extend(new_at)
             parts.append(_Campaign(state, keys[fresh], new_keys, new_numbers))
         kept_at = np.flatnonzero(keep)
-        event_columns: dict[str, Sequence[Any]] = (
+        event_columns: dict[str, Column] = (
             dict(columns)
             if len(kept_at) == len(decoded)
             else {name: _take(columns[name], kept_at) for name in RAW_COLUMNS}

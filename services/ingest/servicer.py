@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -16,6 +17,7 @@ from opentelemetry import trace
 from campaignreports import auth
 from campaignreports.domain.validation import Rejection, Violation, check_batch
 from campaignreports.grpcerrors import abort_field
+from campaignreports.grpctypes import Context
 from campaignreports.ingest.publisher import GroupCommitPublisher, PublishError
 from campaignreports.telemetry import TENANT, Telemetry, grpc_parent_context
 from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
@@ -110,7 +112,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         )
 
     async def Ingest(
-        self, request: ingest_service_pb2.IngestRequest, context: grpc.aio.ServicerContext
+        self, request: ingest_service_pb2.IngestRequest, context: Context
     ) -> ingest_service_pb2.IngestResponse:
         parent = grpc_parent_context(context.invocation_metadata())
         with self._tracer.start_as_current_span("Ingest", context=parent, kind=trace.SpanKind.SERVER):
@@ -122,7 +124,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
     async def IngestStream(
         self,
         request_iterator: AsyncIterator[ingest_service_pb2.IngestRequest],
-        context: grpc.aio.ServicerContext,
+        context: Context,
     ) -> AsyncIterator[ingest_service_pb2.IngestResponse]:
         """Up to `requests_in_flight_per_call` requests are processed at once; answers keep request order.
 
@@ -162,7 +164,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
 
-    async def _abort(self, error: RequestError, context: grpc.aio.ServicerContext) -> None:
+    async def _abort(self, error: RequestError, context: Context) -> NoReturn:
         if error.field:
             await abort_field(context, error.field, error.description, error.code)
         await context.abort(error.code, error.description)

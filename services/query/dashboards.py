@@ -32,6 +32,7 @@ from campaignreports.domain.dashboards import (
     encode,
 )
 from campaignreports.grpcerrors import abort_field
+from campaignreports.grpctypes import Context
 from campaignreports.settings import CommonSettings
 from campaignreports.v1 import dashboard_service_pb2 as pb
 from campaignreports.v1 import dashboard_service_pb2_grpc
@@ -118,7 +119,7 @@ def _placements(dashboard: list[Placement]) -> list[pb.WidgetPlacement]:
 
 
 @contextlib.asynccontextmanager
-async def _store_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+async def _store_errors(context: Context) -> AsyncIterator[None]:
     try:
         yield
     except StoreUnavailableError as exc:
@@ -130,7 +131,7 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
     def __init__(self, store: DashboardStore) -> None:
         self._store = store
 
-    async def _key(self, request: Request, context: grpc.aio.ServicerContext) -> str:
+    async def _key(self, request: Request, context: Context) -> str:
         for field in ("tenant_id", "user_id"):
             if not getattr(request, field):
                 await abort_field(context, field, f"{field} is required")
@@ -143,17 +144,13 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the dashboard store is starting; retry")
         return dashboard_key(request.tenant_id, request.user_id, request.tab)
 
-    async def GetDashboard(
-        self, request: pb.GetDashboardRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Dashboard:
+    async def GetDashboard(self, request: pb.GetDashboardRequest, context: Context) -> pb.Dashboard:
         key = await self._key(request, context)
         async with _store_errors(context):
             placements, revision = await self._store.get(key, request.tab)
         return pb.Dashboard(placements=_placements(placements), revision=revision)
 
-    async def SaveDashboard(
-        self, request: pb.SaveDashboardRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Dashboard:
+    async def SaveDashboard(self, request: pb.SaveDashboardRequest, context: Context) -> pb.Dashboard:
         key = await self._key(request, context)
         placements = [Placement(p.widget_id, p.x, p.y, p.width, p.height, p.view) for p in request.placements]
         try:
@@ -174,9 +171,7 @@ class DashboardServicer(dashboard_service_pb2_grpc.DashboardServiceServicer):
             )
         return pb.Dashboard(placements=_placements(placements), revision=revision)
 
-    async def ResetDashboard(
-        self, request: pb.ResetDashboardRequest, context: grpc.aio.ServicerContext
-    ) -> pb.Dashboard:
+    async def ResetDashboard(self, request: pb.ResetDashboardRequest, context: Context) -> pb.Dashboard:
         key = await self._key(request, context)
         async with _store_errors(context):
             await self._store.reset(key)

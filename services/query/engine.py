@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import metrics as otel_metrics
 
@@ -191,10 +192,10 @@ class WidgetEngine:
         tabular = [w for w in widgets if w.kind is not Kind.SERIES]
         timed = [w for w in widgets if w.kind is Kind.SERIES and not w.dimension]
         keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
-        breakdowns, series, *per_value = await asyncio.gather(
+        breakdowns, series, per_value = await asyncio.gather(
             self._breakdowns(tabular, scope),
             self._series(timed, scope),
-            *(self._series_per_value(w, scope) for w in keyed),
+            asyncio.gather(*(self._series_per_value(w, scope) for w in keyed)),
         )
         keyed_series = dict(zip(keyed, per_value, strict=True))
         read = [series, *(by_column for by_value in per_value for by_column in by_value.values())]
@@ -225,7 +226,7 @@ class WidgetEngine:
             for campaign, latest, events, first in rows
         ]
 
-    async def _query(self, sql: str, parameters: dict) -> list[tuple]:
+    async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
         started = time.perf_counter()
         try:
             return await self._clickhouse.run(self._clickhouse.query_rows, sql, parameters)

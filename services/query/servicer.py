@@ -20,6 +20,7 @@ from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_w
 from campaignreports.domain.validation import is_valid_timestamp
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
+from campaignreports.grpctypes import Context
 from campaignreports.query.engine import (
     MetricValue,
     Scope,
@@ -105,7 +106,7 @@ def _content(report: pb.Report) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def _control_errors(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+async def _control_errors(context: Context) -> AsyncIterator[None]:
     """An unknown control treatment is the caller's error, reported on its field."""
     try:
         yield
@@ -170,9 +171,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         self._closing.set()
         self.stored(None)
 
-    async def ListWidgets(
-        self, request: pb.ListWidgetsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListWidgetsResponse:
+    async def ListWidgets(self, request: pb.ListWidgetsRequest, context: Context) -> pb.ListWidgetsResponse:
         infos = []
         for w in WIDGETS.values():
             title, description = texts.widget_text(w.id, request.locale)
@@ -201,7 +200,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         return pb.ListWidgetsResponse(widgets=infos)
 
     async def ListCampaigns(
-        self, request: pb.ListCampaignsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListCampaignsRequest, context: Context
     ) -> pb.ListCampaignsResponse:
         if not request.tenant_id:
             await abort_field(context, "tenant_id", "tenant_id is required")
@@ -221,7 +220,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             ]
         )
 
-    async def GetWidget(self, request: pb.GetWidgetRequest, context: grpc.aio.ServicerContext) -> pb.Widget:
+    async def GetWidget(self, request: pb.GetWidgetRequest, context: Context) -> pb.Widget:
         widget = WIDGETS.get(request.widget_id)
         if widget is None:
             await abort_field(context, "widget_id", f"unknown widget {request.widget_id!r}; see ListWidgets")
@@ -230,15 +229,13 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         results = await self._evaluate([widget], scope, context, now)
         return _to_proto(results[0])
 
-    async def GetReport(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> pb.Report:
+    async def GetReport(self, request: pb.GetReportRequest, context: Context) -> pb.Report:
         widgets = await self._tab(request, context)
         now = self._clock()
         scope = await self._scope(request, context, now)
         return _report(request.tab, await self._evaluate(widgets, scope, context, now), now)
 
-    async def WatchReport(
-        self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.Report]:
+    async def WatchReport(self, request: pb.GetReportRequest, context: Context) -> AsyncIterator[pb.Report]:
         widgets = await self._tab(request, context)
         if request.HasField("window") and request.window.WhichOneof("kind") == "range":
             await abort_field(
@@ -259,7 +256,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             self._streams.add(-1)
 
     async def _watch(
-        self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: grpc.aio.ServicerContext
+        self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: Context
     ) -> AsyncIterator[pb.Report]:
         """Read the report every interval, and at once when the aggregator says it stored events
         of the campaign; send it when it changed, at most once a second."""
@@ -308,7 +305,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         tab: str,
         widgets: list[WidgetDef],
         scope: Scope,
-        context: grpc.aio.ServicerContext,
+        context: Context,
         now: datetime,
         version: int,
     ) -> tuple[pb.Report, bytes]:
@@ -326,12 +323,12 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         async with _control_errors(context):
             return await self._watch_reads.get(key, read)
 
-    async def _tab(self, request: pb.GetReportRequest, context: grpc.aio.ServicerContext) -> list[WidgetDef]:
+    async def _tab(self, request: pb.GetReportRequest, context: Context) -> list[WidgetDef]:
         if request.tab not in TABS:
             await abort_field(context, "tab", f"unknown tab {request.tab!r}; one of {', '.join(TABS)}")
         return tab_widgets(request.tab)
 
-    async def _scope(self, request: Request, context: grpc.aio.ServicerContext, now: datetime) -> Scope:
+    async def _scope(self, request: Request, context: Context, now: datetime) -> Scope:
         for field in ("tenant_id", "campaign_id"):
             if not getattr(request, field):
                 await abort_field(context, field, f"{field} is required")
@@ -383,7 +380,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         )
 
     async def _evaluate(
-        self, widgets: list[WidgetDef], scope: Scope, context: grpc.aio.ServicerContext, now: datetime
+        self, widgets: list[WidgetDef], scope: Scope, context: Context, now: datetime
     ) -> list[WidgetResult]:
         async with _control_errors(context):
             return await self._engine.evaluate(widgets, scope, now)

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import grpc
 
@@ -38,7 +39,10 @@ from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2
 TYPE = SimpleNamespace(
     **{name.removeprefix("EVENT_TYPE_"): number for name, number in event_pb2.EventType.items()}
 )
-CAMPAIGN, EMAIL, SMS, PUSH, IN_APP, WEB, DIRECT_MAIL = range(7)
+# Campaign-level events (a profile entering) carry no channel.
+CAMPAIGN = event_pb2.CHANNEL_UNSPECIFIED
+EMAIL, SMS, PUSH = event_pb2.CHANNEL_EMAIL, event_pb2.CHANNEL_SMS, event_pb2.CHANNEL_PUSH
+IN_APP, WEB, DIRECT_MAIL = event_pb2.CHANNEL_IN_APP, event_pb2.CHANNEL_WEB, event_pb2.CHANNEL_DIRECT_MAIL
 HARD = event_pb2.BOUNCE_CATEGORY_HARD
 
 DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "orange.fr", "web.de", "example.org")
@@ -84,7 +88,7 @@ class _Funnel:
         self.clock = start
         self.events: list[event_pb2.Event] = []
 
-    def emit(self, channel: int, event_type: int, **details: object) -> None:
+    def emit(self, channel: event_pb2.Channel, event_type: event_pb2.EventType, **details: Any) -> None:
         """One event, a few seconds to minutes after the previous one (never after `now`)."""
         self.clock = min(self.clock + timedelta(seconds=self.rng.expovariate(1 / 90)), self.campaign.now)
         event = event_pb2.Event(

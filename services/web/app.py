@@ -29,6 +29,7 @@ from typing import Any
 
 import grpc
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from campaignreports.domain.catalog import TABS
 from campaignreports.domain.texts import LOCALES
@@ -67,7 +68,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-IDENTIFY = web.AppKey("identify", Identify)
+IDENTIFY: web.AppKey[Identify] = web.AppKey("identify")
 CALLER = web.RequestKey("caller", Identity)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,7 +99,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error(500, f"internal error (incident {incident}); the server logged it")
 
 
-def _guard(settings: WebSettings) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def _guard(settings: WebSettings) -> Middleware:
     """Host and Origin allow-lists (DNS rebinding, cross-site requests), then the caller's
     identity, before any handler runs."""
     hosts = {h.strip().lower().strip("[]") for h in settings.allowed_hosts.split(",") if h.strip()}
@@ -143,7 +144,7 @@ class Backend:
         self._dashboards = dashboard_service_pb2_grpc.DashboardServiceStub(channel)
         self._metadata = (("authorization", f"Bearer {settings.api_key}"),) if settings.api_key else ()
 
-    def routes(self) -> list[web.RouteDef]:
+    def routes(self) -> list[web.AbstractRouteDef]:
         return [
             web.get("/", self.index),
             web.get("/api/config", self.config),

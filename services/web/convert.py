@@ -16,13 +16,23 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 
 from campaignreports.v1 import dashboard_service_pb2, query_service_pb2
 
-GRANULARITIES = {"hour": 1, "day": 2, "week": 3, "month": 4}
+GRANULARITIES = {
+    "hour": query_service_pb2.GRANULARITY_HOUR,
+    "day": query_service_pb2.GRANULARITY_DAY,
+    "week": query_service_pb2.GRANULARITY_WEEK,
+    "month": query_service_pb2.GRANULARITY_MONTH,
+}
 # A live window's display buckets (its series only; the totals are the same).
-LIVE_GRANULARITIES = {"minute": 5, "5min": 6, "15min": 7, "hour": 1}
+LIVE_GRANULARITIES = {
+    "minute": query_service_pb2.GRANULARITY_MINUTE,
+    "5min": query_service_pb2.GRANULARITY_FIVE_MINUTES,
+    "15min": query_service_pb2.GRANULARITY_FIFTEEN_MINUTES,
+    "hour": query_service_pb2.GRANULARITY_HOUR,
+}
 
 
 class ParameterError(ValueError):
@@ -54,7 +64,7 @@ def window(parameters: Mapping[str, str]) -> query_service_pb2.TimeWindow:
                 "granularity", f"a live granularity is one of {', '.join(LIVE_GRANULARITIES)}"
             )
         return query_service_pb2.TimeWindow(
-            live=query_service_pb2.LiveWindow(granularity=LIVE_GRANULARITIES[live])  # type: ignore[arg-type]
+            live=query_service_pb2.LiveWindow(granularity=LIVE_GRANULARITIES[live])
         )
     granularity = parameters.get("granularity", "day")
     if granularity not in GRANULARITIES:
@@ -82,7 +92,7 @@ def to_json(message: Any) -> dict[str, Any]:
     return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
 
 
-def _stamp(timestamp: Any) -> str:
+def _stamp(timestamp: timestamp_pb2.Timestamp) -> str:
     return timestamp.ToDatetime(UTC).isoformat().replace("+00:00", "Z")
 
 

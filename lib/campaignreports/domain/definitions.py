@@ -411,11 +411,19 @@ _DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 
-DEFINITIONS: dict[str, tuple[str, str, str, str]] = _DEFINITIONS | {
-    f"failures_{kind}": tuple(  # type: ignore[misc]
+
+def _failures_of_type(
+    labels: tuple[str, str, str, str], descriptions: tuple[str, str, str, str]
+) -> tuple[str, str, str, str]:
+    english, french, swedish, dutch = (
         template.format(label=label, description=description)
         for template, label, description in zip(_FAILURES_OF_TYPE, labels, descriptions, strict=True)
     )
+    return english, french, swedish, dutch
+
+
+DEFINITIONS: dict[str, tuple[str, str, str, str]] = _DEFINITIONS | {
+    f"failures_{kind}": _failures_of_type(labels, descriptions)
     for kind, (labels, descriptions) in ERROR_TYPE_TEXT.items()
 }
 

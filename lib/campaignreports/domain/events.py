@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from numpy.typing import NDArray
 
 from campaignreports.v1 import event_pb2
 
@@ -32,7 +33,8 @@ PLATFORM_KEYS = _keys(event_pb2.Platform, "PLATFORM_")
 
 
 Events = Sequence[event_pb2.Event]
-Column = Sequence[Any]
+# A column is a list or, where it is built with numpy, an array.
+Column = Sequence[Any] | NDArray[Any]
 
 
 def _field(name: str) -> Callable[[Events], Column]:

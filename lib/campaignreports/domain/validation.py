@@ -17,7 +17,7 @@ generated from them (`make docs`) and checked by a test.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain, compress
@@ -332,7 +332,7 @@ def _validate(event: event_pb2.Event, bounds: TimeBounds) -> Violation | None:
     return _check_timestamp(event, bounds) or _check_pair(event)
 
 
-def _getter(positions: list[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+def _getter(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """itemgetter that always returns a tuple (itemgetter of one position does not)."""
     if len(positions) == 1:
         position = positions[0]
@@ -436,6 +436,8 @@ class _FastPath:
         key_set = set(keys)
         if not key_set <= self.pairs.keys():
             return False
+        setting: Iterable[tuple[Any, Any]]
+        lacking: Iterable[tuple[Any, Any]]
         for position, requiring, forbidding in self.detail_rules:
             column = columns[position]
             if not any(column):
@@ -448,7 +450,7 @@ class _FastPath:
                 return False
         seconds = list(map(self.seconds, events))
         nanos = list(map(self.nanos, events))
-        return (
+        return bool(
             min(seconds) >= bounds.earliest
             and max(seconds) + 1 <= bounds.latest
             and min(nanos) >= 0
