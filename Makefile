@@ -55,13 +55,13 @@ run: venv ## Start nats-server, ingest (:50051), aggregator + query (:50052), we
 	$(BIN)/python -m campaignreports.stack
 
 demo: venv ## Fill the running stack (make run) with a realistic multi-channel campaign
-	$(BIN)/python -m campaignreports.stack.traffic $(DEMO_ARGS)
+	$(BIN)/python -m campaignreports.demo.traffic $(DEMO_ARGS)
 
 test: venv $(HELM) $(CHROMIUM) $(AXE) $(PROMETHEUS) ## Run the whole test suite (unit, integration, end-to-end)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: venv ## Pure logic only, no server started (seconds)
-	$(BIN)/python -m pytest tests/unit services $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: venv $(HELM) $(PROMETHEUS) ## Against real nats-server and chDB started by the tests, in this process
 	$(BIN)/python -m pytest tests --ignore=tests/unit -m "not e2e" $(PYTEST_ARGS)
@@ -98,7 +98,7 @@ helm-lint: $(HELM) ## helm lint --strict with the production and cluster values
 	$(HELM) lint --strict $(CHART) --values $(CHART)/ci/cluster-values.yaml
 
 helm-check: venv helm-lint $(PROMETHEUS) ## helm-lint, then render three values files, validate them, test the alerts
-	CR_HELM=$(HELM) $(BIN)/python -m pytest tests/test_helm.py tests/test_alerts.py $(PYTEST_ARGS)
+	TEST_HELM_BIN=$(HELM) $(BIN)/python -m pytest tests/test_helm.py tests/test_alerts.py $(PYTEST_ARGS)
 
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
 	$(BIN)/python -m bench.run
@@ -149,7 +149,7 @@ lint: venv buf-lint buf-breaking helm-lint typecheck ## ruff, mypy --strict, buf
 	$(BIN)/ruff format --check .
 
 docs: venv ## Regenerate README's configuration table and docs/validation.md from the code
-	$(BIN)/python -m campaignreports.stack.docs
+	$(BIN)/python -m devtools.docs
 
 fmt: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .

@@ -32,7 +32,7 @@ import grpc
 import nats
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from campaignreports.processes import NatsServer, free_port
+from campaignreports.stack.processes import NatsServer, free_port
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.v1 import event_pb2, ingest_service_pb2
 

@@ -44,10 +44,10 @@ from bench.ingest import Figure, raw_jetstream, requests, rss_mib, stream, unary
 from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.catalog import TABS, WIDGETS
-from campaignreports.processes import free_port
 from campaignreports.schema import Dialect, migrate
 from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.stack.__main__ import Stack, StackSettings
+from campaignreports.stack.processes import free_port
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2, query_service_pb2_grpc
 
@@ -613,7 +613,7 @@ def main() -> None:
     if args.query_calls:
         size = dataclasses.replace(size, query_calls=args.query_calls)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as data_dir:
-        settings = load_settings(StackSettings, {"CR_DATA_DIR": data_dir})
+        settings = load_settings(StackSettings, {"CR_STACK_DATA_DIR": data_dir})
         os.environ["CR_LOG_LEVEL"] = "WARNING"
         stack = Stack(settings, f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
         try:

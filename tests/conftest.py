@@ -22,18 +22,18 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.ingest.app import build as build_ingest
-from campaignreports.ingest.app import host as ingest_server
+from campaignreports.ingest.component import build as build_ingest
+from campaignreports.ingest.component import host as ingest_server
 from campaignreports.ingest.settings import IngestSettings
-from campaignreports.processes import NatsServer
-from campaignreports.query.app import QueryComponent
+from campaignreports.query.component import QueryComponent
 from campaignreports.schema import Dialect, migrate
 from campaignreports.service import Component, ServerSecurity, ServiceHost
 from campaignreports.settings import load_settings
 from campaignreports.stack.embedded import EmbeddedSettings
+from campaignreports.stack.processes import NatsServer
 from campaignreports.telemetry import Telemetry, setup_telemetry
 from campaignreports.v1 import dashboard_service_pb2_grpc, ingest_service_pb2_grpc, query_service_pb2_grpc
-from campaignreports.web.app import application, channel_to
+from campaignreports.web.application import application, channel_to
 from campaignreports.web.settings import WebSettings
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from campaignreports.processes import die_with_parent, free_port, wait_for_port
+from campaignreports.stack.processes import die_with_parent, free_port, wait_for_port
 
 PROMETHEUS = "/usr/bin/prometheus"
 

@@ -50,7 +50,7 @@ TABS = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "exp
 @pytest.fixture(scope="module")
 def filled(stack: RunningStack) -> RunningStack:  # noqa: F811
     result = run_module(
-        "campaignreports.stack.traffic",
+        "campaignreports.demo.traffic",
         "--ingest",
         stack.ingest_address,
         "--profiles",

@@ -32,8 +32,8 @@ from helpers import complete_event, poll_async
 from natsproxy import NatsProxy
 from test_faults import Load
 
-from campaignreports.processes import NatsServer, free_port
-from campaignreports.query.app import DASHBOARD_SERVICE_NAME
+from campaignreports.query.component import DASHBOARD_SERVICE_NAME
+from campaignreports.stack.processes import NatsServer, free_port
 from campaignreports.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,

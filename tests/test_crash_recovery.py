@@ -21,8 +21,8 @@ from promserver import PrometheusServer
 from test_alerts import rendered_rules
 
 from campaignreports import jetstream
-from campaignreports.processes import NatsServer, free_port
 from campaignreports.settings import CommonSettings, load_settings
+from campaignreports.stack.processes import NatsServer, free_port
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.v1 import query_service_pb2, query_service_pb2_grpc
 

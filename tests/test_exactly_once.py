@@ -21,10 +21,10 @@ from campaignreports import jetstream
 from campaignreports.aggregator.consumer import DEAD_REASON_HEADER, Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.processes import NatsServer
 from campaignreports.schema import ROLLUPS
 from campaignreports.service import NOT_SERVING, SERVING
 from campaignreports.settings import load_settings
+from campaignreports.stack.processes import NatsServer
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import event_pb2, ingest_service_pb2

@@ -25,7 +25,7 @@ from faults import chaos, record
 from helpers import complete_event, poll_async
 
 from campaignreports.jetstream import consumer_name
-from campaignreports.processes import NatsServer, free_port, nats_cluster, wait_for_port
+from campaignreports.stack.processes import NatsServer, free_port, nats_cluster, wait_for_port
 from campaignreports.v1 import ingest_service_pb2, ingest_service_pb2_grpc
 
 pytestmark = [chaos, pytest.mark.timeout(240)]

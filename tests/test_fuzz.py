@@ -36,7 +36,7 @@ from campaignreports.v1 import (
 pytestmark = pytest.mark.timeout(300)
 T = TypeVar("T")
 
-FUZZ_EXAMPLES = int(os.environ.get("CR_TEST_FUZZ_EXAMPLES", "300"))
+FUZZ_EXAMPLES = int(os.environ.get("TEST_FUZZ_EXAMPLES", "300"))
 FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 FUZZ_SETTINGS = settings(
     max_examples=FUZZ_EXAMPLES,

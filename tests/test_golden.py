@@ -23,8 +23,8 @@ from conftest import Pipeline, open_pipeline
 from google.protobuf import timestamp_pb2
 from helpers import poll_async
 
-from campaignreports.processes import NatsServer
-from campaignreports.stack.traffic import Campaign, batches, generate
+from campaignreports.demo.traffic import Campaign, batches, generate
+from campaignreports.stack.processes import NatsServer
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 
 pytestmark = pytest.mark.timeout(300)

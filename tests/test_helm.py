@@ -23,7 +23,7 @@ pytestmark = pytest.mark.timeout(120)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "deploy/helm/campaign-reports"
-HELM = os.environ.get("CR_HELM", str(ROOT / ".tools/helm/helm"))
+HELM = os.environ.get("TEST_HELM_BIN", str(ROOT / ".tools/helm/helm"))
 KUBERNETES = "1.30.0"
 VALUES = {
     "default": [],

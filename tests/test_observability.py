@@ -23,9 +23,8 @@ import pytest
 from helpers import acceptance_funnel, email_event
 from promserver import PrometheusServer
 
-from campaignreports.processes import free_port
-from campaignreports.stack import grafana
 from campaignreports.stack.__main__ import READY_LINE
+from campaignreports.stack.processes import free_port
 from campaignreports.v1 import (
     event_pb2,
     ingest_service_pb2,
@@ -33,6 +32,7 @@ from campaignreports.v1 import (
     query_service_pb2,
     query_service_pb2_grpc,
 )
+from devtools import grafana
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -76,7 +76,7 @@ def _start_stack(directory: Path, ingest: str, query: str, metrics_port: int) ->
     )
     env = {
         **os.environ,
-        "CR_DATA_DIR": str(directory / "data"),
+        "CR_STACK_DATA_DIR": str(directory / "data"),
         "CR_INGEST_LISTEN": ingest,
         "CR_QUERY_LISTEN": query,
         "CR_WEB_LISTEN": f"127.0.0.1:{free_port()}",

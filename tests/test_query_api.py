@@ -16,9 +16,9 @@ from grpc_status import rpc_status
 from helpers import email_event, poll_async
 
 from campaignreports import jetstream
-from campaignreports.processes import NatsServer
-from campaignreports.query.app import QueryComponent
+from campaignreports.query.component import QueryComponent
 from campaignreports.service import ServiceHost
+from campaignreports.stack.processes import NatsServer
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import (
     dashboard_service_pb2,

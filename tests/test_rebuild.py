@@ -18,9 +18,9 @@ from campaignreports.aggregator.rebuild import AggregatorsRunning, rebuild
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.domain.catalog import TABS
 from campaignreports.domain.events import to_columns
-from campaignreports.processes import NatsServer
 from campaignreports.schema import ROLLUPS, Dialect, migrate
 from campaignreports.settings import load_settings
+from campaignreports.stack.processes import NatsServer
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 

@@ -17,9 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import email_event, raw_grpc_call
 
 from campaignreports import auth
-from campaignreports.processes import NatsServer
 from campaignreports.service import ServerSecurity, ServiceHost
 from campaignreports.settings import CommonSettings, load_settings
+from campaignreports.stack.processes import NatsServer
 from campaignreports.v1 import (
     dashboard_service_pb2,
     event_pb2,

@@ -19,8 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import proto_reflection_descriptor_database as reflection_db
 from helpers import acceptance_funnel, metric_values, poll
 
-from campaignreports.processes import free_port
 from campaignreports.stack.__main__ import READY_LINE
+from campaignreports.stack.processes import free_port
 from campaignreports.v1 import (
     ingest_service_pb2,
     ingest_service_pb2_grpc,
@@ -45,7 +45,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     ingest, query, page = (f"127.0.0.1:{free_port()}" for _ in range(3))
     env = {
         **os.environ,
-        "CR_DATA_DIR": str(tmp_path_factory.mktemp("stack")),
+        "CR_STACK_DATA_DIR": str(tmp_path_factory.mktemp("stack")),
         "CR_INGEST_LISTEN": ingest,
         "CR_QUERY_LISTEN": query,
         "CR_WEB_LISTEN": page,
@@ -129,7 +129,7 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_first_event_example_prints_the_campaign_numbers(stack: RunningStack) -> None:
     result = run_module(
-        "campaignreports.stack.example", "--ingest", stack.ingest_address, "--query", stack.query_address
+        "campaignreports.demo.example", "--ingest", stack.ingest_address, "--query", stack.query_address
     )
     assert result.returncode == 0, result.stderr
     assert "10 events accepted, 0 rejected" in result.stdout
@@ -138,9 +138,9 @@ def test_the_first_event_example_prints_the_campaign_numbers(stack: RunningStack
 
 
 def test_make_demo_fills_the_stack(stack: RunningStack) -> None:
-    """`make demo` runs `python -m campaignreports.stack.traffic` against the running stack."""
+    """`make demo` runs `python -m campaignreports.demo.traffic` against the running stack."""
     result = run_module(
-        "campaignreports.stack.traffic",
+        "campaignreports.demo.traffic",
         "--ingest",
         stack.ingest_address,
         "--profiles",

@@ -20,7 +20,7 @@ from helpers import email_event, poll
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from campaignreports.processes import NatsServer, free_port
+from campaignreports.stack.processes import NatsServer, free_port
 from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
 
 pytestmark = pytest.mark.timeout(90)

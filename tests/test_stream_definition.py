@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from campaignreports import jetstream
-from campaignreports.processes import NatsServer, nats_cluster
 from campaignreports.settings import CommonSettings, load_settings
+from campaignreports.stack.processes import NatsServer, nats_cluster
 
 pytestmark = pytest.mark.timeout(60)
 

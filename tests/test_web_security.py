@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import email_event, poll_async
 
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
-from campaignreports.web.app import SECURITY_HEADERS
+from campaignreports.web.application import SECURITY_HEADERS
 
 pytestmark = pytest.mark.timeout(90)
 

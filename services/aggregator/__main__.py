@@ -15,14 +15,40 @@ import sys
 import time
 
 from campaignreports import jetstream
-from campaignreports.aggregator.app import SERVICE, serve
+from campaignreports.aggregator.component import aggregator_components, prepare
 from campaignreports.aggregator.rebuild import rebuild
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.schema import Dialect, migrate
-from campaignreports.service import run_main
+from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
+from campaignreports.telemetry import setup_telemetry
 
+SERVICE = "campaign-reports-aggregator"
 log = logging.getLogger("campaignreports.aggregator")
+
+
+async def serve(settings: AggregatorSettings) -> None:
+    """The aggregator on its own, until SIGTERM."""
+    telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
+    clickhouse = ClickHouse(settings)
+    try:
+        await prepare(clickhouse, settings)
+        nc = await jetstream.connect(settings, SERVICE)
+        try:
+            await jetstream.ensure_stream(nc.jetstream(), settings)
+            host = ServiceHost(
+                settings.aggregator_listen,
+                aggregator_components(nc, clickhouse, settings, telemetry),
+                settings.shutdown_grace_seconds,
+                security=ServerSecurity.from_settings(settings),
+                telemetry=telemetry,
+            )
+            await host.serve_until(stop_event_on_signals())
+        finally:
+            await jetstream.close(nc)
+    finally:
+        clickhouse.close()
+        telemetry.shutdown()
 
 
 async def run_migrate(settings: AggregatorSettings) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from campaignreports import jetstream
-from campaignreports.ingest.app import build, host
+from campaignreports.ingest.component import build, host
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.service import run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from campaignreports import jetstream
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.memory import MemoryRelease
-from campaignreports.query.app import query_components
+from campaignreports.query.component import query_components
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry

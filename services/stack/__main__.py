@@ -23,9 +23,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from campaignreports.ingest.settings import IngestSettings
-from campaignreports.processes import NatsServer, die_with_parent, wait_for_port
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import SettingsError, env, load_settings
+from campaignreports.stack.processes import NatsServer, die_with_parent, wait_for_port
 from campaignreports.web.settings import WebSettings
 
 READY_LINE = "campaign-reports: ready"
@@ -35,12 +35,23 @@ RESTART_WINDOW_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class StackSettings:
-    data_dir: str = env("CR_DATA_DIR", ".data", doc="Embedded stack: where NATS and chDB keep their data.")
-    nats_port: int = env("CR_NATS_PORT", 0, doc="Embedded stack: nats-server port (0 picks a free one).")
+    data_dir: str = env(
+        "CR_STACK_DATA_DIR",
+        ".data",
+        doc="Embedded stack: where NATS and chDB keep their data.",
+        renamed_from="CR_DATA_DIR",
+    )
+    nats_port: int = env(
+        "CR_STACK_NATS_PORT",
+        0,
+        doc="Embedded stack: nats-server port (0 picks a free one).",
+        renamed_from="CR_NATS_PORT",
+    )
     startup_timeout_seconds: float = env(
-        "CR_STARTUP_TIMEOUT_SECONDS",
+        "CR_STACK_STARTUP_TIMEOUT_SECONDS",
         60.0,
         doc="Embedded stack: how long services may take to report SERVING.",
+        renamed_from="CR_STARTUP_TIMEOUT_SECONDS",
     )
     metrics_port: int = env(
         "CR_STACK_METRICS_PORT",
@@ -170,7 +181,7 @@ class Stack:
   chdb     {self.data_dir / "clickhouse"}
 
 Send a first campaign and read its email statistics:
-  {python} -m campaignreports.stack.example --ingest {self.ingest_listen} --query {self.query_listen}
+  {python} -m campaignreports.demo.example --ingest {self.ingest_listen} --query {self.query_listen}
 Ctrl-C stops everything.
 """
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from campaignreports import jetstream
-from campaignreports.aggregator.app import aggregator_components, prepare
+from campaignreports.aggregator.component import aggregator_components, prepare
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.query.app import query_components
+from campaignreports.query.component import query_components
 from campaignreports.query.settings import QuerySettings
 from campaignreports.service import ServerSecurity, ServiceHost, run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from campaignreports.service import run_main, stop_event_on_signals
 from campaignreports.telemetry import setup_telemetry
-from campaignreports.web.app import application, channel_to
+from campaignreports.web.application import application, channel_to
 from campaignreports.web.settings import WebSettings
 
 SERVICE = "campaign-reports-web"

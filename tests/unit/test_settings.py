@@ -12,7 +12,7 @@ from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import CommonSettings, SettingsError, describe, load_settings
 from campaignreports.stack.__main__ import StackSettings
-from campaignreports.stack.docs import readme_with_table
+from devtools.docs import readme_with_table
 
 ALL_SETTINGS = (IngestSettings, AggregatorSettings, QuerySettings, StackSettings)
 

@@ -139,32 +139,3 @@ def error_type(reason: str) -> str:
     if status:
         return STATUS_TYPES.get(status.group(1), OTHER)
     return OTHER
-
-
-def markdown() -> str:
-    """The mapping as Markdown: the source of docs/error-types.md."""
-    lines = [
-        "# Error types",
-        "",
-        "Generated from `lib/campaignreports/domain/errortypes.py` by `make docs`;",
-        "a test keeps this file in step.",
-        "",
-        "The non-deliverables widgets (`email_errors_by_type`, `email_errors_by_domain`) count",
-        "errors and bounces by error type. Events keep the reason the delivery engine sent; the",
-        "type is found when a report is read, so a change to this mapping applies to stored data.",
-        "",
-        "A reason is classified by, in order:",
-        "",
-        "1. its normalized form (lower case; spaces, dashes and dots become `_`) in the first table;",
-        "2. the first SMTP enhanced status code in it (`550 5.1.1 ...`), by subject and detail",
-        "   (`1.1`) in the second table; the class digit (4 or 5) does not change the type;",
-        "3. otherwise `other`.",
-        "",
-        "| reason code | error type |",
-        "|---|---|",
-    ]
-    by_type = sorted(REASON_TYPES.items(), key=lambda item: (ERROR_TYPES.index(item[1]), item[0]))
-    lines += [f"| `{code}` | `{kind}` |" for code, kind in by_type]
-    lines += ["", "| status code `x.` | error type |", "|---|---|"]
-    lines += [f"| `x.{code}` | `{kind}` |" for code, kind in STATUS_TYPES.items()]
-    return "\n".join(lines) + "\n"

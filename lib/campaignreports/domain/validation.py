@@ -188,11 +188,11 @@ _ENUM_DETAILS = {
 }
 
 
-def _type_name(type_key: str) -> str:
+def type_name(type_key: str) -> str:
     return f"EVENT_TYPE_{type_key.upper()}"
 
 
-def _channel_name(channel_key: str) -> str:
+def channel_name(channel_key: str) -> str:
     return f"CHANNEL_{channel_key.upper()}" if channel_key else "CHANNEL_UNSPECIFIED"
 
 
@@ -216,7 +216,7 @@ def _compile() -> dict[tuple[int, int], _Pair]:
             compiled[(channel_numbers[channel_key], type_numbers[type_key])] = _Pair(
                 required=required,
                 forbidden=tuple(f for f in DETAIL_FIELDS if f not in allowed),
-                description=f"{_type_name(type_key)} on {_channel_name(channel_key)}",
+                description=f"{type_name(type_key)} on {channel_name(channel_key)}",
             )
     return compiled
 
@@ -225,7 +225,7 @@ _PAIRS = _compile()
 
 
 def valid_channels(type_key: str) -> list[str]:
-    return [_channel_name(channel) for channel, types in MATRIX.items() if type_key in types]
+    return [channel_name(channel) for channel, types in MATRIX.items() if type_key in types]
 
 
 @dataclass(frozen=True)
@@ -298,7 +298,7 @@ def _check_pair(event: event_pb2.Event) -> Violation | None:
         channel_key = CHANNEL_KEYS.get(event.channel, "")
         return Violation(
             "type",
-            f"type {_type_name(type_key)} is not valid on {_channel_name(channel_key)}; "
+            f"type {type_name(type_key)} is not valid on {channel_name(channel_key)}; "
             f"it is valid on {', '.join(valid_channels(type_key))}",
         )
     for field in pair.required:
@@ -488,42 +488,3 @@ def check_batch(
         else:
             rejected.append(Rejection(index, event.event_id[:128], violation))
     return valid, rejected
-
-
-def markdown() -> str:
-    """The rules as Markdown: the source of docs/validation.md."""
-    lines = [
-        "# Event validation rules",
-        "",
-        "Generated from `lib/campaignreports/domain/validation.py` by `make docs`;",
-        "a test keeps this file in step.",
-        "",
-        "## Strings",
-        "",
-        "| field | required | max length | characters |",
-        "|---|---|---|---|",
-    ]
-    for rule in STRING_RULES:
-        chars = "printable, no whitespace" if rule.identifier else "no control characters"
-        lines.append(f"| `{rule.field}` | {'yes' if rule.required else 'no'} | {rule.max_length} | {chars} |")
-    lines += [
-        "",
-        "`occurred_at` is required, at most 5 minutes in the future and not older than the",
-        "retention (`CR_RETENTION_DAYS`).",
-        "",
-        "## Channels and types",
-        "",
-        "A detail field not listed for a pair must be left unset.",
-        "",
-        "| channel | type | requires | may carry |",
-        "|---|---|---|---|",
-    ]
-    for channel_key, types in MATRIX.items():
-        for type_key, details in types.items():
-            required = (*CHANNEL_DETAILS.get(channel_key, ()), *details.requires)
-            lines.append(
-                f"| `{_channel_name(channel_key)}` | `{_type_name(type_key)}` | "
-                f"{', '.join(f'`{f}`' for f in required) or '-'} | "
-                f"{', '.join(f'`{f}`' for f in details.allows) or '-'} |"
-            )
-    return "\n".join(lines) + "\n"

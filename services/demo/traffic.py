@@ -14,7 +14,7 @@ PROFILE_ENTERED, then per channel the profile is reached on:
 Every profile is in one of two treatments. Times are spread over `span` before `now` (and, for
 `history_share` of the profiles, over the `history` before that: the last weeks), in funnel
 order per profile. The same seed, profile count and `now` give the same events, ids
-included. `python -m campaignreports.stack.traffic` (`make demo`) sends a campaign to the
+included. `python -m campaignreports.demo.traffic` (`make demo`) sends a campaign to the
 running stack.
 """
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from campaignreports.aggregator.settings import AggregatorSettings
-from campaignreports.domain import definitions, errortypes, validation
 from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.settings import QuerySettings
 from campaignreports.settings import CommonSettings, describe
-from campaignreports.stack import grafana
 from campaignreports.stack.__main__ import StackSettings
 from campaignreports.web.settings import WebSettings
+from devtools import grafana, reference
 
 SETTINGS = (
     ("all", CommonSettings),
@@ -32,16 +31,16 @@ SETTINGS = (
 )
 # docs/<name> -> what writes it
 GENERATED = {
-    "validation.md": validation.markdown,
-    "metrics.md": definitions.markdown,
-    "error-types.md": errortypes.markdown,
+    "validation.md": reference.validation_markdown,
+    "metrics.md": reference.metrics_markdown,
+    "error-types.md": reference.error_types_markdown,
 }
 # Files outside docs/ (from the repository's root) -> what writes them
 GENERATED_ELSEWHERE = {"deploy/grafana/campaign-reports.json": grafana.dashboard_json}
 # The table's heading; the generated rows follow it.
 TABLE_HEADER = "| variable | used by | default | meaning |\n|---|---|---|---|\n"
 # Rows the table keeps after the generated ones (variables read outside the settings classes).
-TABLE_END_MARKER = "| `CR_NATS_SERVER_BIN` |"
+TABLE_END_MARKER = "| `CR_STACK_NATS_SERVER_BIN` |"
 
 
 def settings_rows() -> list[str]:
@@ -64,7 +63,7 @@ def readme_with_table(readme: str) -> str:
 
 
 def main() -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     readme = root / "README.md"
     readme.write_text(readme_with_table(readme.read_text()))
     for name, document in GENERATED.items():

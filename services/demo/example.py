@@ -1,4 +1,4 @@
-"""`python -m campaignreports.stack.example`: send a small email campaign, print its statistics.
+"""`python -m campaignreports.demo.example`: send a small email campaign, print its statistics.
 
 The first thing to run against `make run`; also a minimal example of a delivery-engine client
 (IngestService) and a dashboard client (QueryService).

@@ -156,7 +156,7 @@ def test_unknown_detail_enum_numbers_are_refused() -> None:
 def test_the_documentation_is_generated_from_the_table() -> None:
     from pathlib import Path
 
-    from campaignreports.domain.validation import markdown
+    from devtools.reference import validation_markdown
 
     documented = (Path(__file__).parents[3] / "docs" / "validation.md").read_text()
-    assert documented == markdown(), "run: make docs"
+    assert documented == validation_markdown(), "run: make docs"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from campaignreports.demo.traffic import TREATMENTS, Campaign, generate
 from campaignreports.domain.validation import check_batch
-from campaignreports.stack.traffic import TREATMENTS, Campaign, generate
 from campaignreports.v1 import event_pb2
 
 NOW = datetime.now(UTC)

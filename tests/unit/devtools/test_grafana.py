@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from campaignreports.stack import grafana
-from campaignreports.stack.docs import GENERATED_ELSEWHERE
+from devtools import grafana
+from devtools.docs import GENERATED_ELSEWHERE
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "deploy" / "grafana" / "campaign-reports.json"

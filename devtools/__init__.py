@@ -1,0 +1,1 @@
+"""Tools for developing this repository (`make docs`): never installed, never in the image."""
