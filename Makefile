@@ -29,17 +29,26 @@ BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
 
-.PHONY: help venv proto run typecheck test test-unit test-integration test-e2e chaos helm-check helm-lint lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
+.PHONY: help venv lock proto run typecheck test test-unit test-integration test-e2e chaos helm-check helm-lint lint fmt buf-lint buf-breaking clean bench bench-short bench-ingest bench-aggregator docs demo
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(INSTALLED): pyproject.toml
+# Dependencies are installed from the lock files, with their hashes; the project itself on top
+# of them, without resolving anything again.
+LOCK_OPTIONS := --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+
+$(INSTALLED): pyproject.toml requirements/dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
+
+lock: $(INSTALLED) ## Pin every dependency with its hashes: requirements/{runtime,dev,build}.txt from pyproject.toml
+	$(BIN)/pip-compile $(LOCK_OPTIONS) -o requirements/runtime.txt pyproject.toml
+	$(BIN)/pip-compile $(LOCK_OPTIONS) --extra dev --extra embedded -o requirements/dev.txt pyproject.toml
+	$(BIN)/pip-compile $(LOCK_OPTIONS) -c requirements/dev.txt -o requirements/build.txt requirements/build.in
 
 # Generated code is never committed: every target that runs Python depends on this stamp,
 # so a changed .proto is regenerated before anything uses it.

@@ -47,6 +47,11 @@ def create_client(settings: CommonSettings) -> Client:
         os.makedirs(path, exist_ok=True)
         try:
             return clickhouse_connect.get_client(interface="chdb", path=path)
+        except ImportError as exc:
+            raise SettingsError(
+                "CR_CLICKHOUSE_DSN: a chdb:// DSN needs the embedded engine, which this installation "
+                "leaves out: install campaign-reports[embedded], or point the DSN at a ClickHouse server"
+            ) from exc
         except Exception as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise OSError(f"cannot open the embedded ClickHouse in {path}: {reason}") from exc

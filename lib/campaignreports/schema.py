@@ -68,6 +68,28 @@ PROFILE_COLUMNS = ("tenant_id", "campaign_id", "profile_key", "profile_no", "pro
 
 
 @dataclass(frozen=True)
+class SchemaInputs:
+    """What the DDL is built from besides the dialect: the event's columns, and the breakdowns
+    and distinct-profile types of the domain. The current schema is built from the domain's
+    tables; a migration from the inputs it was written with, frozen, so that what it creates
+    never changes when the domain does (a new field or breakdown is a new migration)."""
+
+    raw_column_ddl: str
+    breakdown_dimensions: tuple[str, ...]
+    # (name, first dimension, second dimension)
+    breakdown_pairs: tuple[tuple[str, str, str], ...]
+    distinct_profile_types: tuple[str, ...]
+
+
+CURRENT_INPUTS = SchemaInputs(
+    RAW_COLUMN_DDL,
+    BREAKDOWN_DIMENSIONS,
+    tuple((name, first, second) for name, (first, second) in BREAKDOWN_PAIRS.items()),
+    tuple(sorted(DISTINCT_PROFILE_TYPES)),
+)
+
+
+@dataclass(frozen=True)
 class Dialect:
     """How DDL is written for one database: plain, or for a cluster."""
 
@@ -105,10 +127,13 @@ class Dialect:
         return f"Replicated{kind}('/clickhouse/tables/{{shard}}/{self.database}/{name}', '{{replica}}')"
 
 
-def _events(d: Dialect, suffix: str) -> str:
+Ddl = Callable[[Dialect, str, SchemaInputs], str]
+
+
+def _events(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
     return f"""
         CREATE TABLE IF NOT EXISTS {d.local("events" + suffix)}{d.on_cluster} (
-            {RAW_COLUMN_DDL},
+            {inputs.raw_column_ddl},
             profile_no UInt32,
             event_key UInt64,
             round_token String,
@@ -122,7 +147,7 @@ def _events(d: Dialect, suffix: str) -> str:
     """
 
 
-def _profiles(d: Dialect, suffix: str) -> str:
+def _profiles(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
     return f"""
         CREATE TABLE IF NOT EXISTS {d.local("profiles" + suffix)}{d.on_cluster} (
             tenant_id LowCardinality(String),
@@ -138,8 +163,8 @@ def _profiles(d: Dialect, suffix: str) -> str:
     """
 
 
-def _rollup(name: str, partition: str, ttl: str) -> Callable[[Dialect, str], str]:
-    def ddl(d: Dialect, suffix: str) -> str:
+def _rollup(name: str, partition: str, ttl: str) -> Ddl:
+    def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         return f"""
             CREATE TABLE IF NOT EXISTS {d.local(name + suffix)}{d.on_cluster} (
                 tenant_id LowCardinality(String),
@@ -167,20 +192,19 @@ def _rollup(name: str, partition: str, ttl: str) -> Callable[[Dialect, str], str
 _GROUP = "tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket"
 
 
-def _breakdowns() -> str:
+def _breakdowns(inputs: SchemaInputs) -> str:
     """`[(dimension, value), ...]` of one event: the totals, each breakdown, each pair."""
-    single = [f"('{dim}', CAST({dim} AS String))" for dim in BREAKDOWN_DIMENSIONS]
+    single = [f"('{dim}', CAST({dim} AS String))" for dim in inputs.breakdown_dimensions]
     pairs = [
         f"('{name}', if({first} = '' OR {second} = '', '', concat({first}, '{PAIR_SEPARATOR}', {second})))"
-        for name, (first, second) in BREAKDOWN_PAIRS.items()
+        for name, first, second in inputs.breakdown_pairs
     ]
     return ", ".join(["('', '')", *single, *pairs])
 
 
-def _rollup_from_events(name: str, bucket: str, where: str = "") -> Callable[[Dialect, str], str]:
-    distinct_types = ", ".join(f"'{t}'" for t in sorted(DISTINCT_PROFILE_TYPES))
-
-    def ddl(d: Dialect, suffix: str) -> str:
+def _rollup_from_events(name: str, bucket: str, where: str = "") -> Ddl:
+    def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
+        distinct_types = ", ".join(f"'{t}'" for t in inputs.distinct_profile_types)
         return f"""
             CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{suffix}{d.on_cluster}
             TO {d.local(name + suffix)}
@@ -191,7 +215,7 @@ def _rollup_from_events(name: str, bucket: str, where: str = "") -> Callable[[Di
                 count() AS events,
                 groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles
             FROM {d.local("events" + suffix)}
-            ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [{_breakdowns()}]) AS breakdown
+            ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [{_breakdowns(inputs)}]) AS breakdown
             {where}
             GROUP BY {_GROUP}
         """
@@ -199,11 +223,11 @@ def _rollup_from_events(name: str, bucket: str, where: str = "") -> Callable[[Di
     return ddl
 
 
-def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Callable[[Dialect, str], str]:
+def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Ddl:
     """A coarser level merged from the rows just written to the finer one (a few rows per
     bucket), not from raw events again."""
 
-    def ddl(d: Dialect, suffix: str) -> str:
+    def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         return f"""
             CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{suffix}{d.on_cluster}
             TO {d.local(name + suffix)}
@@ -219,8 +243,8 @@ def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Callable[[Dialect
     return ddl
 
 
-def _distributed(name: str, sharding_key: str) -> Callable[[Dialect, str], str]:
-    def ddl(d: Dialect, suffix: str) -> str:
+def _distributed(name: str, sharding_key: str) -> Ddl:
+    def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         local = d.local(name + suffix).split(".", 1)[1]
         return f"""
             CREATE TABLE IF NOT EXISTS {d.database}.{name}{suffix}{d.on_cluster} AS {d.database}.{local}
@@ -250,8 +274,19 @@ _V1_RAW_COLUMN_DDL = """
             element_id String,
             is_machine Bool"""
 
+# Version 4's inputs, frozen: what migration 4 creates, whatever the domain becomes.
+_V4_INPUTS = SchemaInputs(
+    raw_column_ddl=_V1_RAW_COLUMN_DDL,  # the event's columns did not change from version 1 to 4
+    breakdown_dimensions=(
+        "treatment_id", "reason", "bounce_category", "recipient_domain", "platform", "url",
+        "interaction_type", "element_id",
+    ),
+    breakdown_pairs=(("reason_domain", "reason", "recipient_domain"),),
+    distinct_profile_types=("clicked", "impression", "interaction", "opened", "profile_entered"),
+)  # fmt: skip
+
 _GLOBAL_TTL = "{d.global_retention_days} DAY"
-_TABLE_DDL: tuple[Callable[[Dialect, str], str], ...] = (
+_TABLE_DDL: tuple[Ddl, ...] = (
     _events,
     _profiles,
     _rollup("rollup_minute", "toYYYYMMDD", f"{LIVE_ROLLUP_HOURS} HOUR"),
@@ -259,7 +294,7 @@ _TABLE_DDL: tuple[Callable[[Dialect, str], str], ...] = (
     _rollup("rollup_hour", "toYYYYMM", _GLOBAL_TTL),
     _rollup("rollup_day", "toYYYYMM", _GLOBAL_TTL),
 )
-_VIEW_DDL: tuple[Callable[[Dialect, str], str], ...] = (
+_VIEW_DDL: tuple[Ddl, ...] = (
     # Minute rows only for what the live window can show: a load of history writes none.
     _rollup_from_events(
         "rollup_minute", "toStartOfMinute", f"WHERE occurred_at >= now() - INTERVAL {LIVE_ROLLUP_HOURS} HOUR"
@@ -269,24 +304,24 @@ _VIEW_DDL: tuple[Callable[[Dialect, str], str], ...] = (
     _rollup_from_rollup("rollup_day", "rollup_hour", "toStartOfDay"),
 )
 _CAMPAIGN_SHARDING = "cityHash64(tenant_id, campaign_id)"
-_DISTRIBUTED_DDL: tuple[Callable[[Dialect, str], str], ...] = (
+_DISTRIBUTED_DDL: tuple[Ddl, ...] = (
     _distributed("events", _CAMPAIGN_SHARDING),
     _distributed("profiles", _CAMPAIGN_SHARDING),
     *(_distributed(rollup, "rand()") for rollup in ROLLUPS),
 )
 
 
-def table_statements(dialect: Dialect, suffix: str = "") -> list[str]:
-    """Tables of the current schema (and, in cluster mode, their Distributed tables)."""
-    statements = [ddl(dialect, suffix) for ddl in _TABLE_DDL]
+def table_statements(dialect: Dialect, suffix: str = "", inputs: SchemaInputs = CURRENT_INPUTS) -> list[str]:
+    """Tables of the schema (and, in cluster mode, their Distributed tables)."""
+    statements = [ddl(dialect, suffix, inputs) for ddl in _TABLE_DDL]
     if dialect.cluster:
-        statements += [ddl(dialect, suffix) for ddl in _DISTRIBUTED_DDL]
+        statements += [ddl(dialect, suffix, inputs) for ddl in _DISTRIBUTED_DDL]
     return statements
 
 
-def view_statements(dialect: Dialect, suffix: str = "") -> list[str]:
-    """Materialized views of the current schema; created after the tables they connect."""
-    return [ddl(dialect, suffix) for ddl in _VIEW_DDL]
+def view_statements(dialect: Dialect, suffix: str = "", inputs: SchemaInputs = CURRENT_INPUTS) -> list[str]:
+    """Materialized views of the schema; created after the tables they connect."""
+    return [ddl(dialect, suffix, inputs) for ddl in _VIEW_DDL]
 
 
 def current_schema(dialect: Dialect, suffix: str = "") -> list[str]:
@@ -384,7 +419,7 @@ def _v4(d: Dialect) -> list[str]:
         f"RENAME TABLE IF EXISTS {d.local(name)} TO {d.local(name + '_v3')}{d.on_cluster}"
         for name in V3_DATA_TABLES
     ]
-    return statements + current_schema(d)
+    return statements + table_statements(d, "", _V4_INPUTS) + view_statements(d, "", _V4_INPUTS)
 
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -1,0 +1,68 @@
+"""Migrations are frozen: what each one creates is fixed text, whatever the domain's tables or
+the current schema's builders become, so a database of any age upgrades the same way. The
+newest migration creates exactly the current schema, so a change to the schema (a new event
+field, a new breakdown) cannot land without a migration of its own.
+
+That an upgraded database equals a fresh one is checked against ClickHouse in tests/test_schema.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from campaignreports.schema import MIGRATIONS, Dialect, Migration, current_schema
+
+DIALECTS = {
+    "single server": Dialect("reports"),
+    "cluster": Dialect("reports", cluster="reports_cluster"),
+}
+# sha256 of each migration's statements (whitespace collapsed), per dialect. Never update one
+# of these to make the test pass: freeze the builders the old migration used instead (as
+# schema_v3.py does for versions 2 and 3) and add a migration.
+FROZEN = {
+    1: {
+        "single server": "3a90af006fb49516832fd65d5c8da8523799839f4f04ed9af4c1dd2015c42e2a",
+        "cluster": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # nothing
+    },
+    2: {
+        "single server": "6b4611f2b9b2d1cd812e61ba63ab08e118f1cd32bdaeeb6b555ed21d9fe72ad5",
+        "cluster": "00d9042e1aebe4ccf597a00ea3969d48320a1c954b07050e43eed1d9e8f5882b",
+    },
+    3: {
+        "single server": "3d177230b788f135c087e95e93acc1b398f0fa95cf8208a3a28c82be64ee94b7",
+        "cluster": "f900abcf3c2368452a1840a2ae7cf7bedef9f032bbba033d861b6009da9e7ac2",
+    },
+    4: {
+        "single server": "118c86204f5c7b0fa4bed874269ef587a0a89cf17867eb4eac8ff0b7f18f05d5",
+        "cluster": "96410f1ed76eb6dcb050c46dc9b427c07e8f0cd4aa57912be01ffed7717eed7a",
+    },
+}
+
+
+def _text(statements: list[str]) -> str:
+    return "\n".join(" ".join(statement.split()) for statement in statements)
+
+
+@pytest.mark.parametrize("dialect_name", DIALECTS)
+@pytest.mark.parametrize("migration", MIGRATIONS, ids=lambda m: f"v{m.version}")
+def test_each_migration_creates_what_it_always_created(migration: Migration, dialect_name: str) -> None:
+    digest = hashlib.sha256(_text(migration.statements(DIALECTS[dialect_name])).encode()).hexdigest()
+    assert digest == FROZEN[migration.version][dialect_name], (
+        f"migration {migration.version} now creates something else: migrations are frozen"
+    )
+
+
+def test_every_migration_is_frozen() -> None:
+    assert sorted(FROZEN) == [m.version for m in MIGRATIONS]
+
+
+@pytest.mark.parametrize("dialect_name", DIALECTS)
+def test_the_newest_migration_creates_the_current_schema(dialect_name: str) -> None:
+    dialect = DIALECTS[dialect_name]
+    current = _text(current_schema(dialect))
+    assert _text(MIGRATIONS[-1].statements(dialect)).endswith(current), (
+        "the current schema is not what the newest migration creates: add a migration that "
+        "brings a database from the newest version to it"
+    )
