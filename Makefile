@@ -25,6 +25,10 @@ CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# Tests run in parallel, a file per worker (so its module fixtures start once); 0 runs them all
+# in this process.
+PYTEST_WORKERS ?= auto
+PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
@@ -67,16 +71,16 @@ demo: venv ## Fill the running stack (make run) with a realistic multi-channel c
 	$(BIN)/python -m campaignreports.demo.traffic $(DEMO_ARGS)
 
 test: venv $(HELM) $(CHROMIUM) $(AXE) $(PROMETHEUS) ## Run the whole test suite (unit, integration, end-to-end)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
 
 test-unit: venv ## Pure logic only, no server started (seconds)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: venv $(HELM) $(PROMETHEUS) ## Against real nats-server and chDB started by the tests, in this process
-	$(BIN)/python -m pytest tests --ignore=tests/unit -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore=tests/unit -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
 
 test-e2e: venv $(CHROMIUM) $(AXE) $(PROMETHEUS) ## The stack as `make run` starts it: gRPC, browser, Prometheus
-	$(BIN)/python -m pytest tests -m e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m e2e $(PARALLEL) $(PYTEST_ARGS)
 
 chaos: venv $(HELM) $(PROMETHEUS) ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
 	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)

@@ -107,9 +107,14 @@ EXPECTED_VALID_PAIRS = (
 
 
 def complete_event(
-    channel: str, event_type: str, tenant_id: str = "acme", campaign_id: str = "matrix"
+    channel: str,
+    event_type: str,
+    tenant_id: str = "acme",
+    campaign_id: str = "matrix",
+    occurred_at: datetime | None = None,
 ) -> event_pb2.Event:
-    """An event of the pair with every detail field its kind needs (per the contract, not the table)."""
+    """An event of the pair with every detail field its kind needs (per the contract, not the
+    table), occurred at `occurred_at` (a minute ago by default)."""
     event = event_pb2.Event(
         event_id=str(uuid.uuid4()),
         tenant_id=tenant_id,
@@ -119,7 +124,7 @@ def complete_event(
         profile_id="p-1",
         recipient_domain="example.com" if channel == "EMAIL" else "",
     )
-    event.occurred_at.FromDatetime(datetime.now(UTC) - timedelta(minutes=1))
+    event.occurred_at.FromDatetime(occurred_at or datetime.now(UTC) - timedelta(minutes=1))
     if event_type in {"EXCLUDED", "ERROR", "BOUNCED"}:
         event.reason = "unknown_user"
     if event_type == "BOUNCED":

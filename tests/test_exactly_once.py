@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from conftest import Pipeline, open_pipeline
 from faults import chaos, record
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import complete_event, poll_async
+from pipeline import Pipeline, open_pipeline
 
 from campaignreports import jetstream
 from campaignreports.aggregator.consumer import DEAD_REASON_HEADER, Aggregator

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import Pipeline, open_pipeline
 from faults import chaos, record
 from helpers import complete_event, poll_async
+from pipeline import Pipeline, open_pipeline
 
 from campaignreports.jetstream import consumer_name
 from campaignreports.stack.processes import NatsServer, free_port, nats_cluster, wait_for_port

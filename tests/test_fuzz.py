@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-from conftest import Pipeline, open_web
 from google.protobuf import descriptor as pb_descriptor
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import acceptance_funnel, metric_values, poll_async
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipeline import Pipeline, open_web
 from yarl import URL
 
 from campaignreports.domain.catalog import TABS, WIDGETS

@@ -19,9 +19,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import Pipeline, open_pipeline
 from google.protobuf import timestamp_pb2
 from helpers import poll_async
+from pipeline import Pipeline, open_pipeline
 
 from campaignreports.demo.traffic import Campaign, batches, generate
 from campaignreports.stack.processes import NatsServer

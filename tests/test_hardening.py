@@ -7,9 +7,9 @@ import logging
 
 import grpc
 import pytest
-from conftest import Pipeline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import acceptance_funnel, metric_values, poll_async
+from pipeline import Pipeline
 
 from campaignreports.domain.validation import REQUEST_RULES
 from campaignreports.query.dashboards import dashboard_key

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from conftest import Pipeline
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -23,6 +22,7 @@ from helpers import (
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipeline import Pipeline
 
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 

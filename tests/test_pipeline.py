@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from conftest import Pipeline
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from helpers import acceptance_funnel, email_event, metric_values, poll_async
+from pipeline import Pipeline
 
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from conftest import Pipeline, open_pipeline
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from helpers import email_event, poll_async
+from pipeline import Pipeline, open_pipeline
 
 from campaignreports import jetstream
 from campaignreports.query.component import QueryComponent

@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Pipeline, open_pipeline
 from helpers import complete_event
+from pipeline import Pipeline, open_pipeline
 from test_exactly_once import make_events, send, settled
 
 from campaignreports import jetstream, schema_v3

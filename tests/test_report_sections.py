@@ -8,8 +8,8 @@ import uuid
 from collections import Counter
 
 import pytest
-from conftest import Pipeline
 from helpers import email_event, poll_async
+from pipeline import Pipeline
 
 from campaignreports.domain.errortypes import REASON_TYPES
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2

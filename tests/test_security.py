@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 from certs import Authority
-from conftest import Pipeline, open_pipeline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from helpers import email_event, raw_grpc_call
+from pipeline import Pipeline, open_pipeline
 
 from campaignreports import auth
 from campaignreports.service import ServerSecurity, ServiceHost

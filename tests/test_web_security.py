@@ -18,10 +18,10 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import Pipeline, open_web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import email_event, poll_async
+from pipeline import Pipeline, open_web
 
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 from campaignreports.web.application import SECURITY_HEADERS
