@@ -26,9 +26,15 @@ PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 # Tests run in parallel, a file per worker (so its module fixtures start once); 0 runs them all
-# in this process.
-PYTEST_WORKERS ?= auto
+# in this process. Tests marked `alone` assert a latency: they run afterwards, by themselves.
+PYTEST_WORKERS ?= 3
 PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+# $(call run_tests,PATHS,MARKERS): the selected tests in parallel, then their `alone` ones
+# (pytest's exit code 5, "no test selected", is not a failure there).
+define run_tests
+	$(BIN)/python -m pytest $(PARALLEL) -m "$(if $(2),($(2)) and )not alone" $(1) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "$(if $(2),($(2)) and )alone" $(1) $(PYTEST_ARGS) || [ $$? = 5 ]
+endef
 BENCH_ARGS ?=
 DEMO_ARGS ?=
 BENCH_AGGREGATOR_ARGS ?=
@@ -71,16 +77,16 @@ demo: venv ## Fill the running stack (make run) with a realistic multi-channel c
 	$(BIN)/python -m campaignreports.demo.traffic $(DEMO_ARGS)
 
 test: venv $(HELM) $(CHROMIUM) $(AXE) $(PROMETHEUS) ## Run the whole test suite (unit, integration, end-to-end)
-	$(BIN)/python -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	$(call run_tests,,)
 
 test-unit: venv ## Pure logic only, no server started (seconds)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test-integration: venv $(HELM) $(PROMETHEUS) ## Against real nats-server and chDB started by the tests, in this process
-	$(BIN)/python -m pytest tests --ignore=tests/unit -m "not e2e" $(PARALLEL) $(PYTEST_ARGS)
+	$(call run_tests,tests --ignore=tests/unit,not e2e)
 
 test-e2e: venv $(CHROMIUM) $(AXE) $(PROMETHEUS) ## The stack as `make run` starts it: gRPC, browser, Prometheus
-	$(BIN)/python -m pytest tests -m e2e $(PARALLEL) $(PYTEST_ARGS)
+	$(call run_tests,tests,e2e)
 
 chaos: venv $(HELM) $(PROMETHEUS) ## The fault suite alone: a table of faults, events accepted and counted, lost, doubled, recovery
 	$(BIN)/python -m pytest -m chaos $(PYTEST_ARGS)

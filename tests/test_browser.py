@@ -451,6 +451,7 @@ def test_csv_export_of_a_widget_matches_the_api(page: Page, filled: RunningStack
     assert {"email_statistics", "email_summary", "email_top_links"} <= widgets
 
 
+@pytest.mark.alone
 def test_a_new_event_appears_on_the_open_page_within_two_seconds(page: Page, filled: RunningStack) -> None:
     sent = tiles(page, "email_statistics")["sent"]
     event = event_pb2.Event(

@@ -148,6 +148,7 @@ async def test_unknown_campaign_is_zeros_not_an_error(pipeline: Pipeline) -> Non
         assert len(summary.series[0].points) == (1441 if window is None else 4)
 
 
+@pytest.mark.alone
 async def test_watch_report_sends_a_new_report_within_two_seconds_of_an_event(pipeline: Pipeline) -> None:
     campaign = f"watch-{uuid.uuid4().hex[:6]}"
     request = query_service_pb2.GetReportRequest(
