@@ -27,10 +27,10 @@ from campaignreports import jetstream
 from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.demo import traffic
 from campaignreports.domain.events import RAW_COLUMNS
 from campaignreports.schema import WRITER_COLUMNS, Dialect, migrate
 from campaignreports.settings import load_settings
-from campaignreports.stack import traffic
 from campaignreports.stack.processes import NatsServer
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import setup_telemetry

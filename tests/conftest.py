@@ -23,22 +23,39 @@ def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A nats-server of the test's own, for a test that stops, kills or reconfigures it."""
     server = NatsServer(tmp_path / "nats").start()
     yield server
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    """One nats-server for the pipelines of a test module: each pipeline has a stream, subjects
+    and a bucket of its own, so they never meet; a server per test cost a fifth of a second."""
+    server = NatsServer(tmp_path_factory.mktemp("nats")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-async def pipeline(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+async def pipeline(shared_nats: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
     """Ingest, aggregator and query in this process."""
+    async with open_pipeline(shared_nats, chdb_dsn, with_aggregator=True) as running:
+        yield running
+
+
+@pytest.fixture
+async def pipeline_with_own_nats(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+    """The pipeline over a nats-server of its own: for tests that stop it (`pipeline.nats`)."""
     async with open_pipeline(nats_server, chdb_dsn, with_aggregator=True) as running:
         yield running
 
 
 @pytest.fixture
-async def pipeline_without_aggregator(nats_server: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+async def pipeline_without_aggregator(shared_nats: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
     """Ingest and query only: for tests that run their own aggregators."""
-    async with open_pipeline(nats_server, chdb_dsn, with_aggregator=False) as running:
+    async with open_pipeline(shared_nats, chdb_dsn, with_aggregator=False) as running:
         yield running
 
 

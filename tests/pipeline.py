@@ -24,13 +24,34 @@ from campaignreports.ingest.settings import IngestSettings
 from campaignreports.query.component import QueryComponent
 from campaignreports.schema import Dialect, migrate
 from campaignreports.service import Component, ServerSecurity, ServiceHost
-from campaignreports.settings import load_settings
+from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.stack.embedded import EmbeddedSettings
 from campaignreports.stack.processes import NatsServer
 from campaignreports.telemetry import Telemetry, setup_telemetry
 from campaignreports.v1 import dashboard_service_pb2_grpc, ingest_service_pb2_grpc, query_service_pb2_grpc
 from campaignreports.web.application import application, channel_to
 from campaignreports.web.settings import WebSettings
+
+
+class _ClientPool:
+    """chDB clients kept for the next pipeline of this process (opening two took a fifth of a
+    second per test): a pipeline takes a writer and a reader nobody else holds, pointed at its
+    own database, and gives them back when it closes."""
+
+    def __init__(self) -> None:
+        self._free: dict[str, list[tuple[ClickHouse, ClickHouse]]] = {}
+
+    def take(self, settings: CommonSettings) -> tuple[ClickHouse, ClickHouse]:
+        free = self._free.setdefault(settings.clickhouse_dsn, [])
+        writer, reader = free.pop() if free else (ClickHouse(settings), ClickHouse(settings))
+        writer.database = reader.database = settings.clickhouse_database
+        return writer, reader
+
+    def give_back(self, dsn: str, writer: ClickHouse, reader: ClickHouse) -> None:
+        self._free.setdefault(dsn, []).append((writer, reader))
+
+
+_CLIENTS = _ClientPool()
 
 
 @dataclass(frozen=True)
@@ -80,7 +101,7 @@ async def open_pipeline(
     )
     spans = InMemorySpanExporter()
     telemetry: Telemetry = setup_telemetry("test", {}, extra_span_processors=[SimpleSpanProcessor(spans)])
-    writer, reader = ClickHouse(settings), ClickHouse(settings)
+    writer, reader = _CLIENTS.take(settings)
     migrate(writer.client, Dialect.from_settings(settings))
     nc = await jetstream.connect(settings, "test")
     js = nc.jetstream()
@@ -119,8 +140,7 @@ async def open_pipeline(
         await backend_host.stop()
         await jetstream.close(nc)
         writer.client.command(f"DROP DATABASE IF EXISTS {settings.clickhouse_database}")
-        writer.close()
-        reader.close()
+        _CLIENTS.give_back(settings.clickhouse_dsn, writer, reader)
         telemetry.shutdown()
 
 

@@ -168,8 +168,9 @@ async def test_an_unknown_control_on_a_campaign_without_treatments_is_invalid(pi
     assert refused.details().startswith("control_treatment_id: ")
 
 
-async def test_a_nats_failure_in_a_dashboard_call_is_unavailable(pipeline: Pipeline) -> None:
+async def test_a_nats_failure_in_a_dashboard_call_is_unavailable(pipeline_with_own_nats: Pipeline) -> None:
     """Finding 5: NATS errors in dashboard calls used to reach the caller as UNKNOWN."""
+    pipeline = pipeline_with_own_nats
     pipeline.nats.stop()
     refused = await expect_code(
         pipeline.dashboards.GetDashboard(

@@ -222,7 +222,11 @@ async def test_ingest_stream_with_100_requests_in_flight(pipeline: Pipeline) -> 
     assert await poll_async(lambda: sent_count(pipeline, "streamed"), lambda n: n >= expected) == expected
 
 
-async def test_nats_outage_is_unavailable_and_recovers_without_a_restart(pipeline: Pipeline) -> None:
+async def test_nats_outage_is_unavailable_and_recovers_without_a_restart(
+    pipeline_with_own_nats: Pipeline,
+) -> None:
+    pipeline = pipeline_with_own_nats
+
     def batch(tag: str) -> Request:
         return Request(
             events=[

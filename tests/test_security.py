@@ -75,10 +75,10 @@ def bearer(name: str) -> tuple[tuple[str, str], ...]:
 
 
 @pytest.fixture
-async def secured(nats_server: NatsServer, chdb_dsn: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
+async def secured(shared_nats: NatsServer, chdb_dsn: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
     keys = write_keys_file(tmp_path / "keys.toml")
     async with open_pipeline(
-        nats_server, chdb_dsn, with_aggregator=True, CR_API_KEYS_FILE=str(keys)
+        shared_nats, chdb_dsn, with_aggregator=True, CR_API_KEYS_FILE=str(keys)
     ) as pipeline:
         yield pipeline
 
