@@ -26,7 +26,8 @@ PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 # Tests run in parallel, a file per worker (so its module fixtures start once); more workers
-# than cores, since many tests wait on servers. 0 runs them all in this process. Tests marked `alone` assert a latency: they run afterwards, by themselves.
+# than cores, since many tests wait on servers; 0 runs them all in this process. Tests marked
+# `alone` assert a latency: they run afterwards, by themselves.
 PYTEST_WORKERS ?= 4
 PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 # $(call run_tests,PATHS,MARKERS): the selected tests in parallel, then their `alone` ones
