@@ -34,6 +34,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from campaignreports.grpctypes import Metadata
+
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 
@@ -167,7 +169,7 @@ def links_from_traceparents(joined: str | None) -> list[trace.Link]:
 
 
 def grpc_parent_context(
-    invocation_metadata: Iterable[tuple[str, str | bytes]] | None,
+    invocation_metadata: Metadata | None,
 ) -> otel_context.Context:
     """The caller's trace context, when it sent W3C trace headers as gRPC metadata."""
     return _PROPAGATOR.extract(
