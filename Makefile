@@ -25,11 +25,11 @@ CHROMIUM := /usr/bin/chromium
 PROMETHEUS := /usr/bin/prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
-# Tests run in parallel, a file per worker (so its module fixtures start once); more workers
-# than cores, since many tests wait on servers; 0 runs them all in this process. Tests marked
-# `alone` assert a latency: they run afterwards, by themselves.
+# Tests run in parallel (tests/scheduling.py: long ones first, a file with a costly module
+# fixture on one worker); more workers than cores, since many tests wait on servers; 0 runs
+# them all in this process. Tests marked `alone` assert a latency: afterwards, by themselves.
 PYTEST_WORKERS ?= 4
-PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS))
 # $(call run_tests,PATHS,MARKERS): the selected tests in parallel, then their `alone` ones
 # (pytest's exit code 5, "no test selected", is not a failure there).
 define run_tests

@@ -67,3 +67,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in faults.table():
         terminalreporter.write_line(line)
     faults.write_json(Path("bench-results/chaos.json"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Long tests first and side by side; files with a costly module fixture kept on one worker
+    (`scheduling.py`)."""
+    from scheduling import KeepTogetherScheduling
+
+    return KeepTogetherScheduling(config, log)

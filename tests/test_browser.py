@@ -228,7 +228,7 @@ def test_every_series_chart_has_axes_and_a_tooltip_with_the_api_value(
                 (i, s) for i, s in enumerate(widget.series) if any(p.value for p in s.points[:-1])
             )
             point = max(series.points[:-1], key=lambda p: p.value)
-            page.query_selector(f'[data-widget="{info.id}"]').scroll_into_view_if_needed()
+            page.locator(f'[data-widget="{info.id}"]').scroll_into_view_if_needed()
             x, y = page.evaluate(POINT_AT, [info.id, index, point.at.seconds, point.value])
             page.mouse.move(x, y)
             tooltip = page.wait_for_selector(f'[data-widget="{info.id}"] .chart > div:not(:first-child)')

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
@@ -123,6 +123,11 @@ class _Watched:
     version: int = 0
 
 
+def _seconds_until(moment: datetime, now: datetime) -> float:
+    """From `now` to just after `moment` (a read at `moment` itself may fall before it)."""
+    return max((moment - now).total_seconds(), 0.0) + 0.02
+
+
 async def _rest(until: asyncio.Event, seconds: float) -> None:
     """Wait `seconds`, or less if `until` is set first."""
     with contextlib.suppress(TimeoutError):
@@ -135,7 +140,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         engine: WidgetEngine,
         *,
         retention_days: int,
-        watch_interval_seconds: float = 0.5,
+        watch_interval_seconds: float = 5.0,
         max_watchers: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         meter: metrics.Meter | None = None,
@@ -273,7 +278,9 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 report, content = await self._shared_report(
                     request.tab, widgets, scope, context, now, watched.version
                 )
-                pause = self._watch_interval
+                # Nothing changes the report but stored events (a notice wakes the stream) and the
+                # window moving on at the minute's end; the interval only covers a lost notice.
+                pause = min(self._watch_interval, _seconds_until(scope.window.end, now))
                 if content != last_sent:
                     since = time.monotonic() - sent_at
                     if since >= WATCH_MIN_GAP_SECONDS:
@@ -309,12 +316,11 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         now: datetime,
         version: int,
     ) -> tuple[pb.Report, bytes]:
-        """The live report and its content, read and built once for every stream showing it:
-        the same scope but the window, which is the live one for all of them (in buckets of the same
-        length). `version` counts the stored-round notices of the campaign, so a read after a
+        """The live report and its content, read and built once for every stream showing it: the
+        same scope, live window included (it moves a minute at a time, so a read never outlives
+        its minute). `version` counts the stored-round notices of the campaign, so a read after a
         notice is never one from before."""
-        shared = (getattr(scope, f.name) for f in fields(scope) if f.name != "window")
-        key = (tab, version, scope.window.granularity, *shared)
+        key = (tab, version, scope)
 
         async def read() -> tuple[pb.Report, bytes]:
             report = _report(tab, await self._engine.evaluate(widgets, scope, now), now)

@@ -12,9 +12,10 @@ class QuerySettings(CommonSettings):
     )
     watch_interval_seconds: float = env(
         "CR_QUERY_WATCH_INTERVAL_SECONDS",
-        0.5,
-        doc="How often WatchReport re-reads a report (it sends at most one a second, when numbers "
-        "change); streams showing the same report share their reads.",
+        5.0,
+        doc="WatchReport reads a report again when the aggregator stores events of its campaign and "
+        "when the live window moves on (each minute); also this often, in case a notice was lost. "
+        "Streams showing the same report share their reads.",
     )
     max_watchers: int = env(
         "CR_QUERY_MAX_WATCHERS", 256, doc="WatchReport streams served at once; more are RESOURCE_EXHAUSTED."

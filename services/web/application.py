@@ -20,6 +20,7 @@ other standard headers, and every error is JSON.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import urllib.parse
@@ -197,7 +198,7 @@ class Backend:
         )
         await response.prepare(request)
         try:
-            async for report in call:
+            while (report := await self._next_report(call, response)) is not grpc.aio.EOF:
                 await response.write(f"data: {json.dumps(convert.report_json(report))}\n\n".encode())
         except grpc.aio.AioRpcError as exc:
             await response.write(f"event: failure\ndata: {json.dumps({'error': exc.details()})}\n\n".encode())
@@ -206,6 +207,20 @@ class Backend:
         finally:
             call.cancel()
         return response
+
+    async def _next_report(
+        self, call: grpc.aio.UnaryStreamCall[Any, Any], response: web.StreamResponse
+    ) -> Any:
+        """The stream's next report; while none comes, a keep-alive comment every heartbeat. A
+        closed page is only noticed by writing to it, and a quiet report may stay unchanged for
+        hours: without these the WatchReport of every closed page would stay open."""
+        reading = asyncio.ensure_future(call.read())
+        try:
+            while not (await asyncio.wait({reading}, timeout=self._settings.heartbeat_seconds))[0]:
+                await response.write(b": keep-alive\n\n")
+        finally:
+            reading.cancel()
+        return reading.result()
 
     async def export(self, request: web.Request) -> web.Response:
         report_request = convert.report_request(_identity(request).tenant_id, request.query)
@@ -286,3 +301,13 @@ def application(settings: WebSettings, channel: grpc.aio.Channel) -> web.Applica
     app.on_response_prepare.append(_security_headers)
     app.add_routes(Backend(settings, channel).routes())
     return app
+
+
+async def serve(settings: WebSettings, channel: grpc.aio.Channel) -> web.AppRunner:
+    """The page listening on `CR_WEB_LISTEN` (port 0: any free one, see `runner.addresses`), as
+    the process serves it. The caller ends it with `runner.cleanup()`."""
+    runner = web.AppRunner(application(settings, channel), shutdown_timeout=settings.shutdown_grace_seconds)
+    await runner.setup()
+    host, _, port = settings.web_listen.rpartition(":")
+    await web.TCPSite(runner, host.strip("[]"), int(port)).start()
+    return runner

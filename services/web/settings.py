@@ -82,6 +82,12 @@ class WebSettings(ProcessSettings):
         "",
         doc="Web dashboard (identity `jwt`): the claim holding the tenant; empty: CR_WEB_TENANT.",
     )
+    heartbeat_seconds: float = env(
+        "CR_WEB_HEARTBEAT_SECONDS",
+        15.0,
+        doc="Web dashboard: a live report stream quiet this long gets a keep-alive comment, which "
+        "keeps proxies from closing it and ends the stream (and its WatchReport) once the page is gone.",
+    )
     allowed_hosts: str = env(
         "CR_WEB_ALLOWED_HOSTS",
         "127.0.0.1,localhost,::1",
@@ -102,5 +108,7 @@ class WebSettings(ProcessSettings):
             )
         if self.identity == "jwt" and not self.jwt_key_file:
             raise ValueError("CR_WEB_JWT_KEY_FILE is required with CR_WEB_IDENTITY=jwt")
+        if self.heartbeat_seconds <= 0:
+            raise ValueError("CR_WEB_HEARTBEAT_SECONDS must be more than 0")
         if self.allow_user_parameter and self.identity != "none":
             raise ValueError("CR_WEB_ALLOW_USER_PARAMETER only applies with CR_WEB_IDENTITY=none")

@@ -412,8 +412,12 @@ function watch() {
   if ($("window").value !== "live") return;
   const source = new EventSource(`/api/watch?${query({})}`);
   source.onmessage = (event) => {
-    state.report = JSON.parse(event.data);
-    render();
+    const report = JSON.parse(event.data);
+    // The stream's first report is usually the one just loaded: drawing it again would only
+    // close an open tooltip.
+    const changed = JSON.stringify(report.widgets) !== JSON.stringify(state.report && state.report.widgets);
+    state.report = report;
+    if (changed) render();
     status(`${UI[state.locale].updated} ${new Date(state.report.asOf).toLocaleTimeString(state.locale)}`);
   };
   source.addEventListener("failure", (event) => status(JSON.parse(event.data).error, true));
