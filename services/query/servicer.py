@@ -263,8 +263,9 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def _watch(
         self, request: pb.GetReportRequest, widgets: list[WidgetDef], context: Context
     ) -> AsyncIterator[pb.Report]:
-        """Read the report every interval, and at once when the aggregator says it stored events
-        of the campaign; send it when it changed, at most once a second."""
+        """Read the report at once when the aggregator says it stored events of the campaign,
+        when the live window moves on, and every interval (a lost notice); send it when it
+        changed, at most once a second."""
         campaign = (request.tenant_id, request.campaign_id)
         watched = self._watched.setdefault(campaign, _Watched())
         wake = asyncio.Event()

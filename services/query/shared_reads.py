@@ -1,7 +1,8 @@
 """Reads shared between the WatchReport streams that show the same report.
 
-A campaign's live report is typically open on many screens at once. Each stream reads every
-CR_QUERY_WATCH_INTERVAL_SECONDS; without sharing, N viewers cost N reads per interval. Here a
+A campaign's live report is typically open on many screens at once. Each stream reads after
+every stored-round notice of its campaign, each minute and every CR_QUERY_WATCH_INTERVAL_SECONDS;
+without sharing, N viewers cost N reads each time. Here a
 read of a report is shared by every stream asking for the same report while it runs (single
 flight) and for `max_age` seconds after it finished, so N viewers cost about one read per
 `max_age`, whatever N is. `max_age` is kept below the watch interval, so no stream sees data
