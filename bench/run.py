@@ -293,7 +293,35 @@ async def extreme_latencies(settings: CommonSettings, client: Client, size: Size
             timings[f"{window_name} tab email @ {label}"] = await _timed(
                 lambda r=request: client.query.GetReport(r), size.query_calls
             )
+        timings.update(await recipient_latencies(client, campaign, label, urls=urls, calls=size.query_calls))
     return timings
+
+
+async def recipient_latencies(
+    client: Client, campaign: str, label: str, *, urls: bool, calls: int
+) -> dict[str, list[float]]:
+    """ListRecipients pages of 1,000: everyone who opened (the first page, and the next one
+    through its token), or who clicked one of the many URLs."""
+    who = query_service_pb2.ListRecipientsRequest(tenant_id="bench", campaign_id=campaign, page_size=1_000)
+    if urls:
+        who.event_type, who.url = event_pb2.EVENT_TYPE_CLICKED, "https://shop.example/item/7"
+        return {
+            f"ListRecipients one URL's clickers @ {label}": await _timed(
+                lambda: client.query.ListRecipients(who), calls
+            )
+        }
+    who.event_type = event_pb2.EVENT_TYPE_OPENED
+    first = await client.query.ListRecipients(who)
+    following = query_service_pb2.ListRecipientsRequest(page_token=first.next_page_token)
+    following.MergeFrom(who)
+    return {
+        f"ListRecipients first page of 1,000 @ {label}": await _timed(
+            lambda: client.query.ListRecipients(who), calls
+        ),
+        f"ListRecipients next page of 1,000 @ {label}": await _timed(
+            lambda: client.query.ListRecipients(following), calls
+        ),
+    }
 
 
 def tab_ratios(queries: dict[str, list[float]], sizes: tuple[int, ...]) -> dict[str, float]:

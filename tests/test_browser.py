@@ -451,6 +451,31 @@ def test_csv_export_of_a_widget_matches_the_api(page: Page, filled: RunningStack
     assert {"email_statistics", "email_summary", "email_top_links"} <= widgets
 
 
+def test_who_on_a_top_link_downloads_the_profiles_that_clicked_it(page: Page, filled: RunningStack) -> None:
+    top = grpc_widget(filled, "email_top_links").rows[0]
+    link = page.locator('[data-widget="email_top_links"] tbody tr').first.locator('a[data-action="who"]')
+    with page.expect_download() as download:
+        link.click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    request = query_service_pb2.ListRecipientsRequest(
+        tenant_id="demo",
+        campaign_id=CAMPAIGN,
+        event_type=event_pb2.EVENT_TYPE_CLICKED,
+        channel=event_pb2.CHANNEL_EMAIL,
+        url=top.key,
+        page_size=1000,
+    )
+    with grpc.insecure_channel(filled.query_address) as channel:
+        listed = query_service_pb2_grpc.QueryServiceStub(channel).ListRecipients(request, timeout=10)
+    assert not listed.next_page_token
+    assert rows and [row["profile_id"] for row in rows] == [r.profile_id for r in listed.recipients]
+    counts = {m.id: m.value for m in top.metrics}
+    assert (sum(int(row["events"]) for row in rows), len(rows)) == (
+        counts["clicks"],
+        counts["distinct_clicks"],
+    )
+
+
 @pytest.mark.alone
 def test_a_new_event_appears_on_the_open_page_within_two_seconds(page: Page, filled: RunningStack) -> None:
     sent = tiles(page, "email_statistics")["sent"]

@@ -56,6 +56,7 @@ class QueryComponent:
         self._queries = QueryServicer(
             WidgetEngine(clickhouse, max_rows=settings.max_rows, meter=meter),
             retention_days=settings.global_retention_days,
+            raw_retention_days=settings.retention_days,
             watch_interval_seconds=settings.watch_interval_seconds,
             max_watchers=settings.max_watchers,
             meter=meter,

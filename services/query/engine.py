@@ -28,6 +28,7 @@ from campaignreports.domain.catalog import (
     stored_dimension,
 )
 from campaignreports.domain.windows import Window
+from campaignreports.recipients import RecipientQuery, recipients_query
 from campaignreports.rollups import Column, Cut, breakdown_query, campaigns_query, series_query
 
 TOTALS = ("", "")
@@ -116,6 +117,10 @@ class UnknownControlError(ValueError):
 
 
 @functools.cache
+def _from_millis(millis: int) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
 def _columns(widget: WidgetDef) -> list[Column]:
     """The counted columns the widget reads; a row per channel reads each metric per channel too."""
     counted = metrics.counted_dependencies(widget.metric_ids)
@@ -224,6 +229,16 @@ class WidgetEngine:
         return [
             (campaign, datetime.fromtimestamp(latest, UTC), int(events), datetime.fromtimestamp(first, UTC))
             for campaign, latest, events, first in rows
+        ]
+
+    async def recipients(self, query: RecipientQuery) -> list[tuple[str, datetime, datetime, int]]:
+        """A page of (profile_id, first and last matching event, matching events), and one row
+        more when another page follows."""
+        raw = recipients_query(self._clickhouse.database, query)
+        rows = await self._query(raw.sql, raw.parameters)
+        return [
+            (profile, _from_millis(first), _from_millis(last), int(events))
+            for profile, first, last, events in rows
         ]
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:

@@ -8,7 +8,7 @@ import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -17,6 +17,7 @@ from opentelemetry import metrics
 from campaignreports import auth
 from campaignreports.domain import texts
 from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_widgets
+from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS, PLATFORM_KEYS
 from campaignreports.domain.validation import is_valid_timestamp
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
@@ -31,6 +32,16 @@ from campaignreports.query.engine import (
     metric_infos,
 )
 from campaignreports.query.shared_reads import SharedReads
+from campaignreports.recipients import (
+    DEFAULT_PAGE_SIZE,
+    FILTER_COLUMNS,
+    MAX_PAGE_SIZE,
+    PageTokenError,
+    RecipientQuery,
+    after_token,
+    page_token,
+    recipients_link,
+)
 from campaignreports.v1 import query_service_pb2 as pb
 from campaignreports.v1 import query_service_pb2_grpc
 
@@ -52,6 +63,24 @@ _LIVE_GRANULARITIES = {
 Request = pb.GetWidgetRequest | pb.GetReportRequest
 # WatchReport sends at most one report a second (the API's promise), however often it reads.
 WATCH_MIN_GAP_SECONDS = 1.0
+
+
+async def _require_campaign(request: Request | pb.ListRecipientsRequest, context: Context) -> None:
+    for field in ("tenant_id", "campaign_id"):
+        if not getattr(request, field):
+            await abort_field(context, field, f"{field} is required")
+
+
+def _recipients_link(widget: WidgetDef) -> pb.RecipientsLink | None:
+    link = recipients_link(widget)
+    if link is None:
+        return None
+    # Stored keys are the enum value names without their prefix, in lower case.
+    return pb.RecipientsLink(
+        event_type=f"EVENT_TYPE_{link.event_type.upper()}",
+        channel=f"CHANNEL_{link.channel.upper()}" if link.channel else None,
+        key_field=link.key_field,
+    )
 
 
 def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
@@ -140,6 +169,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         engine: WidgetEngine,
         *,
         retention_days: int,
+        raw_retention_days: int,
         watch_interval_seconds: float = 5.0,
         max_watchers: int = 256,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -147,6 +177,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     ) -> None:
         self._engine = engine
         self._retention_days = retention_days
+        self._raw_retention_days = raw_retention_days
         self._watch_interval = watch_interval_seconds
         self._clock = clock
         self._closing = asyncio.Event()
@@ -200,6 +231,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                         )
                         for info in metric_infos(w, request.locale)
                     ],
+                    recipients=_recipients_link(w),
                 )
             )
         return pb.ListWidgetsResponse(widgets=infos)
@@ -224,6 +256,72 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 for campaign, latest, events, first in found
             ]
         )
+
+    async def ListRecipients(
+        self, request: pb.ListRecipientsRequest, context: Context
+    ) -> pb.ListRecipientsResponse:
+        query = await self._recipient_query(request, context)
+        found = await self._engine.recipients(query)
+        page = found[: query.page_size]
+        return pb.ListRecipientsResponse(
+            recipients=[
+                pb.Recipient(
+                    profile_id=profile, first_at=_timestamp(first), last_at=_timestamp(last), events=n
+                )
+                for profile, first, last, n in page
+            ],
+            next_page_token=page_token(query, page[-1][0]) if len(found) > query.page_size else "",
+        )
+
+    async def _recipient_query(self, request: pb.ListRecipientsRequest, context: Context) -> RecipientQuery:
+        await _require_campaign(request, context)
+        event_type = EVENT_TYPE_KEYS.get(request.event_type)
+        if event_type is None:
+            await abort_field(
+                context, "event_type", "event_type is required (an EventType other than UNSPECIFIED)"
+            )
+        enums = {"channel": (request.channel, CHANNEL_KEYS), "platform": (request.platform, PLATFORM_KEYS)}
+        keys = {}
+        for field, (number, known) in enums.items():
+            if number and number not in known:
+                await abort_field(context, field, f"{field} {number} is not a value of the contract's enum")
+            keys[field] = known.get(number, "")
+        if not 0 <= request.page_size <= MAX_PAGE_SIZE:
+            await abort_field(
+                context, "page_size", f"page_size is 1 to {MAX_PAGE_SIZE} (0: {DEFAULT_PAGE_SIZE})"
+            )
+        await auth.require_tenant(context, request.tenant_id)
+        now = self._clock()
+        try:
+            window = self._window(request, now)
+        except WindowError as exc:
+            await abort_field(context, exc.field, str(exc))
+        kept_from = now - timedelta(days=self._raw_retention_days)
+        if window.start < kept_from:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"recipients are read from raw events, which are kept {self._raw_retention_days} days "
+                f"(CR_RETENTION_DAYS): the window starts at {window.start:%Y-%m-%d %H:%M} UTC, before "
+                f"{kept_from:%Y-%m-%d %H:%M} UTC; the report's figures come from rollups kept longer",
+            )
+        given = {column: getattr(request, column) for column in FILTER_COLUMNS} | {
+            "platform": keys["platform"]
+        }
+        query = RecipientQuery(
+            tenant_id=request.tenant_id,
+            campaign_id=request.campaign_id,
+            event_type=event_type,
+            channel=keys["channel"],
+            start=window.start,
+            end=window.end,
+            filters=tuple((column, value) for column, value in given.items() if value),
+            include_machine_activity=request.include_machine_activity,
+            page_size=request.page_size or DEFAULT_PAGE_SIZE,
+        )
+        try:
+            return dataclasses.replace(query, after=after_token(query, request.page_token))
+        except PageTokenError as exc:
+            await abort_field(context, "page_token", str(exc))
 
     async def GetWidget(self, request: pb.GetWidgetRequest, context: Context) -> pb.Widget:
         widget = WIDGETS.get(request.widget_id)
@@ -336,9 +434,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         return tab_widgets(request.tab)
 
     async def _scope(self, request: Request, context: Context, now: datetime) -> Scope:
-        for field in ("tenant_id", "campaign_id"):
-            if not getattr(request, field):
-                await abort_field(context, field, f"{field} is required")
+        await _require_campaign(request, context)
         await auth.require_tenant(context, request.tenant_id)
         try:
             window = self._window(request, now)
@@ -353,7 +449,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             getattr(request, "control_treatment_id", ""),
         )
 
-    def _window(self, request: Request, now: datetime) -> Window:
+    def _window(self, request: Request | pb.ListRecipientsRequest, now: datetime) -> Window:
         if not request.HasField("window") or request.window.WhichOneof("kind") != "range":
             granularity = request.window.live.granularity
             if granularity not in _LIVE_GRANULARITIES:

@@ -18,6 +18,7 @@ from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
+from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS, PLATFORM_KEYS
 from campaignreports.v1 import dashboard_service_pb2, query_service_pb2
 
 GRANULARITIES = {
@@ -86,6 +87,60 @@ def report_request(tenant_id: str, parameters: Mapping[str, str]) -> query_servi
         locale=parameters.get("locale", "en"),
         include_machine_activity=parameters.get("machine") == "1",
     )
+
+
+# The recipients export's enum parameters: the stored keys the API shows as row keys.
+_RECIPIENT_ENUMS = {
+    "type": ("event_type", EVENT_TYPE_KEYS),
+    "channel": ("channel", CHANNEL_KEYS),
+    "platform": ("platform", PLATFORM_KEYS),
+}
+# Its text filters, named as the request's fields (and the catalog's dimensions).
+_RECIPIENT_FILTERS = ("url", "recipient_domain", "reason", "treatment_id")
+
+
+def recipients_request(
+    tenant_id: str, parameters: Mapping[str, str]
+) -> query_service_pb2.ListRecipientsRequest:
+    """`campaign`, `type` (an event type's key: `clicked`), optionally `channel`, `platform`,
+    `url`, `recipient_domain`, `reason`, `treatment_id`, `machine=1` and the report's window
+    parameters."""
+    request = query_service_pb2.ListRecipientsRequest(
+        tenant_id=tenant_id,
+        campaign_id=parameters.get("campaign", ""),
+        window=window(parameters),
+        include_machine_activity=parameters.get("machine") == "1",
+        page_size=1000,
+    )
+    for parameter, (field, keys) in _RECIPIENT_ENUMS.items():
+        key = parameters.get(parameter, "")
+        if not key and parameter != "type":
+            continue
+        numbers = {name: number for number, name in keys.items()}
+        if key not in numbers:
+            raise ParameterError(parameter, f"{parameter} must be one of {', '.join(sorted(numbers))}")
+        setattr(request, field, numbers[key])
+    for field in _RECIPIENT_FILTERS:
+        setattr(request, field, parameters.get(field, ""))
+    return request
+
+
+def recipients_csv(recipients: list[query_service_pb2.Recipient], *, header: bool) -> str:
+    """Rows of profile id (from events, so neutralised), first and last event, events."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if header:
+        writer.writerow(["profile_id", "first_at", "last_at", "events"])
+    for recipient in recipients:
+        writer.writerow(
+            [
+                text_cell(recipient.profile_id),
+                _stamp(recipient.first_at),
+                _stamp(recipient.last_at),
+                recipient.events,
+            ]
+        )
+    return out.getvalue()
 
 
 def to_json(message: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@ const UI = {
         buckets: "Buckets", period: "Period", from: "From", to: "To", zone: "Time zone", granularity: "Buckets", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 h", hour: "Hour", day: "Day", week: "Week", month: "Month", of: "of",
         campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
         machine: "Count machine opens and clicks", edit: "Modify dashboard", done: "Done", save: "Save",
-        reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV", saved: "Layout saved", conflict:
+        reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV",
+        who: "Who?", whoTitle: "The profiles behind this row (CSV)", saved: "Layout saved", conflict:
         "Someone saved this dashboard meanwhile: reloaded", heading: "Campaign report", updated: "Updated",
         tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
@@ -20,6 +21,7 @@ const UI = {
         campaign: "Campagne", window: "Période", live: "En direct (24 h)", global: "Global", language: "Langue",
         machine: "Compter les ouvertures et clics automatiques", edit: "Modifier le tableau de bord", done: "Terminé",
         save: "Enregistrer", reset: "Rétablir par défaut", export: "Exporter l'onglet (CSV)", csv: "CSV",
+        who: "Qui ?", whoTitle: "Les profils derrière cette ligne (CSV)",
         saved: "Disposition enregistrée", conflict: "Tableau de bord modifié entre-temps : rechargé",
         heading: "Rapport de campagne", updated: "Mis à jour",
         tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
@@ -29,7 +31,8 @@ const UI = {
         buckets: "Intervall", period: "Förval", from: "Från", to: "Till", zone: "Tidszon", granularity: "Intervall", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 tim", hour: "Timme", day: "Dag", week: "Vecka", month: "Månad", of: "av",
         campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
         machine: "Räkna maskinöppningar och maskinklick", edit: "Ändra instrumentpanel", done: "Klar", save: "Spara",
-        reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV", saved: "Layouten sparad",
+        reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV",
+        who: "Vilka?", whoTitle: "Profilerna bakom raden (CSV)", saved: "Layouten sparad",
         conflict: "Någon sparade under tiden: laddades om", heading: "Kampanjrapport", updated: "Uppdaterad",
         tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
                 direct_mail: "Direktreklam", experiment: "Experiment" } },
@@ -38,7 +41,8 @@ const UI = {
         buckets: "Intervallen", period: "Vooraf ingestelde periode", from: "Van", to: "Tot", zone: "Tijdzone", granularity: "Intervallen", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 u", hour: "Uur", day: "Dag", week: "Week", month: "Maand", of: "van",
         campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
         machine: "Machine-opens en -kliks meetellen", edit: "Dashboard aanpassen", done: "Klaar", save: "Opslaan",
-        reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV", saved: "Indeling opgeslagen",
+        reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV",
+        who: "Wie?", whoTitle: "De profielen achter deze rij (CSV)", saved: "Indeling opgeslagen",
         conflict: "Iemand sloeg intussen op: opnieuw geladen", heading: "Campagnerapport", updated: "Bijgewerkt",
         tabs: { campaign: "Campagne", email: "E-mail", sms: "Sms", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
@@ -265,6 +269,17 @@ function timeSeries(widget, stacked) {
   });
 }
 
+// A breakdown row's recipients (ListRecipients as CSV): the link ListWidgets describes, filled
+// with the row's key and the page's window.
+function whoLink(link, row) {
+  const key = (name, prefix) => name.replace(prefix, "").toLowerCase();
+  const extra = { type: key(link.eventType, "EVENT_TYPE_"), [link.keyField]: row.key };
+  if (link.channel !== "CHANNEL_UNSPECIFIED") extra.channel = key(link.channel, "CHANNEL_");
+  const words = UI[state.locale];
+  return element("a", { href: `/api/recipients.csv?${query(extra)}`, download: "", "data-action": "who",
+                        title: words.whoTitle }, words.who);
+}
+
 function body(widget, info, view) {
   if (info.kind === "WIDGET_KIND_KPI") {
     if (view === "funnel") return funnel(`${widget.id}:funnel`, widget.title, widget.metrics);
@@ -277,8 +292,9 @@ function body(widget, info, view) {
     if (view === "donut") return donut(`${widget.id}:donut`, widget.title, parts);
     if (view === "graph") return bars(`${widget.id}:graph`, widget.title, parts);
     const headers = ["", ...(widget.rows[0] ? widget.rows[0].metrics.map((m) => heading(info, m)) : [])];
-    return table(headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
-      m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`)]));
+    const who = info.recipients ? (r) => [whoLink(info.recipients, r)] : () => [];
+    return table(info.recipients ? [...headers, ""] : headers, widget.rows.map((r) => [r.label, ...r.metrics.map((m) =>
+      m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`), ...who(r)]));
   }
   if (view === "table") {  // the buckets where something happened
     const at = widget.series[0] ? widget.series[0].at : [];
