@@ -46,8 +46,19 @@ def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
         "AND engine = 'MaterializedView' ORDER BY name",
         {"db": database},
     )
+    projections = clickhouse.query_rows(
+        "SELECT table, name, sorting_key FROM system.projections "
+        "WHERE database = {db:String} AND NOT endsWith(table, '_v3') ORDER BY 1, 2",
+        {"db": database},
+    )
     normalised = [(name, query.replace(f"{database}.", "")) for name, query in views]
-    return {"tables": tables, "columns": columns, "indexes": indexes, "views": normalised}
+    return {
+        "tables": tables,
+        "columns": columns,
+        "indexes": indexes,
+        "projections": projections,
+        "views": normalised,
+    }
 
 
 def test_migrating_twice_changes_nothing(clickhouse: ClickHouse) -> None:

@@ -141,6 +141,8 @@ def recipients_query(database: str, query: RecipientQuery) -> RawQuery:
         "SELECT profile_id, toUnixTimestamp64Milli(min(occurred_at)),"
         " toUnixTimestamp64Milli(max(occurred_at)), count()\n"
         f"FROM {database}.events\nWHERE " + "\n  AND ".join(conditions) + "\n"
-        "GROUP BY profile_id\nORDER BY profile_id\nLIMIT {limit:UInt32}"
+        "GROUP BY profile_id\nORDER BY profile_id\nLIMIT {limit:UInt32}\n"
+        # Read in the projection's order (by profile) from `after`, stopping after the page.
+        "SETTINGS optimize_aggregation_in_order = 1"
     )
     return RawQuery(sql, parameters)

@@ -79,13 +79,21 @@ class SchemaInputs:
     # (name, first dimension, second dimension)
     breakdown_pairs: tuple[tuple[str, str, str], ...]
     distinct_profile_types: tuple[str, ...]
+    # Projections of the raw table (DDL, each a line of its CREATE TABLE).
+    raw_projections: tuple[str, ...] = ()
 
+
+# The raw events again, sorted by profile within a campaign and type: ListRecipients reads a
+# page from where the previous one ended (aggregation in order), instead of every profile of the
+# campaign for each page (measured: 20 ms instead of 50-250 ms a page at 1M recipients).
+RECIPIENTS_PROJECTION = "PROJECTION by_profile (SELECT * ORDER BY tenant_id, campaign_id, type, profile_id)"
 
 CURRENT_INPUTS = SchemaInputs(
     RAW_COLUMN_DDL,
     BREAKDOWN_DIMENSIONS,
     tuple((name, first, second) for name, (first, second) in BREAKDOWN_PAIRS.items()),
     tuple(sorted(DISTINCT_PROFILE_TYPES)),
+    (RECIPIENTS_PROJECTION,),
 )
 
 
@@ -137,7 +145,7 @@ def _events(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
             profile_no UInt32,
             event_key UInt64,
             round_token String,
-            stored_at DateTime64(3, 'UTC') DEFAULT now64(3)
+            stored_at DateTime64(3, 'UTC') DEFAULT now64(3){"".join(f", {p}" for p in inputs.raw_projections)}
         )
         ENGINE = {d.engine("MergeTree", "events" + suffix)}
         PARTITION BY toMonday(occurred_at)
@@ -422,6 +430,17 @@ def _v4(d: Dialect) -> list[str]:
     return statements + table_statements(d, "", _V4_INPUTS) + view_statements(d, "", _V4_INPUTS)
 
 
+def _v5(d: Dialect) -> list[str]:
+    """The raw table's projection by profile, built for the data already there in the
+    background (a mutation: reads use it on the parts that have it)."""
+    events = f"{d.local('events')}{d.on_cluster}"
+    return [
+        f"ALTER TABLE {events} ADD PROJECTION IF NOT EXISTS "
+        "by_profile (SELECT * ORDER BY tenant_id, campaign_id, type, profile_id)",
+        f"ALTER TABLE {events} MATERIALIZE PROJECTION by_profile",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw events", _v1),
     Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
@@ -431,6 +450,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "dense profile numbers and bitmaps; minute, 15-minute, hour and day rollups; dedup by the writer",
         _v4,
     ),
+    Migration(5, "raw events by profile (ListRecipients)", _v5),
 )
 
 
