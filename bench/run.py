@@ -293,15 +293,19 @@ async def extreme_latencies(settings: CommonSettings, client: Client, size: Size
             timings[f"{window_name} tab email @ {label}"] = await _timed(
                 lambda r=request: client.query.GetReport(r), size.query_calls
             )
-        timings.update(await recipient_latencies(client, campaign, label, urls=urls, calls=size.query_calls))
+        timings.update(
+            await recipient_latencies(
+                client, campaign, label, urls=urls, calls=size.query_calls, profiles=count
+            )
+        )
     return timings
 
 
 async def recipient_latencies(
-    client: Client, campaign: str, label: str, *, urls: bool, calls: int
+    client: Client, campaign: str, label: str, *, urls: bool, calls: int, profiles: int
 ) -> dict[str, list[float]]:
-    """ListRecipients pages of 1,000: everyone who opened (the first page, and the next one
-    through its token), or who clicked one of the many URLs."""
+    """ListRecipients pages of 1,000: who clicked one of the many URLs (the same page, `calls`
+    times), or every page of everyone who opened, checked to list each profile once, in order."""
     who = query_service_pb2.ListRecipientsRequest(tenant_id="bench", campaign_id=campaign, page_size=1_000)
     if urls:
         who.event_type, who.url = event_pb2.EVENT_TYPE_CLICKED, "https://shop.example/item/7"
@@ -311,17 +315,21 @@ async def recipient_latencies(
             )
         }
     who.event_type = event_pb2.EVENT_TYPE_OPENED
-    first = await client.query.ListRecipients(who)
-    following = query_service_pb2.ListRecipientsRequest(page_token=first.next_page_token)
-    following.MergeFrom(who)
-    return {
-        f"ListRecipients first page of 1,000 @ {label}": await _timed(
-            lambda: client.query.ListRecipients(who), calls
-        ),
-        f"ListRecipients next page of 1,000 @ {label}": await _timed(
-            lambda: client.query.ListRecipients(following), calls
-        ),
-    }
+    samples, listed, last = [], 0, ""
+    while True:
+        start = time.perf_counter()
+        page = await client.query.ListRecipients(who)
+        samples.append(time.perf_counter() - start)
+        ids = [recipient.profile_id for recipient in page.recipients]
+        if ids and (ids[0] <= last or ids != sorted(set(ids))):
+            raise RuntimeError(f"ListRecipients listed a profile twice or out of order after {last!r}")
+        listed, last = listed + len(ids), ids[-1] if ids else last
+        if not page.next_page_token:
+            break
+        who.page_token = page.next_page_token
+    if listed != profiles:
+        raise RuntimeError(f"ListRecipients listed {listed:,} of the {profiles:,} profiles that opened")
+    return {f"ListRecipients each page of 1,000 through {listed:,} recipients": samples}
 
 
 def tab_ratios(queries: dict[str, list[float]], sizes: tuple[int, ...]) -> dict[str, float]:
