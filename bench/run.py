@@ -377,6 +377,12 @@ async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str
             timings[f"{window_name} tab {tab}"] = await _timed(
                 lambda r=request: client.query.GetReport(r), calls
             )
+            if tab in ("email", "push"):  # one of the two waves of the channel's message, beside the whole
+                one = query_service_pb2.GetReportRequest(message_id=f"{campaign}-{tab}-wave-1")
+                one.MergeFrom(request)
+                timings[f"{window_name} tab {tab}, one message"] = await _timed(
+                    lambda r=one: client.query.GetReport(r), calls
+                )
     # 400 days by month, every tab: the whole global retention (less an hour, so that the start
     # is still inside it when the query arrives).
     year = _range(datetime.now(UTC), timedelta(days=400, hours=-1), query_service_pb2.GRANULARITY_MONTH)

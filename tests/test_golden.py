@@ -48,6 +48,7 @@ class Ev:
     interaction_type: str
     element_id: str
     is_machine: bool
+    message_id: str
 
 
 def _key(enum: object, number: int, prefix: str) -> str:
@@ -69,6 +70,7 @@ def plain(event: event_pb2.Event) -> Ev:
         event.interaction_type,
         event.element_id,
         event.is_machine,
+        event.message_id,
     )
 
 
@@ -617,13 +619,18 @@ async def golden(nats_server: NatsServer, chdb_dsn: str):
 
 
 async def _report(
-    golden: Golden, tab: str, window: query_service_pb2.TimeWindow | None, machine: bool = False
+    golden: Golden,
+    tab: str,
+    window: query_service_pb2.TimeWindow | None,
+    machine: bool = False,
+    message_id: str = "",
 ):
     request = query_service_pb2.GetReportRequest(
         tenant_id=golden.pipeline.tenant_id,
         campaign_id=golden.campaign_id,
         tab=tab,
         include_machine_activity=machine,
+        message_id=message_id,
     )
     if window is not None:
         request.window.CopyFrom(window)
@@ -714,6 +721,37 @@ async def test_machine_activity_is_separate_unless_included(golden: Golden) -> N
     assert included["opens"] == excluded["opens"] + excluded["machine_opens"]
     assert included["clicks"] == excluded["clicks"] + excluded["machine_clicks"]
     assert included["distinct_opens"] > excluded["distinct_opens"]
+
+
+async def test_a_message_filter_counts_that_messages_events_only(golden: Golden) -> None:
+    """Each tab, live and over days, for one wave of the email message: every widget equals the
+    independent counts of that message's events alone."""
+    message = "golden-email-wave-2"
+    mine = [e for e in golden.events if e.message_id == message]
+    assert 0 < len(mine) < len([e for e in golden.events if e.channel == "email"])
+    window = Range(
+        "UTC", "DAY", golden.dst_day - timedelta(days=3), datetime.now(UTC).date() + timedelta(days=2)
+    )
+    start, end = window.bounds()
+    checked = 0
+    for tab in TABS:
+        report = await _report(golden, tab, None, message_id=message)
+        buckets = live_buckets(report.as_of.ToDatetime(UTC))
+        live = [e for e in mine if buckets[0] <= e.at < buckets[-1] + timedelta(minutes=1)]
+        for widget in report.widgets:
+            check_widget(widget, live, buckets, machine=False)
+        report = await _report(golden, tab, window.request(), message_id=message)
+        for widget in report.widgets:
+            check_widget(widget, [e for e in mine if start <= e.at < end], window.buckets(), machine=False)
+            checked += 1
+    assert checked == 58
+    email = {m.id: m.value for w in (await _report(golden, "email", None, message_id=message)).widgets
+             if w.id == "email_statistics" for m in w.metrics}  # fmt: skip
+    everything = {m.id: m.value for w in (await _report(golden, "email", None)).widgets
+                  if w.id == "email_statistics" for m in w.metrics}  # fmt: skip
+    assert (
+        0 < email["sent"] < everything["sent"] and 0 < email["distinct_opens"] < everything["distinct_opens"]
+    )
 
 
 async def test_get_widget_answers_as_the_report_does(golden: Golden) -> None:

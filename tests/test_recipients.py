@@ -219,3 +219,27 @@ async def test_the_web_page_exports_every_page_as_csv(pipeline: Pipeline) -> Non
         old = datetime.now(UTC).date() - timedelta(days=pipeline.settings.retention_days + 3)
         beyond = await client.get(f"{query}&window=range&start={old}&end={old + timedelta(days=1)}")
         assert beyond.status == 409 and "CR_RETENTION_DAYS" in (await beyond.json())["error"]
+
+
+async def test_a_message_narrows_the_recipients_to_its_events(pipeline: Pipeline) -> None:
+    campaign = f"runs-{uuid.uuid4().hex[:6]}"
+    runs = {"run-1": ["a", "b"], "run-2": ["b", "c", "d"]}
+    await ingest(
+        pipeline,
+        [
+            email_event(pipeline.tenant_id, campaign, OPENED, profile, message_id=run)
+            for run, profiles in runs.items()
+            for profile in profiles
+        ],
+    )
+
+    async def listed(message_id: str) -> list[str]:
+        reply = await pipeline.query.ListRecipients(
+            query_service_pb2.ListRecipientsRequest(
+                tenant_id=pipeline.tenant_id, campaign_id=campaign, event_type=OPENED, message_id=message_id
+            )
+        )
+        return [r.profile_id for r in reply.recipients]
+
+    assert await poll_async(lambda: listed(""), lambda found: len(found) == 4) == ["a", "b", "c", "d"]
+    assert await listed("run-1") == ["a", "b"] and await listed("run-2") == ["b", "c", "d"]

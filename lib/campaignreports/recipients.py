@@ -23,7 +23,7 @@ from campaignreports.domain.metrics import METRICS, Counted
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 # The raw-table columns a request may narrow the profiles by, each to one exact value.
-FILTER_COLUMNS = ("url", "recipient_domain", "reason", "platform", "treatment_id")
+FILTER_COLUMNS = ("url", "recipient_domain", "reason", "platform", "treatment_id", "message_id")
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,11 @@ class RollupQuery:
     parameters: dict[str, Any]
 
 
-def _parameters(tenant_id: str, campaign_id: str, window: Window) -> dict[str, Any]:
-    return {"tenant_id": tenant_id, "campaign_id": campaign_id, "timezone": window.timezone}
+def _parameters(tenant_id: str, campaign_id: str, window: Window, message_id: str) -> dict[str, Any]:
+    parameters = {"tenant_id": tenant_id, "campaign_id": campaign_id, "timezone": window.timezone}
+    if message_id:  # one message or run of the campaign (a rollup key, like the campaign)
+        parameters["message_id"] = message_id
+    return parameters
 
 
 def _levels(window: Window) -> tuple[Level, ...]:
@@ -168,10 +171,11 @@ def _source(
     level = level_for(window, per_bucket=per_bucket)
     columns = _SOURCE_COLUMNS if with_profiles else _SOURCE_COLUMNS.removesuffix(", profiles")
     parameters.update({"start": int(window.start.timestamp()), "end": int(window.end.timestamp())})
+    message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
     return (
         f"(SELECT {columns} FROM {database}.{level.table}\n"
         "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
-        f" AND {dimension}\n"
+        f"{message} AND {dimension}\n"
         "  AND bucket >= toDateTime({start:Int64}, 'UTC') AND bucket < toDateTime({end:Int64}, 'UTC'))"
     )
 
@@ -202,9 +206,11 @@ def breakdown_query(
     window: Window,
     include_machine_activity: bool,
     cuts: Sequence[Cut] = (),
+    message_id: str = "",
 ) -> RollupQuery:
-    """Rows (dimension, value, *columns) for the totals (dimension '') and each dimension."""
-    parameters = _parameters(tenant_id, campaign_id, window)
+    """Rows (dimension, value, *columns) for the totals (dimension '') and each dimension; of
+    one message of the campaign when `message_id` is set."""
+    parameters = _parameters(tenant_id, campaign_id, window, message_id)
     parameters["dimensions"] = ["", *dimensions]
     source = _source(
         database,
@@ -254,10 +260,12 @@ def series_query(
     window: Window,
     include_machine_activity: bool,
     cut: Cut | None = None,
+    message_id: str = "",
 ) -> RollupQuery:
     """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window;
-    with a `cut`, rows (value, bucket start, *columns) of the cut dimension's values it keeps."""
-    parameters = _parameters(tenant_id, campaign_id, window)
+    with a `cut`, rows (value, bucket start, *columns) of the cut dimension's values it keeps;
+    of one message of the campaign when `message_id` is set."""
+    parameters = _parameters(tenant_id, campaign_id, window, message_id)
     if cut is not None:
         assert _KEY.fullmatch(cut.dimension), cut.dimension
     source = _source(

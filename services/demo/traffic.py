@@ -82,6 +82,8 @@ class _Funnel:
         self.rng = rng
         self.profile_id = f"profile-{profile}"
         self.treatment = TREATMENTS[profile % 2]
+        # Each channel's message goes out in two waves (a recurring send's runs), a profile in one.
+        self.wave = 1 + (profile // 2) % 2
         start = campaign.now - campaign.span * rng.random()
         if campaign.history and rng.random() < campaign.history_share:
             start = campaign.now - campaign.span - campaign.history * rng.random()
@@ -95,7 +97,7 @@ class _Funnel:
             event_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             tenant_id=self.campaign.tenant_id,
             campaign_id=self.campaign.campaign_id,
-            message_id=f"{self.campaign.campaign_id}-{event_pb2.Channel.Name(channel).lower()}",
+            message_id=self.message_id(channel),
             channel=channel,
             type=event_type,
             profile_id=self.profile_id,
@@ -104,6 +106,13 @@ class _Funnel:
         )
         event.occurred_at.FromDatetime(self.clock)
         self.events.append(event)
+
+    def message_id(self, channel: event_pb2.Channel) -> str:
+        """The channel's message in the profile's wave (campaign-level events have none)."""
+        if not channel:
+            return ""
+        name = event_pb2.Channel.Name(channel).removeprefix("CHANNEL_").lower()
+        return f"{self.campaign.campaign_id}-{name}-wave-{self.wave}"
 
     def chance(self, probability: float) -> bool:
         return self.rng.random() < probability

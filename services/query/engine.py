@@ -45,6 +45,7 @@ class Scope:
     locale: str = "en"
     include_machine_activity: bool = False
     control_treatment_id: str = ""
+    message_id: str = ""  # one message or run of the campaign ('' for all)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ class WidgetEngine:
             window=scope.window,
             include_machine_activity=scope.include_machine_activity,
             cuts=_cuts(widgets, self._max_rows),
+            message_id=scope.message_id,
         )
         return {
             (dimension, value): dict(zip(columns, map(float, counts), strict=True))
@@ -298,6 +300,7 @@ class WidgetEngine:
             window=scope.window,
             include_machine_activity=scope.include_machine_activity,
             cut=cut,
+            message_id=scope.message_id,
         )
         by_value: dict[str, dict[Column, dict[int, float]]] = {}
         for row in await self._query(query.sql, query.parameters):

@@ -447,6 +447,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             request.locale,
             request.include_machine_activity,
             getattr(request, "control_treatment_id", ""),
+            request.message_id,
         )
 
     def _window(self, request: Request | pb.ListRecipientsRequest, now: datetime) -> Window:

@@ -5,7 +5,7 @@ any UI backend (this is a client, not a second implementation of queries).
     GET    /api/config              tenant, tabs and locales
     GET    /api/widgets?locale      ListWidgets
     GET    /api/campaigns           ListCampaigns
-    GET    /api/report?campaign&tab&locale&window[&start&end&timezone&granularity]&machine
+    GET    /api/report?campaign&tab&locale&window[&start&end&timezone&granularity]&machine[&message_id]
                                     (series as {"at": [unix seconds], "values": [...]})
     GET    /api/watch?...           the same report, then a new one whenever it changes (server-sent events)
     GET    /api/recipients.csv?...  ListRecipients, every page, as CSV (who clicked this link, ...)
@@ -235,6 +235,7 @@ class Backend:
                 window=report_request.window,
                 locale=report_request.locale,
                 include_machine_activity=report_request.include_machine_activity,
+                message_id=report_request.message_id,
             )
             widgets = [await self._query.GetWidget(widget_request, metadata=self._metadata)]
             name = widget_id

@@ -86,6 +86,7 @@ def report_request(tenant_id: str, parameters: Mapping[str, str]) -> query_servi
         window=window(parameters),
         locale=parameters.get("locale", "en"),
         include_machine_activity=parameters.get("machine") == "1",
+        message_id=parameters.get("message_id", ""),
     )
 
 
@@ -96,15 +97,15 @@ _RECIPIENT_ENUMS = {
     "platform": ("platform", PLATFORM_KEYS),
 }
 # Its text filters, named as the request's fields (and the catalog's dimensions).
-_RECIPIENT_FILTERS = ("url", "recipient_domain", "reason", "treatment_id")
+_RECIPIENT_FILTERS = ("url", "recipient_domain", "reason", "treatment_id", "message_id")
 
 
 def recipients_request(
     tenant_id: str, parameters: Mapping[str, str]
 ) -> query_service_pb2.ListRecipientsRequest:
     """`campaign`, `type` (an event type's key: `clicked`), optionally `channel`, `platform`,
-    `url`, `recipient_domain`, `reason`, `treatment_id`, `machine=1` and the report's window
-    parameters."""
+    `url`, `recipient_domain`, `reason`, `treatment_id`, `message_id`, `machine=1` and the
+    report's window parameters."""
     request = query_service_pb2.ListRecipientsRequest(
         tenant_id=tenant_id,
         campaign_id=parameters.get("campaign", ""),

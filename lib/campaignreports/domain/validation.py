@@ -87,9 +87,9 @@ REQUEST_RULES: dict[str, StringRule] = {
         StringRule(
             "control_treatment_id", required=False, max_length=_EVENT_RULES["treatment_id"].max_length
         ),
-        # ListRecipients' filters are values an event carries; its page token is ours (base64url
-        # of a profile id and a digest).
-        *(_EVENT_RULES[name] for name in ("url", "recipient_domain", "reason", "treatment_id")),
+        # Filters (ListRecipients', a report's message) are values an event carries; the page
+        # token is ours (base64url of a profile id and a digest).
+        *(_EVENT_RULES[name] for name in ("url", "recipient_domain", "reason", "treatment_id", "message_id")),
         StringRule("page_token", required=False, max_length=512),
     )
 }

@@ -75,6 +75,9 @@ function query(extra) {
     campaign: $("campaign").value, tab: state.tab, locale: state.locale, window: $("window").value,
     machine: $("machine").checked ? "1" : "0", ...extra,
   });
+  // One message or run of the campaign, when the page's address names it (`?message_id=`).
+  const message = new URLSearchParams(location.search).get("message_id");
+  if (message) params.set("message_id", message);
   if ($("window").value === "live") params.set("granularity", $("live-granularity").value);
   else {
     params.set("start", $("start").value);
