@@ -9,16 +9,13 @@ valid with the request it came from: it carries a digest of the request's filter
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from campaignreports.domain.catalog import Kind, WidgetDef
 from campaignreports.domain.metrics import METRICS, Counted
+from campaignreports.paging import page_token, request_digest, token_position
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -46,10 +43,6 @@ def recipients_link(widget: WidgetDef) -> RecipientsLink | None:
     return RecipientsLink(source.event_type, source.channel or widget.channel or "", widget.dimension)
 
 
-class PageTokenError(ValueError):
-    """A page token that is not one this request's previous page gave."""
-
-
 @dataclass(frozen=True)
 class RecipientQuery:
     tenant_id: str
@@ -70,7 +63,7 @@ class RecipientQuery:
 
     def digest(self) -> str:
         """What a page token is bound to: everything but the page's size and start."""
-        parts = (
+        return request_digest(
             self.tenant_id,
             self.campaign_id,
             self.event_type,
@@ -80,27 +73,16 @@ class RecipientQuery:
             self.filters,
             self.include_machine_activity,
         )
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
-def page_token(query: RecipientQuery, last_profile_id: str) -> str:
-    payload = json.dumps({"after": last_profile_id, "request": query.digest()}).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+def next_page_token(query: RecipientQuery, last_profile_id: str) -> str:
+    return page_token(last_profile_id, query.digest())
 
 
 def after_token(query: RecipientQuery, token: str) -> str:
-    """The profile id a page token says the page starts after; PageTokenError if the token is
-    malformed or belongs to another request (other filters, campaign or window)."""
-    if not token:
-        return ""
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after, digest = decoded["after"], decoded["request"]
-    except (binascii.Error, ValueError, TypeError, KeyError):
-        raise PageTokenError("page_token is not one a previous page returned") from None
-    if not isinstance(after, str) or digest != query.digest():
-        raise PageTokenError("page_token belongs to another request: keep every other field as it was")
-    return after
+    """The profile id a page token says the page starts after ('' without a token); a
+    `paging.PageTokenError` if the token is not one of this request's pages."""
+    return str(token_position(token, query.digest(), str)) if token else ""
 
 
 @dataclass(frozen=True)

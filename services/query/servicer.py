@@ -22,6 +22,7 @@ from campaignreports.domain.validation import is_valid_timestamp
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
 from campaignreports.grpctypes import Context
+from campaignreports.paging import PageTokenError
 from campaignreports.query.engine import (
     MetricValue,
     Scope,
@@ -36,10 +37,9 @@ from campaignreports.recipients import (
     DEFAULT_PAGE_SIZE,
     FILTER_COLUMNS,
     MAX_PAGE_SIZE,
-    PageTokenError,
     RecipientQuery,
     after_token,
-    page_token,
+    next_page_token,
     recipients_link,
 )
 from campaignreports.v1 import query_service_pb2 as pb
@@ -270,7 +270,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 )
                 for profile, first, last, n in page
             ],
-            next_page_token=page_token(query, page[-1][0]) if len(found) > query.page_size else "",
+            next_page_token=next_page_token(query, page[-1][0]) if len(found) > query.page_size else "",
         )
 
     async def _recipient_query(self, request: pb.ListRecipientsRequest, context: Context) -> RecipientQuery:

@@ -9,13 +9,13 @@ import pytest
 
 from campaignreports.domain.catalog import WIDGETS
 from campaignreports.domain.events import EVENT_TYPE_KEYS
+from campaignreports.paging import PageTokenError
 from campaignreports.recipients import (
     FILTER_COLUMNS,
-    PageTokenError,
     RecipientQuery,
     RecipientsLink,
     after_token,
-    page_token,
+    next_page_token,
     recipients_link,
     recipients_query,
 )
@@ -34,12 +34,12 @@ QUERY = RecipientQuery(
 
 
 def test_a_token_gives_back_the_last_profile_of_its_page() -> None:
-    assert after_token(QUERY, page_token(QUERY, "profé 42")) == "profé 42"
+    assert after_token(QUERY, next_page_token(QUERY, "profé 42")) == "profé 42"
     assert after_token(QUERY, "") == ""
 
 
 def test_a_token_serves_the_same_request_with_another_page_size() -> None:
-    token = page_token(QUERY, "p9")
+    token = next_page_token(QUERY, "p9")
     assert after_token(dataclasses.replace(QUERY, page_size=1000), token) == "p9"
 
 
@@ -56,7 +56,7 @@ def test_a_token_serves_the_same_request_with_another_page_size() -> None:
 )
 def test_a_token_is_refused_by_another_request(other: dict[str, object]) -> None:
     with pytest.raises(PageTokenError, match="another request"):
-        after_token(dataclasses.replace(QUERY, **other), page_token(QUERY, "p9"))  # type: ignore[arg-type]
+        after_token(dataclasses.replace(QUERY, **other), next_page_token(QUERY, "p9"))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("token", ["not a token", "e30", "W10", "eyJhZnRlciI6IDF9", "%%%"])
