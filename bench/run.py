@@ -67,10 +67,11 @@ class Size:
     viewer_counts: tuple[int, ...]  # WatchReport streams on one report, each count measured
     distinct_urls: int  # the campaign whose clicks each go to another URL
     distinct_profiles: int  # the campaign whose profiles are each sent and open once
+    overview_campaigns: int  # small campaigns of the tenant, for its overview
 
 
-SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5, (1, 10), 2_000, 20_000)
-FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100, (1, 10, 100), 100_000, 5_000_000)
+SHORT = Size(1.5, 30_000, 15, 2_000, (20_000, 60_000), 5, (1, 10), 2_000, 20_000, 500)
+FULL = Size(5.0, 500_000, 100, 20_000, (1_000_000, 10_000_000), 100, (1, 10, 100), 100_000, 5_000_000, 10_000)
 
 
 @dataclass
@@ -332,6 +333,64 @@ async def recipient_latencies(
     return {f"ListRecipients each page of 1,000 through {listed:,} recipients": samples}
 
 
+def small_campaigns(count: int) -> dict[str, list[event_pb2.Event]]:
+    """`count` campaigns of five profiles each (sent, delivered, two of them opening) over the
+    last 23 hours, for the tenant overview."""
+    now = datetime.now(UTC)
+    campaigns: dict[str, list[event_pb2.Event]] = {}
+    for number in range(count):
+        campaign = f"overview-{number:05d}"
+        at = now - timedelta(seconds=(number * 7919) % (23 * 3600))
+        kinds = (
+            [event_pb2.EVENT_TYPE_SENT] * 5
+            + [event_pb2.EVENT_TYPE_DELIVERED] * 5
+            + [event_pb2.EVENT_TYPE_OPENED] * 2
+        )
+        events = []
+        for index, event_type in enumerate(kinds):
+            event = event_pb2.Event(
+                event_id=f"{campaign}-{index}",
+                tenant_id="bench",
+                campaign_id=campaign,
+                channel=event_pb2.CHANNEL_EMAIL,
+                type=event_type,
+                profile_id=f"{campaign}-p{index % 5}",
+                recipient_domain="example.org",
+            )
+            event.occurred_at.FromDatetime(at)
+            events.append(event)
+        campaigns[campaign] = events
+    return campaigns
+
+
+async def overview_latencies(settings: CommonSettings, client: Client, size: Size) -> dict[str, list[float]]:
+    """The bench tenant's overview (first page of 50 by sent) once it holds `overview_campaigns`
+    more campaigns, live and over 30 days; each campaign published to its own stream partition."""
+    by_partition: dict[str, list[event_pb2.Event]] = {}
+    for campaign, events in small_campaigns(size.overview_campaigns).items():
+        partition = jetstream.partition_of("bench", campaign, settings.stream_partitions)
+        by_partition.setdefault(str(partition), []).extend(events)
+    await drained(settings)
+    for events in by_partition.values():
+        campaign = events[0].campaign_id  # any campaign of the partition names it
+        await publish(settings, campaign, (events[i : i + 1_000] for i in range(0, len(events), 1_000)))
+    request = query_service_pb2.GetTenantOverviewRequest(tenant_id="bench", page_size=50)
+    started = time.perf_counter()
+    while (await client.query.GetTenantOverview(request)).total_campaigns < size.overview_campaigns:
+        if time.perf_counter() - started > 1800:
+            raise TimeoutError("the overview's campaigns were not all visible after 1800 s")
+        await asyncio.sleep(0.5)
+    timings = {}
+    label = f"{size.overview_campaigns:,}+ campaigns"
+    for window_name, window in query_windows(datetime.now(UTC)).items():
+        windowed = query_service_pb2.GetTenantOverviewRequest(window=window)
+        windowed.MergeFrom(request)
+        timings[f"{window_name} tenant overview (50 of {label})"] = await _timed(
+            lambda r=windowed: client.query.GetTenantOverview(r), size.query_calls
+        )
+    return timings
+
+
 def tab_ratios(queries: dict[str, list[float]], sizes: tuple[int, ...]) -> dict[str, float]:
     """Each tab's p99 at the largest dataset over its p99 at the smallest, per window."""
     small, large = f"@ {min(sizes):,}", f"@ {max(sizes):,}"
@@ -562,6 +621,8 @@ async def measure(stack: Stack, size: Size) -> Results:
     results.figures.append(loaded)
     step("campaigns with very many URLs and profiles")
     results.queries.update(await extreme_latencies(settings, client, size))
+    step(f"the tenant overview with {size.overview_campaigns:,} more campaigns")
+    results.queries.update(await overview_latencies(settings, client, size))
     results.ratios = tab_ratios(results.queries, size.datasets)
     results.memory = children_memory(stack)
     await client.query_channel.close()

@@ -299,3 +299,26 @@ def campaigns_query(database: str, tenant_id: str, limit: int) -> RollupQuery:
         "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}"
     )
     return RollupQuery(sql, {"tenant_id": tenant_id, "limit": min(limit or MAX_CAMPAIGNS, MAX_CAMPAIGNS)})
+
+
+def overview_query(
+    database: str,
+    columns: Sequence[Column],
+    *,
+    tenant_id: str,
+    window: Window,
+    include_machine_activity: bool,
+) -> RollupQuery:
+    """Rows (campaign_id, *columns) of every campaign of the tenant with events in the window:
+    the totals rows of the coarsest rollup that fits the window, as a report's totals."""
+    parameters = _parameters(tenant_id, "", window, "")
+    parameters.update({"start": int(window.start.timestamp()), "end": int(window.end.timestamp())})
+    level = level_for(window, per_bucket=False)
+    sql = (
+        f"SELECT\n  campaign_id,\n  {_select(columns, include_machine_activity)}\n"
+        f"FROM {database}.{level.table}\n"
+        "WHERE tenant_id = {tenant_id:String} AND dimension = ''\n"
+        "  AND bucket >= toDateTime({start:Int64}, 'UTC') AND bucket < toDateTime({end:Int64}, 'UTC')\n"
+        "GROUP BY campaign_id"
+    )
+    return RollupQuery(sql, parameters)

@@ -29,7 +29,14 @@ from campaignreports.domain.catalog import (
 )
 from campaignreports.domain.windows import Window
 from campaignreports.recipients import RecipientQuery, recipients_query
-from campaignreports.rollups import Column, Cut, breakdown_query, campaigns_query, series_query
+from campaignreports.rollups import (
+    Column,
+    Cut,
+    breakdown_query,
+    campaigns_query,
+    overview_query,
+    series_query,
+)
 
 TOTALS = ("", "")
 Counts = Mapping[str, float]
@@ -164,6 +171,20 @@ def _metric_values(
     ]
 
 
+def ranked_campaigns(
+    found: Iterable[tuple[str, list[MetricValue]]], sort_by: str, *, ascending: bool
+) -> list[tuple[str, list[MetricValue]]]:
+    """The overview's campaigns by `sort_by` (a metric id or campaign_id), ties by campaign id."""
+    if sort_by == "campaign_id":
+        return sorted(found, key=lambda item: item[0], reverse=not ascending)
+    sign = 1 if ascending else -1
+
+    def key(item: tuple[str, list[MetricValue]]) -> tuple[float, str]:
+        return (sign * next(m.value for m in item[1] if m.id == sort_by), item[0])
+
+    return sorted(found, key=key)
+
+
 class WidgetEngine:
     def __init__(
         self, clickhouse: ClickHouse, *, max_rows: int = 1000, meter: otel_metrics.Meter | None = None
@@ -230,6 +251,29 @@ class WidgetEngine:
         return [
             (campaign, datetime.fromtimestamp(latest, UTC), int(events), datetime.fromtimestamp(first, UTC))
             for campaign, latest, events, first in rows
+        ]
+
+    async def overview(
+        self, widget: WidgetDef, tenant_id: str, window: Window, include_machine_activity: bool, locale: str
+    ) -> list[tuple[str, list[MetricValue]]]:
+        """(campaign_id, the KPI widget's metrics) for every campaign of the tenant with events in
+        the window, in no particular order."""
+        columns = _columns(widget)
+        query = overview_query(
+            self._clickhouse.database,
+            columns,
+            tenant_id=tenant_id,
+            window=window,
+            include_machine_activity=include_machine_activity,
+        )
+        return [
+            (
+                campaign,
+                _metric_values(
+                    widget, _counts(widget, dict(zip(columns, map(float, counts), strict=True))), locale
+                ),
+            )
+            for campaign, *counts in await self._query(query.sql, query.parameters)
         ]
 
     async def recipients(self, query: RecipientQuery) -> list[tuple[str, datetime, datetime, int]]:

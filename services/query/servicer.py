@@ -16,13 +16,13 @@ from opentelemetry import metrics
 
 from campaignreports import auth
 from campaignreports.domain import texts
-from campaignreports.domain.catalog import TABS, WIDGETS, Kind, WidgetDef, tab_widgets
+from campaignreports.domain.catalog import TABS, TENANT_OVERVIEW, WIDGETS, Kind, WidgetDef, tab_widgets
 from campaignreports.domain.events import CHANNEL_KEYS, EVENT_TYPE_KEYS, PLATFORM_KEYS
-from campaignreports.domain.validation import is_valid_timestamp
+from campaignreports.domain.validation import REQUEST_RULES, is_valid_timestamp
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
 from campaignreports.grpctypes import Context
-from campaignreports.paging import PageTokenError
+from campaignreports.paging import PageTokenError, page_token, request_digest, token_position
 from campaignreports.query.engine import (
     MetricValue,
     Scope,
@@ -31,6 +31,7 @@ from campaignreports.query.engine import (
     WidgetEngine,
     WidgetResult,
     metric_infos,
+    ranked_campaigns,
 )
 from campaignreports.query.shared_reads import SharedReads
 from campaignreports.recipients import (
@@ -61,8 +62,24 @@ _LIVE_GRANULARITIES = {
     pb.GRANULARITY_HOUR: Granularity.HOUR,
 }
 Request = pb.GetWidgetRequest | pb.GetReportRequest
+Windowed = Request | pb.ListRecipientsRequest | pb.GetTenantOverviewRequest | pb.CompareCampaignsRequest
+MAX_COMPARED = 3
+MAX_OVERVIEW_PAGE = 1000
+OVERVIEW_SORTS = ("campaign_id", *TENANT_OVERVIEW.metric_ids)
 # WatchReport sends at most one report a second (the API's promise), however often it reads.
 WATCH_MIN_GAP_SECONDS = 1.0
+
+
+def _compared(request: pb.CompareCampaignsRequest, campaign: str) -> pb.GetReportRequest:
+    """One campaign's report request of a comparison (they share every other field)."""
+    return pb.GetReportRequest(
+        tenant_id=request.tenant_id,
+        campaign_id=campaign,
+        tab=request.tab,
+        window=request.window,
+        locale=request.locale,
+        include_machine_activity=request.include_machine_activity,
+    )
 
 
 async def _require_campaign(request: Request | pb.ListRecipientsRequest, context: Context) -> None:
@@ -292,10 +309,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             )
         await auth.require_tenant(context, request.tenant_id)
         now = self._clock()
-        try:
-            window = self._window(request, now)
-        except WindowError as exc:
-            await abort_field(context, exc.field, str(exc))
+        window = await self._checked_window(request, context, now)
         kept_from = now - timedelta(days=self._raw_retention_days)
         if window.start < kept_from:
             await context.abort(
@@ -322,6 +336,71 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             return dataclasses.replace(query, after=after_token(query, request.page_token))
         except PageTokenError as exc:
             await abort_field(context, "page_token", str(exc))
+
+    async def GetTenantOverview(
+        self, request: pb.GetTenantOverviewRequest, context: Context
+    ) -> pb.TenantOverview:
+        if not request.tenant_id:
+            await abort_field(context, "tenant_id", "tenant_id is required")
+        sort_by = request.sort_by or "sent"
+        if sort_by not in OVERVIEW_SORTS:
+            await abort_field(context, "sort_by", f"sort_by is one of {', '.join(OVERVIEW_SORTS)}")
+        if not 0 <= request.page_size <= MAX_OVERVIEW_PAGE:
+            await abort_field(context, "page_size", f"page_size is 1 to {MAX_OVERVIEW_PAGE} (0: 50)")
+        await auth.require_tenant(context, request.tenant_id)
+        window = await self._checked_window(request, context, self._clock())
+        digest = request_digest(
+            request.tenant_id,
+            window.start,
+            window.end,
+            request.include_machine_activity,
+            sort_by,
+            request.ascending,
+        )
+        try:
+            offset = int(token_position(request.page_token, digest, int)) if request.page_token else 0
+        except PageTokenError as exc:
+            await abort_field(context, "page_token", str(exc))
+        found = await self._engine.overview(
+            TENANT_OVERVIEW, request.tenant_id, window, request.include_machine_activity, request.locale
+        )
+        ordered = ranked_campaigns(found, sort_by, ascending=request.ascending)
+        end = offset + (request.page_size or 50)
+        return pb.TenantOverview(
+            campaigns=[
+                pb.CampaignFigures(campaign_id=campaign, metrics=[_metric(m) for m in values])
+                for campaign, values in ordered[offset:end]
+            ],
+            next_page_token=page_token(end, digest) if end < len(ordered) else "",
+            total_campaigns=len(ordered),
+            window_start=_timestamp(window.start),
+            window_end=_timestamp(window.end),
+        )
+
+    async def CompareCampaigns(
+        self, request: pb.CompareCampaignsRequest, context: Context
+    ) -> pb.CampaignComparison:
+        campaigns = list(request.campaign_ids)
+        if not 1 <= len(campaigns) <= MAX_COMPARED or len(set(campaigns)) != len(campaigns):
+            await abort_field(
+                context, "campaign_ids", f"campaign_ids holds 1 to {MAX_COMPARED} campaigns, each once"
+            )
+        for campaign in campaigns:
+            problem = REQUEST_RULES["campaign_id"].check(campaign) if campaign else "campaign_id is empty"
+            if problem is not None:
+                await abort_field(context, "campaign_ids", problem.replace("campaign_id", "a campaign id", 1))
+        widgets = [w for w in await self._tab(request, context) if w.kind is Kind.KPI]
+        now = self._clock()
+        scopes = [await self._scope(_compared(request, campaign), context, now) for campaign in campaigns]
+        results = await asyncio.gather(*(self._evaluate(widgets, scope, context, now) for scope in scopes))
+        return pb.CampaignComparison(
+            tab=request.tab,
+            campaigns=[
+                pb.ComparedCampaign(campaign_id=campaign, widgets=[_to_proto(r) for r in widgets_of])
+                for campaign, widgets_of in zip(campaigns, results, strict=True)
+            ],
+            as_of=_timestamp(now),
+        )
 
     async def GetWidget(self, request: pb.GetWidgetRequest, context: Context) -> pb.Widget:
         widget = WIDGETS.get(request.widget_id)
@@ -428,7 +507,9 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         async with _control_errors(context):
             return await self._watch_reads.get(key, read)
 
-    async def _tab(self, request: pb.GetReportRequest, context: Context) -> list[WidgetDef]:
+    async def _tab(
+        self, request: pb.GetReportRequest | pb.CompareCampaignsRequest, context: Context
+    ) -> list[WidgetDef]:
         if request.tab not in TABS:
             await abort_field(context, "tab", f"unknown tab {request.tab!r}; one of {', '.join(TABS)}")
         return tab_widgets(request.tab)
@@ -450,7 +531,13 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             request.message_id,
         )
 
-    def _window(self, request: Request | pb.ListRecipientsRequest, now: datetime) -> Window:
+    async def _checked_window(self, request: Windowed, context: Context, now: datetime) -> Window:
+        try:
+            return self._window(request, now)
+        except WindowError as exc:
+            await abort_field(context, exc.field, str(exc))
+
+    def _window(self, request: Windowed, now: datetime) -> Window:
         if not request.HasField("window") or request.window.WhichOneof("kind") != "range":
             granularity = request.window.live.granularity
             if granularity not in _LIVE_GRANULARITIES:

@@ -357,6 +357,11 @@ def stored_dimension(dimension: str) -> str:
 
 TABS: tuple[str, ...] = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
 
+# A campaign's headline figures in the tenant overview (every channel), read as a KPI widget.
+TENANT_OVERVIEW = _kpi(
+    "tenant_overview", "", None, ("sent", "delivered", "open_rate", "click_rate", "bounces", "unsubscribes")
+)
+
 
 def tab_widgets(tab: str) -> list[WidgetDef]:
     """The widgets of one tab, in catalog order."""

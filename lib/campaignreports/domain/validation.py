@@ -91,6 +91,7 @@ REQUEST_RULES: dict[str, StringRule] = {
         # token is ours (base64url of a profile id and a digest).
         *(_EVENT_RULES[name] for name in ("url", "recipient_domain", "reason", "treatment_id", "message_id")),
         StringRule("page_token", required=False, max_length=512),
+        StringRule("sort_by", required=False, max_length=64),
     )
 }
 
