@@ -86,7 +86,9 @@ def login(filled: RunningStack) -> Iterator[str]:
     proxy.stop()
 
 
-def open_page(browser: Browser, login: str, user: str | None, query: str = "") -> Page:
+def open_page(
+    browser: Browser, login: str, user: str | None, query: str = "", campaign: str = CAMPAIGN
+) -> Page:
     """The page in a new browser context, signed in to the login proxy as `user` (a session
     cookie), or not signed in at all."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
@@ -94,7 +96,7 @@ def open_page(browser: Browser, login: str, user: str | None, query: str = "") -
         context.add_cookies([{"name": "session", "value": user, "url": login}])
     opened = context.new_page()
     opened.set_default_timeout(15_000)
-    opened.goto(f"{login}/?campaign={CAMPAIGN}{query}")
+    opened.goto(f"{login}/?campaign={campaign}{query}" if campaign else f"{login}/?{query}")
     return opened
 
 
@@ -474,6 +476,43 @@ def test_who_on_a_top_link_downloads_the_profiles_that_clicked_it(page: Page, fi
         counts["clicks"],
         counts["distinct_clicks"],
     )
+
+
+def test_the_landing_page_lists_the_campaigns_opens_one_and_compares(
+    browser: Browser, login: str, filled: RunningStack
+) -> None:
+    page = open_page(browser, login, f"lister-{uuid.uuid4().hex[:8]}", campaign="")
+    errors = console_errors(page)
+    try:
+        row = page.wait_for_selector(f'#overview tbody tr:has([data-campaign="{CAMPAIGN}"])')
+        shown = {
+            cell.get_attribute("data-metric"): float(cell.get_attribute("data-value") or "nan")
+            for cell in row.query_selector_all("[data-metric]")
+        }
+        with grpc.insecure_channel(filled.query_address) as channel:
+            overview = query_service_pb2_grpc.QueryServiceStub(channel).GetTenantOverview(
+                query_service_pb2.GetTenantOverviewRequest(tenant_id="demo"), timeout=10
+            )
+        listed = next(c for c in overview.campaigns if c.campaign_id == CAMPAIGN)
+        assert shown == {m.id: m.value for m in listed.metrics} and shown["sent"] > 0
+        assert page.locator("#tabs").is_hidden()
+        # Compare it (a comparison of one shows that campaign's KPIs as its report does).
+        page.check(f'[data-compare="{CAMPAIGN}"]')
+        page.click("#compare")
+        page.wait_for_selector(f'[data-compared="{CAMPAIGN}"] [data-widget="email_statistics"] .tile')
+        compared = page.eval_on_selector_all(
+            f'[data-compared="{CAMPAIGN}"] [data-widget="email_statistics"] .tile',
+            "tiles => tiles.map(t => [t.dataset.metric, Number(t.dataset.value)])",
+        )
+        assert dict(compared) == {m.id: m.value for m in grpc_widget(filled, "email_statistics").metrics}
+        # Back to the list, and open the campaign's report.
+        page.click("#overview-button")
+        page.click(f'#overview [data-campaign="{CAMPAIGN}"]')
+        page.wait_for_selector('[data-widget="email_statistics"] .tile[data-metric="sent"]')
+        assert page.input_value("#campaign") == CAMPAIGN and page.locator("#tabs").is_visible()
+        assert not errors, errors
+    finally:
+        page.context.close()
 
 
 @pytest.mark.alone

@@ -8,6 +8,8 @@ any UI backend (this is a client, not a second implementation of queries).
     GET    /api/report?campaign&tab&locale&window[&start&end&timezone&granularity]&machine[&message_id]
                                     (series as {"at": [unix seconds], "values": [...]})
     GET    /api/watch?...           the same report, then a new one whenever it changes (server-sent events)
+    GET    /api/overview?...[&sort_by&ascending&page_token]   GetTenantOverview (the landing page)
+    GET    /api/compare?campaigns=a,b[,c]&tab&...             CompareCampaigns
     GET    /api/recipients.csv?...  ListRecipients, every page, as CSV (who clicked this link, ...)
     GET    /api/export.csv?...[&widget]   one widget, or the whole tab, as CSV
     GET    /api/dashboard?tab       the user's layout of a tab
@@ -154,6 +156,8 @@ class Backend:
             web.get("/api/campaigns", self.campaigns),
             web.get("/api/report", self.report),
             web.get("/api/watch", self.watch),
+            web.get("/api/overview", self.overview),
+            web.get("/api/compare", self.compare),
             web.get("/api/export.csv", self.export),
             web.get("/api/recipients.csv", self.recipients),
             web.get("/api/dashboard", self.get_dashboard),
@@ -190,6 +194,18 @@ class Backend:
             convert.report_request(_identity(request).tenant_id, request.query), metadata=self._metadata
         )
         return web.json_response(convert.report_json(reply))
+
+    async def overview(self, request: web.Request) -> web.Response:
+        reply = await self._query.GetTenantOverview(
+            convert.overview_request(_identity(request).tenant_id, request.query), metadata=self._metadata
+        )
+        return web.json_response(convert.overview_json(reply))
+
+    async def compare(self, request: web.Request) -> web.Response:
+        reply = await self._query.CompareCampaigns(
+            convert.compare_request(_identity(request).tenant_id, request.query), metadata=self._metadata
+        )
+        return web.json_response(convert.comparison_json(reply))
 
     async def watch(self, request: web.Request) -> web.StreamResponse:
         call = self._query.WatchReport(

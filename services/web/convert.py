@@ -165,37 +165,91 @@ def _metric_json(metric: query_service_pb2.Metric) -> dict[str, Any]:
     return shown
 
 
+def _widget_json(w: query_service_pb2.Widget) -> dict[str, Any]:
+    return {
+        "id": w.id,
+        "title": w.title,
+        "description": w.description,
+        "kind": query_service_pb2.WidgetKind.Name(w.kind),
+        "windowStart": _stamp(w.window_start),
+        "windowEnd": _stamp(w.window_end),
+        "metrics": [_metric_json(m) for m in w.metrics],
+        "rows": [
+            {"key": r.key, "label": r.label, "metrics": [_metric_json(m) for m in r.metrics]} for r in w.rows
+        ],
+        "series": [
+            {
+                "metricId": s.metric_id,
+                "key": s.key,
+                "label": s.label,
+                "at": [p.at.seconds for p in s.points],
+                "values": [p.value for p in s.points],
+            }
+            for s in w.series
+        ],
+    }
+
+
 def report_json(report: query_service_pb2.Report) -> dict[str, Any]:
     """A report for the page. Series travel as two arrays (bucket starts in unix seconds, values):
     a live email tab holds ~15,000 points, which the generic proto-to-JSON takes ~0.3 s to write."""
     return {
         "tab": report.tab,
         "asOf": _stamp(report.as_of),
-        "widgets": [
-            {
-                "id": w.id,
-                "title": w.title,
-                "description": w.description,
-                "kind": query_service_pb2.WidgetKind.Name(w.kind),
-                "windowStart": _stamp(w.window_start),
-                "windowEnd": _stamp(w.window_end),
-                "metrics": [_metric_json(m) for m in w.metrics],
-                "rows": [
-                    {"key": r.key, "label": r.label, "metrics": [_metric_json(m) for m in r.metrics]}
-                    for r in w.rows
-                ],
-                "series": [
-                    {
-                        "metricId": s.metric_id,
-                        "key": s.key,
-                        "label": s.label,
-                        "at": [p.at.seconds for p in s.points],
-                        "values": [p.value for p in s.points],
-                    }
-                    for s in w.series
-                ],
-            }
-            for w in report.widgets
+        "widgets": [_widget_json(w) for w in report.widgets],
+    }
+
+
+def overview_request(
+    tenant_id: str, parameters: Mapping[str, str]
+) -> query_service_pb2.GetTenantOverviewRequest:
+    """The report's window, locale and machine parameters, with `sort_by`, `ascending=1` and
+    `page_token`."""
+    return query_service_pb2.GetTenantOverviewRequest(
+        tenant_id=tenant_id,
+        window=window(parameters),
+        locale=parameters.get("locale", "en"),
+        include_machine_activity=parameters.get("machine") == "1",
+        sort_by=parameters.get("sort_by", ""),
+        ascending=parameters.get("ascending") == "1",
+        page_size=100,
+        page_token=parameters.get("page_token", ""),
+    )
+
+
+def overview_json(overview: query_service_pb2.TenantOverview) -> dict[str, Any]:
+    return {
+        "campaigns": [
+            {"campaignId": c.campaign_id, "metrics": [_metric_json(m) for m in c.metrics]}
+            for c in overview.campaigns
+        ],
+        "nextPageToken": overview.next_page_token,
+        "totalCampaigns": overview.total_campaigns,
+    }
+
+
+def compare_request(
+    tenant_id: str, parameters: Mapping[str, str]
+) -> query_service_pb2.CompareCampaignsRequest:
+    """`campaigns` (comma-separated) and the report's parameters."""
+    report = report_request(tenant_id, parameters)
+    return query_service_pb2.CompareCampaignsRequest(
+        tenant_id=tenant_id,
+        campaign_ids=[c for c in parameters.get("campaigns", "").split(",") if c],
+        tab=report.tab,
+        window=report.window,
+        locale=report.locale,
+        include_machine_activity=report.include_machine_activity,
+    )
+
+
+def comparison_json(comparison: query_service_pb2.CampaignComparison) -> dict[str, Any]:
+    return {
+        "tab": comparison.tab,
+        "asOf": _stamp(comparison.as_of),
+        "campaigns": [
+            {"campaignId": c.campaign_id, "widgets": [_widget_json(w) for w in c.widgets]}
+            for c in comparison.campaigns
         ],
     }
 

@@ -11,7 +11,8 @@ const UI = {
         campaign: "Campaign", window: "Window", live: "Live (last 24 h)", global: "Global", language: "Language",
         machine: "Count machine opens and clicks", edit: "Modify dashboard", done: "Done", save: "Save",
         reset: "Reset to default", export: "Export tab (CSV)", csv: "CSV",
-        who: "Who?", whoTitle: "The profiles behind this row (CSV)", saved: "Layout saved", conflict:
+        who: "Who?", whoTitle: "The profiles behind this row (CSV)",
+        campaigns: "Campaigns", compare: "Compare", more: "More", pick: "Compare this campaign", saved: "Layout saved", conflict:
         "Someone saved this dashboard meanwhile: reloaded", heading: "Campaign report", updated: "Updated",
         tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
@@ -22,6 +23,7 @@ const UI = {
         machine: "Compter les ouvertures et clics automatiques", edit: "Modifier le tableau de bord", done: "Terminé",
         save: "Enregistrer", reset: "Rétablir par défaut", export: "Exporter l'onglet (CSV)", csv: "CSV",
         who: "Qui ?", whoTitle: "Les profils derrière cette ligne (CSV)",
+        campaigns: "Campagnes", compare: "Comparer", more: "Plus", pick: "Comparer cette campagne",
         saved: "Disposition enregistrée", conflict: "Tableau de bord modifié entre-temps : rechargé",
         heading: "Rapport de campagne", updated: "Mis à jour",
         tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
@@ -32,7 +34,8 @@ const UI = {
         campaign: "Kampanj", window: "Period", live: "Live (senaste 24 h)", global: "Global", language: "Språk",
         machine: "Räkna maskinöppningar och maskinklick", edit: "Ändra instrumentpanel", done: "Klar", save: "Spara",
         reset: "Återställ standard", export: "Exportera flik (CSV)", csv: "CSV",
-        who: "Vilka?", whoTitle: "Profilerna bakom raden (CSV)", saved: "Layouten sparad",
+        who: "Vilka?", whoTitle: "Profilerna bakom raden (CSV)",
+        campaigns: "Kampanjer", compare: "Jämför", more: "Fler", pick: "Jämför den här kampanjen", saved: "Layouten sparad",
         conflict: "Någon sparade under tiden: laddades om", heading: "Kampanjrapport", updated: "Uppdaterad",
         tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
                 direct_mail: "Direktreklam", experiment: "Experiment" } },
@@ -42,7 +45,8 @@ const UI = {
         campaign: "Campagne", window: "Periode", live: "Live (laatste 24 u)", global: "Globaal", language: "Taal",
         machine: "Machine-opens en -kliks meetellen", edit: "Dashboard aanpassen", done: "Klaar", save: "Opslaan",
         reset: "Standaard herstellen", export: "Tabblad exporteren (CSV)", csv: "CSV",
-        who: "Wie?", whoTitle: "De profielen achter deze rij (CSV)", saved: "Indeling opgeslagen",
+        who: "Wie?", whoTitle: "De profielen achter deze rij (CSV)",
+        campaigns: "Campagnes", compare: "Vergelijken", more: "Meer", pick: "Deze campagne vergelijken", saved: "Indeling opgeslagen",
         conflict: "Iemand sloeg intussen op: opnieuw geladen", heading: "Campagnerapport", updated: "Bijgewerkt",
         tabs: { campaign: "Campagne", email: "E-mail", sms: "Sms", push: "Push", in_app: "In-app", web: "Web",
                 direct_mail: "Direct mail", experiment: "Experiment" } },
@@ -51,6 +55,8 @@ const UI = {
 const state = {
   tab: "email", locale: "en", info: {}, labels: {}, layout: null, report: null, source: null, editing: false,
   campaigns: [],
+  // "report" (a campaign's tab), "overview" (every campaign: the landing page) or "compare".
+  view: "report", sort: { by: "sent", ascending: false }, compared: [],
 };
 const $ = (id) => document.getElementById(id);
 
@@ -443,9 +449,85 @@ function watch() {
   state.source = source;
 }
 
+// The tenant's campaigns with their headline figures (GetTenantOverview), sortable by any column;
+// a campaign opens its report, and up to three can be compared.
+async function loadOverview(pageToken) {
+  const words = UI[state.locale];
+  const overview = await api(`/api/overview?${query({ sort_by: state.sort.by, ascending: state.sort.ascending ? "1" : "0",
+                                                       page_token: pageToken || "" })}`);
+  const first = overview.campaigns[0];
+  const sortButton = (id, label) => {
+    const b = element("button", { "data-sort": id, class: state.sort.by === id ? "active" : "" }, label);
+    b.onclick = () => {
+      state.sort = { by: id, ascending: state.sort.by === id ? !state.sort.ascending : id === "campaign_id" };
+      load();
+    };
+    return b;
+  };
+  const headers = [sortButton("campaign_id", words.campaign),
+                   ...(first ? first.metrics.map((m) => sortButton(m.id, m.label)) : []), words.compare];
+  const rows = overview.campaigns.map((c) => {
+    const open = element("button", { "data-campaign": c.campaignId, class: "link" }, c.campaignId);
+    open.onclick = () => { $("campaign").value = c.campaignId; state.view = "report"; load(); };
+    const pick = element("input", { type: "checkbox", "data-compare": c.campaignId, "aria-label": words.pick });
+    pick.checked = state.compared.includes(c.campaignId);
+    pick.onchange = () => {
+      state.compared = pick.checked ? [...state.compared, c.campaignId].slice(-3)
+        : state.compared.filter((id) => id !== c.campaignId);
+      for (const box of document.querySelectorAll("[data-compare]")) box.checked = state.compared.includes(box.dataset.compare);
+      $("compare").disabled = state.compared.length === 0;
+    };
+    const cell = (m) => element("span", { "data-metric": m.id, "data-value": String(m.value) },
+      m.rate === undefined ? shown(m) : `${shown(m)} (${percent(m.rate)})`);
+    return [open, ...c.metrics.map(cell), pick];
+  });
+  const list = table(headers, rows);
+  list.id = "overview";
+  const more = element("button", { id: "more" }, words.more);
+  more.hidden = !overview.nextPageToken;
+  more.onclick = async () => { more.remove(); await loadOverview(overview.nextPageToken); };
+  if (pageToken) $("overview").querySelector("tbody").append(...list.querySelectorAll("tbody tr"));
+  else $("grid").replaceChildren(element("section", { class: "widget overview" }, list));
+  $("grid").firstChild.append(more);
+  $("compare").disabled = state.compared.length === 0;
+  status(`${overview.totalCampaigns} ${words.campaigns.toLowerCase()}`);
+}
+
+// The tab's KPI widgets of the compared campaigns side by side (CompareCampaigns).
+async function loadCompare() {
+  const comparison = await api(`/api/compare?${query({ campaigns: state.compared.join(",") })}`);
+  $("grid").replaceChildren(...comparison.campaigns.map((c) => element("section", { class: "widget compared", "data-compared": c.campaignId },
+    element("h2", {}, c.campaignId),
+    ...c.widgets.map((w) => element("div", { "data-widget": w.id }, element("h3", {}, w.title), tiles(w.metrics, state.info[w.id] || {}))))));
+  status("");
+}
+
+function showView() {
+  const report = state.view === "report";
+  $("tabs").hidden = state.view === "overview";
+  for (const id of ["edit", "export-tab"]) $(id).hidden = !report;
+  $("campaign").disabled = !report;
+  $("overview-button").classList.toggle("active", state.view === "overview");
+}
+
 async function load() {
   state.locale = $("locale").value;
   translateChrome();
+  showView();
+  if (state.view !== "report") {
+    if (state.source) state.source.close();
+    state.source = null;
+    $("range-controls").hidden = $("window").value !== "range";
+    $("live-granularity").hidden = $("window").value !== "live";
+    try {
+      const widgets = await api(`/api/widgets?locale=${state.locale}`);
+      state.info = Object.fromEntries(widgets.widgets.map((w) => [w.id, w]));
+      await (state.view === "overview" ? loadOverview() : loadCompare());
+    } catch (error) {
+      status(error.message, true);
+    }
+    return;
+  }
   $("range-controls").hidden = $("window").value !== "range";
   $("live-granularity").hidden = $("window").value !== "live";
   // Who the user is, the server decides (its identity setting); `user` in the page's address is
@@ -553,6 +635,10 @@ async function init() {
   };
   $("save").onclick = save;
   $("reset").onclick = reset;
+  $("overview-button").onclick = () => { state.view = "overview"; load(); };
+  $("compare").onclick = () => { state.view = "compare"; load(); };
+  // Without a campaign in its address, the page opens on the list of every campaign.
+  state.view = params.get("campaign") ? "report" : "overview";
   await load();
 }
 
