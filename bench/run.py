@@ -246,6 +246,24 @@ async def load_dataset(
     return count, time.perf_counter() - started
 
 
+def email_event(
+    campaign: str, event_id: str, event_type: int, profile: int, at: datetime, **details: str
+) -> event_pb2.Event:
+    """An email event of the bench tenant's `campaign` by its profile number `profile`."""
+    event = event_pb2.Event(
+        event_id=event_id,
+        tenant_id="bench",
+        campaign_id=campaign,
+        channel=event_pb2.CHANNEL_EMAIL,
+        type=event_type,
+        profile_id=f"{campaign}-p{profile}",
+        recipient_domain=("gmail.com", "yahoo.com", "example.org")[profile % 3],
+        **details,
+    )
+    event.occurred_at.FromDatetime(at)
+    return event
+
+
 def extreme_campaign(campaign: str, profiles: int, *, urls: bool) -> Iterator[list[event_pb2.Event]]:
     """Batches of 1,000 email events over the last 23 hours: each profile sent once and then
     opening once, or (`urls`) clicking a URL of its own."""
@@ -255,20 +273,10 @@ def extreme_campaign(campaign: str, profiles: int, *, urls: bool) -> Iterator[li
         at = now - timedelta(seconds=(number * 7919) % (23 * 3600))
         follow = event_pb2.EVENT_TYPE_CLICKED if urls else event_pb2.EVENT_TYPE_OPENED
         for event_type in (event_pb2.EVENT_TYPE_SENT, follow):
-            event = event_pb2.Event(
-                event_id=f"{campaign}-{number}-{event_type}",
-                tenant_id="bench",
-                campaign_id=campaign,
-                channel=event_pb2.CHANNEL_EMAIL,
-                type=event_type,
-                profile_id=f"{campaign}-p{number}",
-                recipient_domain=("gmail.com", "yahoo.com", "example.org")[number % 3],
-                url=f"https://shop.example/item/{number}"
-                if event_type == event_pb2.EVENT_TYPE_CLICKED
-                else "",
+            url = f"https://shop.example/item/{number}" if event_type == event_pb2.EVENT_TYPE_CLICKED else ""
+            batch.append(
+                email_event(campaign, f"{campaign}-{number}-{event_type}", event_type, number, at, url=url)
             )
-            event.occurred_at.FromDatetime(at)
-            batch.append(event)
         if len(batch) >= 1_000:
             yield batch
             batch = []
@@ -346,20 +354,10 @@ def small_campaigns(count: int) -> dict[str, list[event_pb2.Event]]:
             + [event_pb2.EVENT_TYPE_DELIVERED] * 5
             + [event_pb2.EVENT_TYPE_OPENED] * 2
         )
-        events = []
-        for index, event_type in enumerate(kinds):
-            event = event_pb2.Event(
-                event_id=f"{campaign}-{index}",
-                tenant_id="bench",
-                campaign_id=campaign,
-                channel=event_pb2.CHANNEL_EMAIL,
-                type=event_type,
-                profile_id=f"{campaign}-p{index % 5}",
-                recipient_domain="example.org",
-            )
-            event.occurred_at.FromDatetime(at)
-            events.append(event)
-        campaigns[campaign] = events
+        campaigns[campaign] = [
+            email_event(campaign, f"{campaign}-{index}", event_type, index % 5, at)
+            for index, event_type in enumerate(kinds)
+        ]
     return campaigns
 
 

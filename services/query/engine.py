@@ -125,10 +125,6 @@ class UnknownControlError(ValueError):
 
 
 @functools.cache
-def _from_millis(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, UTC)
-
-
 def _columns(widget: WidgetDef) -> list[Column]:
     """The counted columns the widget reads; a row per channel reads each metric per channel too."""
     counted = metrics.counted_dependencies(widget.metric_ids)
@@ -276,15 +272,11 @@ class WidgetEngine:
             for campaign, *counts in await self._query(query.sql, query.parameters)
         ]
 
-    async def recipients(self, query: RecipientQuery) -> list[tuple[str, datetime, datetime, int]]:
-        """A page of (profile_id, first and last matching event, matching events), and one row
-        more when another page follows."""
+    async def recipients(self, query: RecipientQuery) -> Sequence[Sequence[Any]]:
+        """A page of (profile_id, first and last matching event in epoch milliseconds, matching
+        events), and one row more when another page follows."""
         raw = recipients_query(self._clickhouse.database, query)
-        rows = await self._query(raw.sql, raw.parameters)
-        return [
-            (profile, _from_millis(first), _from_millis(last), int(events))
-            for profile, first, last, events in rows
-        ]
+        return await self._query(raw.sql, raw.parameters)
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
         started = time.perf_counter()

@@ -100,6 +100,11 @@ def _recipients_link(widget: WidgetDef) -> pb.RecipientsLink | None:
     )
 
 
+def _set_millis(stamp: timestamp_pb2.Timestamp, millis: int) -> None:
+    stamp.seconds, remainder = divmod(millis, 1000)
+    stamp.nanos = remainder * 1_000_000
+
+
 def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(when)
@@ -280,15 +285,15 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         query = await self._recipient_query(request, context)
         found = await self._engine.recipients(query)
         page = found[: query.page_size]
-        return pb.ListRecipientsResponse(
-            recipients=[
-                pb.Recipient(
-                    profile_id=profile, first_at=_timestamp(first), last_at=_timestamp(last), events=n
-                )
-                for profile, first, last, n in page
-            ],
-            next_page_token=next_page_token(query, page[-1][0]) if len(found) > query.page_size else "",
-        )
+        response = pb.ListRecipientsResponse()
+        add = response.recipients.add  # in place: a page is up to 1,000 of them
+        for profile, first_millis, last_millis, events in page:
+            recipient = add(profile_id=profile, events=events)
+            _set_millis(recipient.first_at, first_millis)
+            _set_millis(recipient.last_at, last_millis)
+        if len(found) > query.page_size:
+            response.next_page_token = next_page_token(query, page[-1][0])
+        return response
 
     async def _recipient_query(self, request: pb.ListRecipientsRequest, context: Context) -> RecipientQuery:
         await _require_campaign(request, context)
