@@ -522,10 +522,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
     async def _scope(self, request: Request, context: Context, now: datetime) -> Scope:
         await _require_campaign(request, context)
         await auth.require_tenant(context, request.tenant_id)
-        try:
-            window = self._window(request, now)
-        except WindowError as exc:
-            await abort_field(context, exc.field, str(exc))
+        window = await self._checked_window(request, context, now)
         return Scope(
             request.tenant_id,
             request.campaign_id,
