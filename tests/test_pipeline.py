@@ -11,8 +11,9 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from helpers import acceptance_funnel, email_event, metric_values, poll_async
-from pipeline import Pipeline
+from pipeline import Pipeline, open_pipeline
 
+from campaignreports.stack.processes import NatsServer
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 
 pytestmark = pytest.mark.timeout(60)
@@ -143,7 +144,18 @@ async def test_ingest_stream_answers_each_request_in_order(pipeline: Pipeline) -
     assert values["sent"] == 3
 
 
-async def test_a_message_shared_by_concurrent_requests_links_their_traces(pipeline: Pipeline) -> None:
+@pytest.fixture
+async def lingering(shared_nats: NatsServer, chdb_dsn: str) -> AsyncIterator[Pipeline]:
+    """Group commit waiting 0.2 s for company (2 ms by default): concurrent requests share a
+    message even when a busy machine spreads their arrival over more than the default."""
+    async with open_pipeline(
+        shared_nats, chdb_dsn, with_aggregator=True, CR_INGEST_LINGER_SECONDS="0.2"
+    ) as running:
+        yield running
+
+
+async def test_a_message_shared_by_concurrent_requests_links_their_traces(lingering: Pipeline) -> None:
+    pipeline = lingering
     requests = [
         ingest_service_pb2.IngestRequest(
             events=[email_event(pipeline.tenant_id, "linked", event_pb2.EVENT_TYPE_SENT, f"p{i}")]
