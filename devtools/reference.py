@@ -21,11 +21,15 @@ def validation_markdown() -> str:
     ]
     for rule in validation.STRING_RULES:
         chars = "printable, no whitespace" if rule.identifier else "no control characters"
+        if rule.accepts is not None:
+            chars += f"; {rule.expected}"
         lines.append(f"| `{rule.field}` | {'yes' if rule.required else 'no'} | {rule.max_length} | {chars} |")
     lines += [
         "",
         "`occurred_at` is required, at most 5 minutes in the future and not older than the",
         "retention (`CR_RETENTION_DAYS`).",
+        "",
+        *(f"`{first}` and `{second}` are set together or not at all." for first, second in validation.TOGETHER),
         "",
         "## Channels and types",
         "",

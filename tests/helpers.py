@@ -92,7 +92,9 @@ def pairs(channel: str, types: str) -> set[tuple[str, str]]:
 
 
 EXPECTED_VALID_PAIRS = (
-    pairs("UNSPECIFIED", "PROFILE_ENTERED")
+    pairs("UNSPECIFIED", "PROFILE_ENTERED CONVERTED")
+    # A conversion is credited to any channel, or to the campaign alone.
+    | {(channel, "CONVERTED") for channel in ("EMAIL", "SMS", "PUSH", "IN_APP", "WEB", "DIRECT_MAIL")}
     | pairs(
         "EMAIL",
         "TARGETED EXCLUDED SENT DELIVERED BOUNCED ERROR QUARANTINED OPENED CLICKED UNSUBSCRIBED "
@@ -137,6 +139,8 @@ def complete_event(
         event.interaction_type = "click"
     if (channel, event_type) == ("WEB", "INTERACTION"):
         event.element_id = "hero-banner"
+    if event_type == "CONVERTED":
+        event.conversion_value, event.currency = "49.90", "EUR"
     return event
 
 

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from campaignreports.domain.metrics import METRICS, Aggregate, Counted, Machine
+from campaignreports.domain.metrics import DELAY_LEVELS, METRICS, Aggregate, Counted, Machine
 from campaignreports.domain.windows import Granularity, Window
+from campaignreports.schema import AMOUNT_MEASURE, ENGAGE_MEASURE, ENGAGE_QUANTILES
 
 _KEY = re.compile(r"[a-z_]+")
 
@@ -44,7 +45,15 @@ GLOBAL_LEVELS = (Level("rollup_day", 86_400), Level("rollup_hour", 3_600), Level
 LIVE_LEVELS = (*GLOBAL_LEVELS, Level("rollup_minute", 60))
 # The table answering "which campaigns, and when was each last active" (to the quarter hour).
 CAMPAIGNS_TABLE = "rollup_15m"
-_SOURCE_COLUMNS = "dimension, value, channel, type, is_machine, bucket, events, profiles"
+_SOURCE_COLUMNS = "dimension, value, channel, type, is_machine, bucket, events"
+# The columns read only when a metric needs them (states are most of a row's bytes).
+_AGGREGATE_COLUMNS = {
+    Aggregate.DISTINCT_PROFILES: ("profiles",),
+    Aggregate.AMOUNT: ("currency", AMOUNT_MEASURE.name),
+    **{delay: (ENGAGE_MEASURE.name,) for delay in DELAY_LEVELS},
+}
+# The currencies of the amounts read (when the request names none), the last column of a read.
+CURRENCIES = "currencies"
 
 _LOCAL = "{timezone:String}"
 # The start (a unix timestamp) of the window bucket holding a rollup bucket.
@@ -95,14 +104,35 @@ def _condition(column: Column, include_machine_activity: bool) -> str:
     return condition + _machine_condition(source.machine, include_machine_activity)
 
 
-def counted_expression(column: Column, include_machine_activity: bool) -> str:
-    """The aggregate expression over a rollup table that yields a counted metric."""
+_NAMED_CURRENCY = " AND currency = {currency:String}"
+
+
+def counted_expression(column: Column, include_machine_activity: bool, currency: str = "") -> str:
+    """The aggregate expression over a rollup table that yields a counted metric; an amount only
+    in `currency` when one is named."""
     source = METRICS[column.metric_id].source
     assert isinstance(source, Counted), column
     condition = _condition(column, include_machine_activity)
     if source.aggregate is Aggregate.DISTINCT_PROFILES:
         return f"groupBitmapMergeIf(profiles, {condition})"
+    if source.aggregate is Aggregate.AMOUNT:
+        return f"sumIf({AMOUNT_MEASURE.name}, {condition}{_NAMED_CURRENCY if currency else ''})"
+    if source.aggregate in DELAY_LEVELS:
+        levels = ", ".join(map(str, ENGAGE_QUANTILES))
+        at = ENGAGE_QUANTILES.index(DELAY_LEVELS[source.aggregate]) + 1
+        # No timed event: 0 rather than NaN.
+        quantile = f"quantilesBFloat16MergeIf({levels})({ENGAGE_MEASURE.name}, {condition})[{at}]"
+        return f"ifNotFinite({quantile}, 0)"
     return f"sumIf(events, {condition})"
+
+
+def currencies_expression(columns: Sequence[Column], include_machine_activity: bool) -> str | None:
+    """The sorted currencies the amount columns add up, or None without amount columns."""
+    amounts = [c for c in columns if _aggregate(c) is Aggregate.AMOUNT]
+    if not amounts:
+        return None
+    conditions = " OR ".join(f"({_condition(c, include_machine_activity)})" for c in amounts)
+    return f"arraySort(groupUniqArrayIf(currency, currency != '' AND ({conditions})))"
 
 
 def _positive(column: Column, include_machine_activity: bool) -> str:
@@ -129,10 +159,14 @@ class RollupQuery:
     parameters: dict[str, Any]
 
 
-def _parameters(tenant_id: str, campaign_id: str, window: Window, message_id: str) -> dict[str, Any]:
+def _parameters(
+    tenant_id: str, campaign_id: str, window: Window, message_id: str, currency: str = ""
+) -> dict[str, Any]:
     parameters = {"tenant_id": tenant_id, "campaign_id": campaign_id, "timezone": window.timezone}
     if message_id:  # one message or run of the campaign (a rollup key, like the campaign)
         parameters["message_id"] = message_id
+    if currency:
+        parameters["currency"] = currency
     return parameters
 
 
@@ -163,13 +197,13 @@ def _source(
     parameters: dict[str, Any],
     *,
     per_bucket: bool,
-    with_profiles: bool,
+    reading: Sequence[Column],
 ) -> str:
     """The rollup rows of the window, from `level_for`, restricted to `dimension` (a condition
-    on the column). Profile states are read only when a column needs them: they are most of a
-    row's bytes."""
+    on the column), with the state columns `reading` needs only."""
     level = level_for(window, per_bucket=per_bucket)
-    columns = _SOURCE_COLUMNS if with_profiles else _SOURCE_COLUMNS.removesuffix(", profiles")
+    extra = dict.fromkeys(name for c in reading for name in _AGGREGATE_COLUMNS.get(_aggregate(c), ()))
+    columns = ", ".join([_SOURCE_COLUMNS, *extra])
     parameters.update({"start": int(window.start.timestamp()), "end": int(window.end.timestamp())})
     message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
     return (
@@ -180,20 +214,20 @@ def _source(
     )
 
 
-def _needs_profiles(columns: Sequence[Column]) -> bool:
-    return any(_aggregate(column) is Aggregate.DISTINCT_PROFILES for column in columns)
-
-
 def _aggregate(column: Column) -> Aggregate:
     source = METRICS[column.metric_id].source
     assert isinstance(source, Counted), column
     return source.aggregate
 
 
-def _select(columns: Sequence[Column], include_machine_activity: bool) -> str:
-    return ",\n  ".join(
-        f"{counted_expression(c, include_machine_activity)} AS c{i}" for i, c in enumerate(columns)
-    )
+def _select(columns: Sequence[Column], include_machine_activity: bool, currency: str) -> str:
+    """The columns' expressions, then (when amounts are read in no named currency) their
+    currencies, which the caller checks are one."""
+    selected = [
+        f"{counted_expression(c, include_machine_activity, currency)} AS c{i}" for i, c in enumerate(columns)
+    ]
+    currencies = None if currency else currencies_expression(columns, include_machine_activity)
+    return ",\n  ".join([*selected, *([f"{currencies} AS {CURRENCIES}"] if currencies else [])])
 
 
 def breakdown_query(
@@ -207,10 +241,12 @@ def breakdown_query(
     include_machine_activity: bool,
     cuts: Sequence[Cut] = (),
     message_id: str = "",
+    currency: str = "",
 ) -> RollupQuery:
-    """Rows (dimension, value, *columns) for the totals (dimension '') and each dimension; of
-    one message of the campaign when `message_id` is set."""
-    parameters = _parameters(tenant_id, campaign_id, window, message_id)
+    """Rows (dimension, value, *columns[, currencies]) for the totals (dimension '') and each
+    dimension; of one message of the campaign when `message_id` is set; amounts in `currency`
+    only when it is named (else followed by the currencies they add up)."""
+    parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
     parameters["dimensions"] = ["", *dimensions]
     source = _source(
         database,
@@ -218,12 +254,12 @@ def breakdown_query(
         "dimension IN {dimensions:Array(String)}",
         parameters,
         per_bucket=False,
-        with_profiles=_needs_profiles(columns),
+        reading=columns,
     )
     chosen = [_chosen(database, window, parameters, cut, include_machine_activity) for cut in cuts]
     where = "WHERE " + "\n  AND ".join(chosen) + "\n" if chosen else ""
     sql = (
-        f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity)}\n"
+        f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity, currency)}\n"
         f"FROM {source}\n{where}GROUP BY dimension, value"
     )
     return RollupQuery(sql, parameters)
@@ -235,14 +271,9 @@ def _chosen(
     """A condition: the cut dimension's rows are only its values the widget shows."""
     assert _KEY.fullmatch(cut.dimension), cut.dimension
     kept = " OR ".join(_positive(c, include_machine_activity) for c in cut.kept) or "1"
-    order = counted_expression(cut.order, include_machine_activity)
+    order = counted_expression(cut.order, include_machine_activity, parameters.get("currency", ""))
     source = _source(
-        database,
-        window,
-        f"dimension = '{cut.dimension}'",
-        parameters,
-        per_bucket=False,
-        with_profiles=_needs_profiles([cut.order]),
+        database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False, reading=[cut.order]
     )
     return (
         f"(dimension != '{cut.dimension}' OR value IN (\n"
@@ -261,11 +292,13 @@ def series_query(
     include_machine_activity: bool,
     cut: Cut | None = None,
     message_id: str = "",
+    currency: str = "",
 ) -> RollupQuery:
     """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window;
     with a `cut`, rows (value, bucket start, *columns) of the cut dimension's values it keeps;
-    of one message of the campaign when `message_id` is set."""
-    parameters = _parameters(tenant_id, campaign_id, window, message_id)
+    of one message of the campaign when `message_id` is set. Series count events and profiles
+    (the catalog holds them to it), so no currencies follow."""
+    parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
     if cut is not None:
         assert _KEY.fullmatch(cut.dimension), cut.dimension
     source = _source(
@@ -274,13 +307,13 @@ def series_query(
         f"dimension = '{cut.dimension}'" if cut else "dimension = ''",
         parameters,
         per_bucket=True,
-        with_profiles=_needs_profiles(columns),
+        reading=columns,
     )
     keys = "value, at" if cut else "at"
     where = f"WHERE {_chosen(database, window, parameters, cut, include_machine_activity)}\n" if cut else ""
     sql = (
         f"SELECT\n  {'value, ' if cut else ''}{_bucket_start(window)} AS at,\n"
-        f"  {_select(columns, include_machine_activity)}\n"
+        f"  {_select(columns, include_machine_activity, currency)}\n"
         f"FROM {source}\n{where}GROUP BY {keys}\nORDER BY {keys}"
     )
     return RollupQuery(sql, parameters)
@@ -308,14 +341,16 @@ def overview_query(
     tenant_id: str,
     window: Window,
     include_machine_activity: bool,
+    currency: str = "",
 ) -> RollupQuery:
-    """Rows (campaign_id, *columns) of every campaign of the tenant with events in the window:
-    the totals rows of the coarsest rollup that fits the window, as a report's totals."""
-    parameters = _parameters(tenant_id, "", window, "")
+    """Rows (campaign_id, *columns[, currencies]) of every campaign of the tenant with events in
+    the window: the totals rows of the coarsest rollup that fits the window, as a report's totals
+    (amounts as in `breakdown_query`)."""
+    parameters = _parameters(tenant_id, "", window, "", currency)
     parameters.update({"start": int(window.start.timestamp()), "end": int(window.end.timestamp())})
     level = level_for(window, per_bucket=False)
     sql = (
-        f"SELECT\n  campaign_id,\n  {_select(columns, include_machine_activity)}\n"
+        f"SELECT\n  campaign_id,\n  {_select(columns, include_machine_activity, currency)}\n"
         f"FROM {database}.{level.table}\n"
         "WHERE tenant_id = {tenant_id:String} AND dimension = ''\n"
         "  AND bucket >= toDateTime({start:Int64}, 'UTC') AND bucket < toDateTime({end:Int64}, 'UTC')\n"

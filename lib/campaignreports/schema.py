@@ -1,6 +1,6 @@
 """The ClickHouse schema: versioned, idempotent migrations and the current schema as data.
 
-Write path (every name below is in the configured database), version 4:
+Write path (every name below is in the configured database), version 6:
 
     aggregator --INSERT--> events           (raw events, each (tenant_id, event_id) once)
         --rollup_minute_mv--> rollup_minute (minute buckets of the last 25 h: the live window)
@@ -23,10 +23,12 @@ was written but before a rollup was) is retried with exactly the same rows and t
 `deduplicate_blocks_in_dependent_materialized_views`, so each table keeps the part it already
 has and receives the part it lacks.
 
-Rollups are long: one row per (message, channel, type, is_machine, dimension, value, bucket),
-where dimension '' holds the totals, each of BREAKDOWN_DIMENSIONS its breakdown and each of
-BREAKDOWN_PAIRS a two-dimensional one, with an event count and, for the types some metric
-counts distinct profiles of (DISTINCT_PROFILE_TYPES), a bitmap of profile numbers. Buckets are
+Rollups are long: one row per (message, channel, type, is_machine, dimension, value, bucket,
+currency), where dimension '' holds the totals, each of BREAKDOWN_DIMENSIONS its breakdown and
+each of BREAKDOWN_PAIRS a two-dimensional one, with an event count, for the types some metric
+counts distinct profiles of (DISTINCT_PROFILE_TYPES) a bitmap of profile numbers, the exact sum
+of conversion values (in the row's currency; '' for events without one) and the quantile states
+of time to engage (ENGAGE_MEASURE). Buckets are
 UTC; 15 minutes divides every time zone's offset (+5:30, +5:45 included), so local days are cut
 exactly.
 
@@ -68,6 +70,21 @@ PROFILE_COLUMNS = ("tenant_id", "campaign_id", "profile_key", "profile_no", "pro
 
 
 @dataclass(frozen=True)
+class Measure:
+    """A rollup column besides the event count and the profiles: how it is aggregated from raw
+    events, and how a coarser level merges it from a finer one."""
+
+    name: str
+    column_type: str
+    from_events: str
+    from_rollup: str
+
+    @property
+    def ddl(self) -> str:
+        return f"{self.name} {self.column_type}"
+
+
+@dataclass(frozen=True)
 class SchemaInputs:
     """What the DDL is built from besides the dialect: the event's columns, and the breakdowns
     and distinct-profile types of the domain. The current schema is built from the domain's
@@ -81,6 +98,16 @@ class SchemaInputs:
     distinct_profile_types: tuple[str, ...]
     # Projections of the raw table (DDL, each a line of its CREATE TABLE).
     raw_projections: tuple[str, ...] = ()
+    # Columns of the raw table the writer sets, after `round_token` (DDL).
+    writer_columns: tuple[str, ...] = ()
+    # Rollup keys after the first ones (name, type): appended to the sort key, not the primary key.
+    rollup_keys: tuple[tuple[str, str], ...] = ()
+    rollup_measures: tuple[Measure, ...] = ()
+
+    @property
+    def rollup_group(self) -> str:
+        """The columns a rollup row is one per."""
+        return ", ".join([_GROUP, *(name for name, _ in self.rollup_keys)])
 
 
 # The raw events again, sorted by profile within a campaign and type: ListRecipients reads a
@@ -88,12 +115,33 @@ class SchemaInputs:
 # campaign for each page (measured: 20 ms instead of 50-250 ms a page at 1M recipients).
 RECIPIENTS_PROJECTION = "PROJECTION by_profile (SELECT * ORDER BY tenant_id, campaign_id, type, profile_id)"
 
+# Time to engage: the writer sets `engaged_after_ms` on a profile's first human open or click of
+# a message, the time since that message's delivery to it (-1 on every other event); the rollups
+# keep the quantiles' states. quantileBFloat16 keeps each value's first 8 significant bits (a
+# value is cut by less than 2^-7, 0.79 %) and counts exactly beyond that, so a quantile read is
+# the exact one cut the same way; its state is at most a few thousand (value, count) pairs.
+ENGAGE_QUANTILES = (0.5, 0.9)
+_LEVELS = ", ".join(map(str, ENGAGE_QUANTILES))
+ENGAGE_MEASURE = Measure(
+    "engage_seconds",
+    f"AggregateFunction(quantilesBFloat16({_LEVELS}), Float64)",
+    f"quantilesBFloat16StateIf({_LEVELS})(engaged_after_ms / 1000, engaged_after_ms >= 0)",
+    f"quantilesBFloat16MergeState({_LEVELS})(engage_seconds)",
+)
+# Conversion values, exact; a row is one currency's (the key), so amounts never mix currencies.
+AMOUNT_MEASURE = Measure(
+    "amount", "SimpleAggregateFunction(sum, Decimal(38, 9))", "sum(conversion_value)", "sum(amount)"
+)
+
 CURRENT_INPUTS = SchemaInputs(
     RAW_COLUMN_DDL,
     BREAKDOWN_DIMENSIONS,
     tuple((name, first, second) for name, (first, second) in BREAKDOWN_PAIRS.items()),
     tuple(sorted(DISTINCT_PROFILE_TYPES)),
     (RECIPIENTS_PROJECTION,),
+    writer_columns=("engaged_after_ms Int64 DEFAULT -1",),
+    rollup_keys=(("currency", "LowCardinality(String)"),),
+    rollup_measures=(AMOUNT_MEASURE, ENGAGE_MEASURE),
 )
 
 
@@ -144,7 +192,7 @@ def _events(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
             {inputs.raw_column_ddl},
             profile_no UInt32,
             event_key UInt64,
-            round_token String,
+            round_token String,{"".join(f" {c}," for c in inputs.writer_columns)}
             stored_at DateTime64(3, 'UTC') DEFAULT now64(3){"".join(f", {p}" for p in inputs.raw_projections)}
         )
         ENGINE = {d.engine("MergeTree", "events" + suffix)}
@@ -171,6 +219,24 @@ def _profiles(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
     """
 
 
+_ROLLUP_KEY = "tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value, message_id"
+
+
+def _rollup_order(inputs: SchemaInputs) -> str:
+    """The rollup's sort key, and its primary key where keys were added to the sort key later
+    (ClickHouse extends a sort key only with new columns, and keeps the primary key)."""
+    if not inputs.rollup_keys:
+        return f"ORDER BY ({_ROLLUP_KEY})"
+    added = ", ".join(name for name, _ in inputs.rollup_keys)
+    return f"PRIMARY KEY ({_ROLLUP_KEY})\n            ORDER BY ({_ROLLUP_KEY}, {added})"
+
+
+def _rollup_extras(inputs: SchemaInputs) -> str:
+    """The DDL of the rollup columns after `profiles`: keys added later, then measures."""
+    columns = [f"{name} {column_type}" for name, column_type in inputs.rollup_keys]
+    return "".join(f",\n                {c}" for c in [*columns, *(m.ddl for m in inputs.rollup_measures)])
+
+
 def _rollup(name: str, partition: str, ttl: str) -> Ddl:
     def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         return f"""
@@ -185,11 +251,11 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
                 value String,
                 bucket DateTime('UTC'),
                 events SimpleAggregateFunction(sum, UInt64),
-                profiles AggregateFunction(groupBitmap, UInt32)
+                profiles AggregateFunction(groupBitmap, UInt32){_rollup_extras(inputs)}
             )
             ENGINE = {d.engine("AggregatingMergeTree", name + suffix)}
             PARTITION BY {partition}(bucket)
-            ORDER BY (tenant_id, campaign_id, dimension, bucket, channel, type, is_machine, value, message_id)
+            {_rollup_order(inputs)}
             TTL bucket + INTERVAL {ttl.format(d=d)}
             {d.dedup_window}
         """
@@ -210,45 +276,47 @@ def _breakdowns(inputs: SchemaInputs) -> str:
     return ", ".join(["('', '')", *single, *pairs])
 
 
-def _rollup_from_events(name: str, bucket: str, where: str = "") -> Ddl:
-    def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
+def _measures(inputs: SchemaInputs, source: str) -> str:
+    """A view's selection of the keys added later and the measures (`source`: from_events or
+    from_rollup)."""
+    keys = [name for name, _ in inputs.rollup_keys]
+    measures = [f"{getattr(m, source)} AS {m.name}" for m in inputs.rollup_measures]
+    return "".join(f", {column}" for column in [*keys, *measures])
+
+
+def _rollup_from_events(bucket: str, where: str = "") -> Ddl:
+    def select(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         distinct_types = ", ".join(f"'{t}'" for t in inputs.distinct_profile_types)
-        return f"""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{suffix}{d.on_cluster}
-            TO {d.local(name + suffix)}
-            AS SELECT
+        return f"""SELECT
                 tenant_id, campaign_id, message_id, channel, type, is_machine,
                 breakdown.1 AS dimension, breakdown.2 AS value,
                 {bucket}(occurred_at) AS bucket,
                 count() AS events,
-                groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles
+                groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles{_measures(inputs, "from_events")}
             FROM {d.local("events" + suffix)}
             ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [{_breakdowns(inputs)}]) AS breakdown
             {where}
-            GROUP BY {_GROUP}
+            GROUP BY {inputs.rollup_group}
         """
 
-    return ddl
+    return select
 
 
-def _rollup_from_rollup(name: str, finer: str, bucket: str) -> Ddl:
+def _rollup_from_rollup(finer: str, bucket: str) -> Ddl:
     """A coarser level merged from the rows just written to the finer one (a few rows per
     bucket), not from raw events again."""
 
-    def ddl(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
-        return f"""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{name}_mv{suffix}{d.on_cluster}
-            TO {d.local(name + suffix)}
-            AS SELECT
+    def select(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
+        return f"""SELECT
                 tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value,
                 {bucket}(bucket) AS bucket,
                 sum(events) AS events,
-                groupBitmapMergeState(profiles) AS profiles
+                groupBitmapMergeState(profiles) AS profiles{_measures(inputs, "from_rollup")}
             FROM {d.local(finer + suffix)}
-            GROUP BY {_GROUP}
+            GROUP BY {inputs.rollup_group}
         """
 
-    return ddl
+    return select
 
 
 def _distributed(name: str, sharding_key: str) -> Ddl:
@@ -293,6 +361,26 @@ _V4_INPUTS = SchemaInputs(
     distinct_profile_types=("clicked", "impression", "interaction", "opened", "profile_entered"),
 )  # fmt: skip
 
+# Version 6's inputs, frozen (its views; its columns are written out in `_v6`).
+_V6_AMOUNT = "amount SimpleAggregateFunction(sum, Decimal(38, 9))"
+_V6_ENGAGE = "engage_seconds AggregateFunction(quantilesBFloat16(0.5, 0.9), Float64)"
+_V6_INPUTS = SchemaInputs(
+    raw_column_ddl="",  # not used by the views
+    breakdown_dimensions=_V4_INPUTS.breakdown_dimensions,
+    breakdown_pairs=_V4_INPUTS.breakdown_pairs,
+    distinct_profile_types=("clicked", "converted", "impression", "interaction", "opened", "profile_entered"),
+    rollup_keys=(("currency", "LowCardinality(String)"),),
+    rollup_measures=(
+        Measure("amount", "", "sum(conversion_value)", "sum(amount)"),
+        Measure(
+            "engage_seconds",
+            "",
+            "quantilesBFloat16StateIf(0.5, 0.9)(engaged_after_ms / 1000, engaged_after_ms >= 0)",
+            "quantilesBFloat16MergeState(0.5, 0.9)(engage_seconds)",
+        ),
+    ),
+)
+
 _GLOBAL_TTL = "{d.global_retention_days} DAY"
 _TABLE_DDL: tuple[Ddl, ...] = (
     _events,
@@ -302,14 +390,13 @@ _TABLE_DDL: tuple[Ddl, ...] = (
     _rollup("rollup_hour", "toYYYYMM", _GLOBAL_TTL),
     _rollup("rollup_day", "toYYYYMM", _GLOBAL_TTL),
 )
-_VIEW_DDL: tuple[Ddl, ...] = (
+# Each rollup's view (its SELECT), in ROLLUPS' order.
+_VIEW_SELECTS: tuple[Ddl, ...] = (
     # Minute rows only for what the live window can show: a load of history writes none.
-    _rollup_from_events(
-        "rollup_minute", "toStartOfMinute", f"WHERE occurred_at >= now() - INTERVAL {LIVE_ROLLUP_HOURS} HOUR"
-    ),
-    _rollup_from_events("rollup_15m", "toStartOfFifteenMinutes"),
-    _rollup_from_rollup("rollup_hour", "rollup_15m", "toStartOfHour"),
-    _rollup_from_rollup("rollup_day", "rollup_hour", "toStartOfDay"),
+    _rollup_from_events("toStartOfMinute", f"WHERE occurred_at >= now() - INTERVAL {LIVE_ROLLUP_HOURS} HOUR"),
+    _rollup_from_events("toStartOfFifteenMinutes"),
+    _rollup_from_rollup("rollup_15m", "toStartOfHour"),
+    _rollup_from_rollup("rollup_hour", "toStartOfDay"),
 )
 _CAMPAIGN_SHARDING = "cityHash64(tenant_id, campaign_id)"
 _DISTRIBUTED_DDL: tuple[Ddl, ...] = (
@@ -329,7 +416,12 @@ def table_statements(dialect: Dialect, suffix: str = "", inputs: SchemaInputs = 
 
 def view_statements(dialect: Dialect, suffix: str = "", inputs: SchemaInputs = CURRENT_INPUTS) -> list[str]:
     """Materialized views of the schema; created after the tables they connect."""
-    return [ddl(dialect, suffix, inputs) for ddl in _VIEW_DDL]
+    d = dialect
+    return [
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {d.database}.{rollup}_mv{suffix}{d.on_cluster}\n"
+        f"            TO {d.local(rollup + suffix)}\n            AS {select(d, suffix, inputs)}"
+        for rollup, select in zip(ROLLUPS, _VIEW_SELECTS, strict=True)
+    ]
 
 
 def current_schema(dialect: Dialect, suffix: str = "") -> list[str]:
@@ -441,6 +533,36 @@ def _v5(d: Dialect) -> list[str]:
     ]
 
 
+def _v6(d: Dialect) -> list[str]:
+    """Conversions and time to engage: the raw columns, the rollups' currency key and measures,
+    and the views computing them. Columns first, so that an aggregator of the previous release
+    still writing meanwhile only leaves them at their defaults; MODIFY QUERY then swaps each
+    view's query at once (see version 3)."""
+    on = d.on_cluster
+    events = [
+        "ADD COLUMN IF NOT EXISTS conversion_value Decimal(38, 9) AFTER is_machine",
+        "ADD COLUMN IF NOT EXISTS currency LowCardinality(String) AFTER conversion_value",
+        "ADD COLUMN IF NOT EXISTS engaged_after_ms Int64 DEFAULT -1 AFTER round_token",
+    ]
+    rollup = [
+        "ADD COLUMN IF NOT EXISTS currency LowCardinality(String)",
+        f"ADD COLUMN IF NOT EXISTS {_V6_AMOUNT}",
+        f"ADD COLUMN IF NOT EXISTS {_V6_ENGAGE}",
+    ]
+    order = f"MODIFY ORDER BY ({_ROLLUP_KEY}, currency)"
+    statements = [f"ALTER TABLE {d.local('events')}{on} {', '.join(events)}"]
+    statements += [f"ALTER TABLE {d.local(name)}{on} {', '.join([*rollup, order])}" for name in ROLLUPS]
+    if d.cluster:  # the Distributed tables take the same columns
+        statements += [
+            f"ALTER TABLE {d.database}.{name}{on} {', '.join(columns)}"
+            for name, columns in (("events", events), *((name, rollup) for name in ROLLUPS))
+        ]
+    return statements + [
+        f"ALTER TABLE {d.database}.{view}{on} MODIFY QUERY {select(d, '', _V6_INPUTS)}"
+        for view, select in zip(VIEWS, _VIEW_SELECTS, strict=True)
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw events", _v1),
     Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
@@ -451,6 +573,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _v4,
     ),
     Migration(5, "raw events by profile (ListRecipients)", _v5),
+    Migration(6, "conversions with exact values by currency; time to engage", _v6),
 )
 
 

@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, Column, to_columns
 from campaignreports.schema import INSERT_SETTINGS
 from campaignreports.v1 import event_pb2
+from services.aggregator.engagement import NOT_TIMED, TIMED_TYPES, Changes, Engagement
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,9 @@ _ARROW_TYPES = {
     "profile_no": pa.uint32(),
     "event_key": pa.uint64(),
     "profile_key": pa.uint64(),
+    "engaged_after_ms": pa.int64(),
 }
+_DECIMAL = pa.decimal128(38, 9)
 # Merging sorted runs costs a copy of the whole set: do it once this many have piled up.
 _MAX_RUNS = 8
 
@@ -107,14 +111,16 @@ class KeyMap:
 
 @dataclass
 class CampaignState:
-    """What one campaign already holds: its event keys and its numbered profiles."""
+    """What one campaign already holds: its event keys, its numbered profiles, and each
+    profile's deliveries and first engagements (time to engage)."""
 
     events: KeyMap = field(default_factory=KeyMap)
     profiles: KeyMap = field(default_factory=KeyMap)
+    engagement: Engagement = field(default_factory=Engagement)
 
     @property
     def size(self) -> int:
-        return self.events.size + self.profiles.size
+        return self.events.size + self.profiles.size + self.engagement.size
 
 
 @dataclass
@@ -125,6 +131,7 @@ class _Campaign:
     event_keys: np.ndarray
     profile_keys: np.ndarray
     profile_numbers: np.ndarray
+    engagement: Changes
 
 
 @dataclass
@@ -143,10 +150,15 @@ class Prepared:
         return rows
 
 
+def _array(name: str, values: Column) -> pa.Array:
+    if name == "conversion_value":  # exact: decimal text to Decimal(38, 9), '' (no value) to 0
+        text = pa.array(values, pa.string())
+        return pc.if_else(pc.equal(text, ""), "0", text).cast(_DECIMAL)
+    return pa.array(values, _ARROW_TYPES.get(name, pa.string()))
+
+
 def _table(columns: dict[str, Column]) -> pa.Table:
-    return pa.table(
-        {name: pa.array(values, _ARROW_TYPES.get(name, pa.string())) for name, values in columns.items()}
-    )
+    return pa.table({name: _array(name, values) for name, values in columns.items()})
 
 
 @dataclass(frozen=True)
@@ -216,6 +228,7 @@ class Writer:
         """The round's events not stored yet (the first of each event_id), with profile numbers."""
         columns, event_keys, profile_keys = decoded.columns, decoded.event_keys, decoded.profile_keys
         profile_numbers = np.zeros(len(decoded), dtype=np.uint32)
+        engaged_after = np.zeros(len(decoded), dtype=np.int64)
         keep = np.zeros(len(decoded), dtype=bool)
         parts, new_profile_rows = [], []
         for campaign, at in _campaign_positions(decoded).items():
@@ -231,7 +244,12 @@ class Writer:
             numbers, new_keys, new_numbers, new_at = self._number(state, profile_keys[kept], kept)
             profile_numbers[kept] = numbers
             new_profile_rows.extend(new_at)
-            parts.append(_Campaign(state, keys[fresh], new_keys, new_numbers))
+            engaged_after[kept], engagement = state.engagement.time(
+                *(_take(columns[name], kept) for name in ("type", "is_machine", "message_id", "channel")),
+                numbers,
+                _take(columns["occurred_at"], kept),
+            )
+            parts.append(_Campaign(state, keys[fresh], new_keys, new_numbers, engagement))
         kept_at = np.flatnonzero(keep)
         event_columns: dict[str, Column] = (
             dict(columns)
@@ -241,6 +259,7 @@ class Writer:
         event_columns["profile_no"] = profile_numbers[kept_at]
         event_columns["event_key"] = event_keys[kept_at]
         event_columns["round_token"] = [token] * len(kept_at)
+        event_columns["engaged_after_ms"] = engaged_after[kept_at]
         new_rows = np.asarray(new_profile_rows, dtype=np.int64)
         tenants, campaigns = columns["tenant_id"], columns["campaign_id"]
         profiles = _table(
@@ -289,6 +308,7 @@ class Writer:
         with self._lock:
             for part in prepared.campaigns:
                 part.state.events.add(part.event_keys, np.zeros(len(part.event_keys), dtype=np.uint32))
+                part.state.engagement.apply(part.engagement)
             self._evict()
 
     def _state(self, campaign: CampaignKey, token: str) -> CampaignState:
@@ -318,7 +338,18 @@ class Writer:
             "ORDER BY profile_no LIMIT 1 BY profile_no",
             parameters,
         )
+        types = ", ".join(f"'{t}'" for t in TIMED_TYPES)
+        timings = self._clickhouse.query_rows(
+            "SELECT message_id, channel, profile_no,"
+            " if(countIf(type = 'delivered') > 0,"
+            f" minIf(toUnixTimestamp64Milli(occurred_at), type = 'delivered'), {NOT_TIMED}),"
+            " countIf(type = 'opened') > 0, countIf(type = 'clicked') > 0"
+            f" FROM {db}.{self._events_table} WHERE {scope} AND round_token != {{token:String}}"
+            f" AND type IN ({types}) AND NOT is_machine GROUP BY message_id, channel, profile_no",
+            parameters,
+        )
         state = CampaignState()
+        state.engagement.load(timings)
         event_keys = events.column("event_key").to_numpy().astype(np.uint64)
         state.events.add(event_keys, np.zeros(len(event_keys), dtype=np.uint32))
         state.profiles.add(

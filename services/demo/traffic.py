@@ -5,9 +5,11 @@ PROFILE_ENTERED, then per channel the profile is reached on:
 
 - email: targeted -> ~2% excluded -> sent -> ~97% delivered, else a hard/soft/ignored bounce
   (hard bounces sometimes quarantined) or an error -> ~30% open (repeats, ~10% by machines)
-  -> ~5% click one of a few dozen URLs -> unsubscribes, complaints, mirror pages, forwards;
+  -> ~5% click one of a few dozen URLs (a fifth of them then buy, for 5 to 250 EUR) ->
+  unsubscribes, complaints, mirror pages, forwards;
 - sms: targeted, excluded, sent, delivered, bounced, error, clicked;
-- push: the same funnel with a platform (ios/android/web), opens and actions;
+- push: the same funnel with a platform (ios/android/web), opens, actions and clicks (some
+  followed by a sign-up: a conversion without a value);
 - in-app and web: impressions and interactions (types, page elements);
 - direct mail: targeted, excluded, sent, errors.
 
@@ -151,6 +153,9 @@ class _Funnel:
                 self.emit(EMAIL, TYPE.CLICKED, url=url, **domain)
             if self.chance(0.1):
                 self.emit(EMAIL, TYPE.CLICKED, url=url, is_machine=True, **domain)
+            if self.chance(0.2):  # a purchase, credited to the link
+                value = f"{self.rng.randint(500, 25_000) / 100:.2f}"
+                self.emit(EMAIL, TYPE.CONVERTED, url=url, conversion_value=value, currency="EUR", **domain)
         if self.chance(0.015):
             self.emit(EMAIL, TYPE.UNSUBSCRIBED, **domain)
         if self.chance(0.003):
@@ -196,6 +201,8 @@ class _Funnel:
                 self.emit(PUSH, TYPE.ACTION, interaction_type=action, **platform)
             if self.chance(0.2):
                 self.emit(PUSH, TYPE.CLICKED, url=self.rng.choice(URLS[:3]), **platform)
+                if self.chance(0.1):  # a sign-up: a conversion without a value
+                    self.emit(PUSH, TYPE.CONVERTED, **platform)
 
     def in_app(self) -> None:
         for _ in range(1 + int(self.rng.expovariate(1.0))):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry import metrics as otel_metrics
@@ -53,6 +54,54 @@ class Scope:
     include_machine_activity: bool = False
     control_treatment_id: str = ""
     message_id: str = ""  # one message or run of the campaign ('' for all)
+    currency: str = ""  # revenue in this currency only ('' for the one the conversions are in)
+
+
+class Amount(float):
+    """An amount of money read from storage: a float for arithmetic and ordering like any count,
+    that keeps the exact decimal it was read as (a metric shows that one)."""
+
+    exact: Decimal
+
+    def __new__(cls, exact: Decimal) -> Amount:
+        amount = super().__new__(cls, exact)
+        amount.exact = exact
+        return amount
+
+
+def amount_text(value: float) -> str:
+    """An amount exactly, in plain decimal notation without trailing zeros ("49.9", "1000")."""
+    exact = value.exact if isinstance(value, Amount) else Decimal(value)
+    return f"{exact.normalize():f}" if exact else "0"
+
+
+class MixedCurrenciesError(ValueError):
+    """The amounts a read adds up are in more than one currency, and the request named none."""
+
+    def __init__(self, currencies: Iterable[str], campaign_id: str = "") -> None:
+        which = f"campaign {campaign_id!r}'s" if campaign_id else "the"
+        super().__init__(
+            f"{which} conversions are in {', '.join(sorted(currencies))}: "
+            "name one in `currency` to read revenue in it"
+        )
+
+
+def _one_currency(found: Iterable[str], named: str, campaign_id: str = "") -> str:
+    """The currency of a read's amounts: the one named, or the one they are in ('' for none)."""
+    if named:
+        return named
+    currencies = set(found)
+    if len(currencies) > 1:
+        raise MixedCurrenciesError(currencies, campaign_id)
+    return next(iter(currencies), "")
+
+
+def _read_values(columns: Sequence[Column], counts: Sequence[Any]) -> dict[Column, float]:
+    """A read row's columns as floats, amounts as `Amount`s."""
+    return {
+        column: Amount(count) if isinstance(count, Decimal) else float(count)
+        for column, count in zip(columns, counts, strict=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -63,6 +112,8 @@ class MetricValue:
     rate: float | None = None
     unit: str = "count"
     rate_base: str = ""  # the metric id `rate` is a fraction of
+    amount: str = ""  # unit currency: the value exactly, in `currency`
+    currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,19 +203,26 @@ def _metric_values(
     locale: str,
     whole: Counts | None = None,
     rated: Callable[[str], bool] = lambda metric_id: True,
+    currency: str = "",
 ) -> list[MetricValue]:
-    return [
-        MetricValue(
-            m,
-            texts.metric_label(m, locale, widget.id),
-            metrics.evaluate(m, counted, whole),
-            rate,
-            metrics.unit(m),
-            (widget.rate_base(m) or "") if rate is not None else "",
+    values = []
+    for m in widget.metric_ids:
+        rate = metrics.rate(m, counted, widget.rate_base(m)) if rated(m) else None
+        value, unit = metrics.evaluate(m, counted, whole), metrics.unit(m)
+        money = unit == "currency"
+        values.append(
+            MetricValue(
+                m,
+                texts.metric_label(m, locale, widget.id),
+                float(value),
+                rate,
+                unit,
+                (widget.rate_base(m) or "") if rate is not None else "",
+                amount_text(value) if money else "",
+                currency if money else "",
+            )
         )
-        for m in widget.metric_ids
-        for rate in [metrics.rate(m, counted, widget.rate_base(m)) if rated(m) else None]
-    ]
+    return values
 
 
 def ranked_campaigns(
@@ -215,7 +273,7 @@ class WidgetEngine:
         tabular = [w for w in widgets if w.kind is not Kind.SERIES]
         timed = [w for w in widgets if w.kind is Kind.SERIES and not w.dimension]
         keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
-        breakdowns, series, per_value = await asyncio.gather(
+        (breakdowns, currency), series, per_value = await asyncio.gather(
             self._breakdowns(tabular, scope),
             self._series(timed, scope),
             asyncio.gather(*(self._series_per_value(w, scope) for w in keyed)),
@@ -229,9 +287,9 @@ class WidgetEngine:
             result = WidgetResult(widget, title, description, now, scope.window)
             if widget.kind is Kind.KPI:
                 counted = _counts(widget, breakdowns.get(TOTALS, {}))
-                result.metrics.extend(_metric_values(widget, counted, scope.locale))
+                result.metrics.extend(_metric_values(widget, counted, scope.locale, currency=currency))
             elif widget.kind is Kind.ROWS:
-                result.rows.extend(_rows(widget, breakdowns, scope, self._max_rows))
+                result.rows.extend(_rows(widget, breakdowns, scope, self._max_rows, currency))
             elif widget in keyed_series:
                 result.series.extend(_per_value_series(widget, keyed_series[widget], starts, scope.locale))
             else:
@@ -250,10 +308,17 @@ class WidgetEngine:
         ]
 
     async def overview(
-        self, widget: WidgetDef, tenant_id: str, window: Window, include_machine_activity: bool, locale: str
+        self,
+        widget: WidgetDef,
+        tenant_id: str,
+        window: Window,
+        include_machine_activity: bool,
+        locale: str,
+        currency: str = "",
     ) -> list[tuple[str, list[MetricValue]]]:
         """(campaign_id, the KPI widget's metrics) for every campaign of the tenant with events in
-        the window, in no particular order."""
+        the window, in no particular order; each campaign's revenue in its one currency, or in
+        `currency` when named."""
         columns = _columns(widget)
         query = overview_query(
             self._clickhouse.database,
@@ -261,16 +326,14 @@ class WidgetEngine:
             tenant_id=tenant_id,
             window=window,
             include_machine_activity=include_machine_activity,
+            currency=currency,
         )
-        return [
-            (
-                campaign,
-                _metric_values(
-                    widget, _counts(widget, dict(zip(columns, map(float, counts), strict=True))), locale
-                ),
-            )
-            for campaign, *counts in await self._query(query.sql, query.parameters)
-        ]
+        found = []
+        for campaign, *counts in await self._query(query.sql, query.parameters):
+            values = _read_values(columns, counts[: len(columns)])
+            one = _one_currency(counts[len(columns)] if len(counts) > len(columns) else (), currency, campaign)
+            found.append((campaign, _metric_values(widget, _counts(widget, values), locale, currency=one)))
+        return found
 
     async def recipients(self, query: RecipientQuery) -> Sequence[Sequence[Any]]:
         """A page of (profile_id, first and last matching event in epoch milliseconds, matching
@@ -287,9 +350,10 @@ class WidgetEngine:
 
     async def _breakdowns(
         self, widgets: Sequence[WidgetDef], scope: Scope
-    ) -> dict[tuple[str, str], dict[Column, float]]:
+    ) -> tuple[dict[tuple[str, str], dict[Column, float]], str]:
+        """(dimension, value) -> column -> count, and the currency of the amounts among them."""
         if not widgets:
-            return {}
+            return {}, scope.currency
         columns = _all_columns(widgets)
         dimensions = sorted(
             {stored_dimension(w.dimension) for w in widgets if w.dimension not in ("", CHANNEL_DIMENSION)}
@@ -304,11 +368,13 @@ class WidgetEngine:
             include_machine_activity=scope.include_machine_activity,
             cuts=_cuts(widgets, self._max_rows),
             message_id=scope.message_id,
+            currency=scope.currency,
         )
-        return {
-            (dimension, value): dict(zip(columns, map(float, counts), strict=True))
-            for dimension, value, *counts in await self._query(query.sql, query.parameters)
-        }
+        read, currencies = {}, set()
+        for dimension, value, *counts in await self._query(query.sql, query.parameters):
+            read[(dimension, value)] = _read_values(columns, counts[: len(columns)])
+            currencies.update(*counts[len(columns) :])
+        return read, _one_currency(currencies, scope.currency)
 
     async def _series(self, widgets: Sequence[WidgetDef], scope: Scope) -> dict[Column, dict[int, float]]:
         if not widgets:
@@ -337,6 +403,7 @@ class WidgetEngine:
             include_machine_activity=scope.include_machine_activity,
             cut=cut,
             message_id=scope.message_id,
+            currency=scope.currency,
         )
         by_value: dict[str, dict[Column, dict[int, float]]] = {}
         for row in await self._query(query.sql, query.parameters):
@@ -431,6 +498,7 @@ def _rows(
     breakdowns: Mapping[tuple[str, str], Mapping[Column, float]],
     scope: Scope,
     max_rows: int,
+    currency: str,
 ) -> list[RowValue]:
     whole = _counts(widget, breakdowns.get(TOTALS, {}))
     counted_rows = _ranked(widget, _dimension_counts(widget, breakdowns), whole, max_rows)
@@ -446,7 +514,12 @@ def _rows(
             texts.key_label(widget.dimension, key, scope.locale),
             # In a row, a rate is only meaningful against a base the row itself shows.
             _metric_values(
-                widget, counted, scope.locale, whole, rated=lambda m: widget.rate_base(m) in widget.metric_ids
+                widget,
+                counted,
+                scope.locale,
+                whole,
+                rated=lambda m: widget.rate_base(m) in widget.metric_ids,
+                currency=currency,
             )
             + [
                 MetricValue(

@@ -25,6 +25,7 @@ from campaignreports.grpctypes import Context
 from campaignreports.paging import PageTokenError, page_token, request_digest, token_position
 from campaignreports.query.engine import (
     MetricValue,
+    MixedCurrenciesError,
     Scope,
     SeriesValue,
     UnknownControlError,
@@ -79,6 +80,7 @@ def _compared(request: pb.CompareCampaignsRequest, campaign: str) -> pb.GetRepor
         window=request.window,
         locale=request.locale,
         include_machine_activity=request.include_machine_activity,
+        currency=request.currency,
     )
 
 
@@ -113,7 +115,14 @@ def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
 
 def _metric(m: MetricValue) -> pb.Metric:
     return pb.Metric(
-        id=m.id, label=m.label, value=m.value, rate=m.rate, unit=m.unit, rate_base_id=m.rate_base
+        id=m.id,
+        label=m.label,
+        value=m.value,
+        rate=m.rate,
+        unit=m.unit,
+        rate_base_id=m.rate_base,
+        amount=m.amount,
+        currency=m.currency,
     )
 
 
@@ -158,11 +167,14 @@ def _content(report: pb.Report) -> bytes:
 
 @contextlib.asynccontextmanager
 async def _control_errors(context: Context) -> AsyncIterator[None]:
-    """An unknown control treatment is the caller's error, reported on its field."""
+    """An unknown control treatment is the caller's error, reported on its field; amounts in
+    several currencies need the caller to name one."""
     try:
         yield
     except UnknownControlError as exc:
         await abort_field(context, "control_treatment_id", str(exc))
+    except MixedCurrenciesError as exc:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
 
 
 @dataclass
@@ -361,14 +373,21 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             request.include_machine_activity,
             sort_by,
             request.ascending,
+            request.currency,
         )
         try:
             offset = int(token_position(request.page_token, digest, int)) if request.page_token else 0
         except PageTokenError as exc:
             await abort_field(context, "page_token", str(exc))
-        found = await self._engine.overview(
-            TENANT_OVERVIEW, request.tenant_id, window, request.include_machine_activity, request.locale
-        )
+        async with _control_errors(context):
+            found = await self._engine.overview(
+                TENANT_OVERVIEW,
+                request.tenant_id,
+                window,
+                request.include_machine_activity,
+                request.locale,
+                request.currency,
+            )
         ordered = ranked_campaigns(found, sort_by, ascending=request.ascending)
         end = offset + (request.page_size or 50)
         return pb.TenantOverview(
@@ -531,6 +550,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             request.include_machine_activity,
             getattr(request, "control_treatment_id", ""),
             request.message_id,
+            request.currency,
         )
 
     async def _checked_window(self, request: Windowed, context: Context, now: datetime) -> Window:

@@ -87,6 +87,7 @@ def report_request(tenant_id: str, parameters: Mapping[str, str]) -> query_servi
         locale=parameters.get("locale", "en"),
         include_machine_activity=parameters.get("machine") == "1",
         message_id=parameters.get("message_id", ""),
+        currency=parameters.get("currency", ""),
     )
 
 
@@ -162,6 +163,8 @@ def _metric_json(metric: query_service_pb2.Metric) -> dict[str, Any]:
     if metric.HasField("rate"):
         shown["rate"] = metric.rate
         shown["rateBaseId"] = metric.rate_base_id
+    if metric.amount:
+        shown["amount"], shown["currency"] = metric.amount, metric.currency
     return shown
 
 
@@ -214,6 +217,7 @@ def overview_request(
         ascending=parameters.get("ascending") == "1",
         page_size=100,
         page_token=parameters.get("page_token", ""),
+        currency=parameters.get("currency", ""),
     )
 
 
@@ -240,6 +244,7 @@ def compare_request(
         window=report.window,
         locale=report.locale,
         include_machine_activity=report.include_machine_activity,
+        currency=report.currency,
     )
 
 
@@ -309,11 +314,11 @@ def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
     writer.writerow(["widget", "row", "metric", "value", "rate", "series"])
     for widget in widgets:
         for metric in widget.metrics:
-            writer.writerow([widget.id, "", metric.id, _number(metric.value), _rate(metric), ""])
+            writer.writerow([widget.id, "", metric.id, _value(metric), _rate(metric), ""])
         for row in widget.rows:
             for metric in row.metrics:
                 writer.writerow(
-                    [widget.id, text_cell(row.key), metric.id, _number(metric.value), _rate(metric), ""]
+                    [widget.id, text_cell(row.key), metric.id, _value(metric), _rate(metric), ""]
                 )
         for series in widget.series:
             key = text_cell(series.key)
@@ -325,6 +330,11 @@ def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
 
 def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else repr(value)
+
+
+def _value(metric: query_service_pb2.Metric) -> str:
+    """A metric's value in a cell: an amount exactly, with its currency ("1234.50 EUR")."""
+    return f"{metric.amount} {metric.currency}".strip() if metric.amount else _number(metric.value)
 
 
 def _rate(metric: query_service_pb2.Metric) -> str:

@@ -42,15 +42,19 @@ FROZEN = {
         "single server": "3bf492a5fafefd47e44ab03c7e927eadd152f7349854ca99538a25eb1edf356d",
         "cluster": "ec223dbed4fed01482b83f27adac1e6b09994526216d87c125eac46919e13fd6",
     },
+    6: {
+        "single server": "397b43d13adf293ed4ab709d141cbf05ad00c0a135efcaca91740ceac7e3bd40",
+        "cluster": "9799d173d5a6699c9499e69eefdf6e4f9f2b43f6f2d9f55f9b0d163474a623ec",
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    5,
+    6,
     {
-        "single server": "ecc254d0c12094f83dacdd811bc84f5917afd68ac72ba66d7e92a7bc7c99982c",
-        "cluster": "5d64ac9287afc992b7bb2c0efa9e6562aad77105dcb8408dcabc18a27900e4bf",
+        "single server": "8b378c76033b6f99afcc025db91d623756918d22561c783eddd7db9f6a65fa5d",
+        "cluster": "759cf688aa0a6f475f4439c27ba55a30c4b66c837db6e89fa4078d9284547656",
     },
 )
 

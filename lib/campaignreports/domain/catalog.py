@@ -86,6 +86,8 @@ _EXECUTION = ("to_deliver", "successes", "execution_errors", "new_quarantines")
 _CLICKSTREAMS = ("distinct_clicks", "clicks", "reactivity")
 # Targeted -> sent -> delivered -> opened -> clicked, each step's rate against the one before.
 _FUNNEL = ("targeted", "sent", "delivered", "distinct_opens", "distinct_clicks")
+_CONVERSIONS = ("conversions", "converters", "conversion_rate", "revenue")
+_TIME_TO_ENGAGE = ("time_to_open_median", "time_to_open_p90", "time_to_click_median", "time_to_click_p90")
 
 
 def _kpi(
@@ -100,7 +102,7 @@ def _rows(
     return WidgetDef(widget_id, tab, Kind.ROWS, channel, metric_ids, dimension=dimension, **kw)  # type: ignore[arg-type]
 
 
-def _series(widget_id: str, tab: str, channel: str, *metric_ids: str, **kw: object) -> WidgetDef:
+def _series(widget_id: str, tab: str, channel: str | None, *metric_ids: str, **kw: object) -> WidgetDef:
     return WidgetDef(widget_id, tab, Kind.SERIES, channel, metric_ids, view="graph", **kw)  # type: ignore[arg-type]
 
 
@@ -220,6 +222,7 @@ WIDGETS: dict[str, WidgetDef] = {
         _rows("email_top_links", "email", "email", "url", "clicks", "distinct_clicks", "share", limit=10),
         _series("email_clicks_over_time", "email", "email", "clicks", dimension="url", limit=5),
         _series("email_user_activities", "email", "email", "opens", "clicks"),
+        _kpi("email_time_to_engage", "email", "email", _TIME_TO_ENGAGE),
         _kpi("inapp_performance", "in_app", "in_app", ("impressions", "unique_impressions", "interactions")),
         _series("inapp_summary", "in_app", "in_app", "impressions", "interactions"),
         _rows(
@@ -262,6 +265,7 @@ WIDGETS: dict[str, WidgetDef] = {
         _kpi("push_target_audience", "push", "push", _TARGET_AUDIENCE),
         _kpi("push_execution_statistics", "push", "push", _EXECUTION),
         _kpi("push_clickstreams", "push", "push", _CLICKSTREAMS),
+        _kpi("push_time_to_engage", "push", "push", _TIME_TO_ENGAGE),
         _kpi(
             "sms_statistics",
             "sms",
@@ -303,6 +307,20 @@ WIDGETS: dict[str, WidgetDef] = {
             order_by_key=True,
             comparison_metric_ids=COMPARISON_METRICS,
         ),
+        _rows(
+            "experiment_conversions",
+            "experiment",
+            None,
+            "treatment_id",
+            "converters",
+            "conversion_rate",
+            "revenue",
+            order_by_key=True,
+        ),
+        _kpi("conversions_summary", "conversions", None, _CONVERSIONS),
+        _rows("conversions_by_channel", "conversions", None, "channel", *_CONVERSIONS),
+        _rows("conversions_by_link", "conversions", None, "url", *_CONVERSIONS, limit=10),
+        _series("conversions_over_time", "conversions", None, "conversions", "converters"),
     )
 }
 
@@ -355,11 +373,16 @@ def stored_dimension(dimension: str) -> str:
     return derived.source if derived else dimension
 
 
-TABS: tuple[str, ...] = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
+TABS: tuple[str, ...] = (
+    "campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment", "conversions"
+)  # fmt: skip
 
 # A campaign's headline figures in the tenant overview (every channel), read as a KPI widget.
 TENANT_OVERVIEW = _kpi(
-    "tenant_overview", "", None, ("sent", "delivered", "open_rate", "click_rate", "bounces", "unsubscribes")
+    "tenant_overview",
+    "",
+    None,
+    ("sent", "delivered", "open_rate", "click_rate", "bounces", "unsubscribes", "conversions", "revenue"),
 )
 
 
@@ -390,6 +413,11 @@ for _widget in WIDGETS.values():
         )
     ), _widget
     assert _widget.view in VIEWS, _widget
+    # A series draws counts: amounts and time quantiles are read as totals and rows only.
+    assert _widget.kind is not Kind.SERIES or all(
+        METRICS[m].source.aggregate in (Aggregate.EVENTS, Aggregate.DISTINCT_PROFILES)  # type: ignore[union-attr]
+        for m in counted_dependencies(_widget.metric_ids)
+    ), _widget
     # Rows derived from several stored values add their counts: distinct profiles do not add.
     assert _widget.dimension not in DERIVED_DIMENSIONS or all(
         isinstance(source := METRICS[m].source, Counted) and source.aggregate is Aggregate.EVENTS

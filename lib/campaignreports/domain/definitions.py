@@ -92,6 +92,70 @@ _FAILURES_OF_TYPE = (
 
 # metric id -> (en, fr, sv, nl)
 _DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
+    "conversions": (
+        "Number of conversions attributed to the campaign (a purchase, a sign-up).",
+        "Nombre de conversions attribuées à la campagne (un achat, une inscription).",
+        "Antal konverteringar som tillskrivs kampanjen (ett köp, en registrering).",
+        "Aantal conversies toegeschreven aan de campagne (een aankoop, een inschrijving).",
+    ),
+    "converters": (
+        "Distinct profiles with at least one conversion.",
+        "Nombre de profils distincts ayant au moins une conversion.",
+        "Antal unika profiler med minst en konvertering.",
+        "Aantal unieke profielen met minstens één conversie.",
+    ),
+    "conversion_rate": (
+        "Converters divided by the messages that reached their recipients.",
+        "Profils convertis divisés par les messages ayant atteint leurs destinataires.",
+        "Konverterare delat med meddelanden som nådde sina mottagare.",
+        "Converteerders gedeeld door de berichten die hun ontvangers bereikten.",
+    ),
+    "revenue": (
+        "Sum of the conversions' values, exact, in one currency.",
+        "Somme des valeurs des conversions, exacte, dans une seule devise.",
+        "Summan av konverteringarnas värden, exakt, i en valuta.",
+        "Som van de waarden van de conversies, exact, in één valuta.",
+    ),
+    "time_to_open_median": (
+        "Half of the profiles that opened first did so within this time of the message's delivery to "
+        "them (human opens; within 0.8 % below the exact median).",
+        "La moitié des profils ayant ouvert l'ont fait pour la première fois dans ce délai après la "
+        "délivrance (ouvertures humaines ; jusqu'à 0,8 % sous la médiane exacte).",
+        "Hälften av profilerna som öppnade gjorde det första gången inom denna tid efter leveransen "
+        "(mänskliga öppningar; upp till 0,8 % under den exakta medianen).",
+        "De helft van de profielen die openden deed dat voor het eerst binnen deze tijd na aflevering "
+        "(menselijke opens; tot 0,8 % onder de exacte mediaan).",
+    ),
+    "time_to_open_p90": (
+        "Nine in ten profiles that opened first did so within this time of the message's delivery to "
+        "them (human opens; within 0.8 % below the exact percentile).",
+        "Neuf profils sur dix ayant ouvert l'ont fait pour la première fois dans ce délai après la "
+        "délivrance (ouvertures humaines ; jusqu'à 0,8 % sous le centile exact).",
+        "Nio av tio profiler som öppnade gjorde det första gången inom denna tid efter leveransen "
+        "(mänskliga öppningar; upp till 0,8 % under den exakta percentilen).",
+        "Negen op de tien profielen die openden deden dat voor het eerst binnen deze tijd na aflevering "
+        "(menselijke opens; tot 0,8 % onder het exacte percentiel).",
+    ),
+    "time_to_click_median": (
+        "Half of the profiles that clicked first did so within this time of the message's delivery to "
+        "them (human clicks; within 0.8 % below the exact median).",
+        "La moitié des profils ayant cliqué l'ont fait pour la première fois dans ce délai après la "
+        "délivrance (clics humains ; jusqu'à 0,8 % sous la médiane exacte).",
+        "Hälften av profilerna som klickade gjorde det första gången inom denna tid efter leveransen "
+        "(mänskliga klick; upp till 0,8 % under den exakta medianen).",
+        "De helft van de profielen die klikten deed dat voor het eerst binnen deze tijd na aflevering "
+        "(menselijke kliks; tot 0,8 % onder de exacte mediaan).",
+    ),
+    "time_to_click_p90": (
+        "Nine in ten profiles that clicked first did so within this time of the message's delivery to "
+        "them (human clicks; within 0.8 % below the exact percentile).",
+        "Neuf profils sur dix ayant cliqué l'ont fait pour la première fois dans ce délai après la "
+        "délivrance (clics humains ; jusqu'à 0,8 % sous le centile exact).",
+        "Nio av tio profiler som klickade gjorde det första gången inom denna tid efter leveransen "
+        "(mänskliga klick; upp till 0,8 % under den exakta percentilen).",
+        "Negen op de tien profielen die klikten deden dat voor het eerst binnen deze tijd na aflevering "
+        "(menselijke kliks; tot 0,8 % onder het exacte percentiel).",
+    ),
     "entered_profiles": (
         "Distinct profiles that entered the campaign.",
         "Nombre de profils distincts entrés dans la campagne.",

@@ -104,6 +104,10 @@ EVENT_FIELDS: tuple[EventField, ...] = (
     EventField("interaction_type", "String", detail=True, breakdown=True),
     EventField("element_id", "String", detail=True, breakdown=True),
     EventField("is_machine", "Bool", detail=True),
+    # Exact: a decimal number in text on the wire, Decimal(38, 9) when stored (sums of up to 10^20
+    # of the largest values the validation accepts still fit).
+    EventField("conversion_value", "Decimal(38, 9)", detail=True),
+    EventField("currency", _KEY, detail=True),
 )
 
 COLUMN_READERS: dict[str, Callable[[Events], Column]] = {f.name: f.reader() for f in EVENT_FIELDS}

@@ -850,10 +850,121 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
             "De tien meest aangeklikte links van uw sms, met hun aandeel in de kliks.",
         ),
     },
+    "email_time_to_engage": {
+        "en": (
+            "Email - Time to engage",
+            "How long after delivery recipients first opened and first clicked: the median and the 90th "
+            "percentile.",
+        ),
+        "fr": (
+            "Email - Délai d'engagement",
+            "Combien de temps après la délivrance les destinataires ont ouvert et cliqué pour la première "
+            "fois : la médiane et le 90e centile.",
+        ),
+        "sv": (
+            "E-post - Tid till engagemang",
+            "Hur lång tid efter leveransen mottagarna först öppnade och först klickade: median och 90:e "
+            "percentilen.",
+        ),
+        "nl": (
+            "E-mail - Tijd tot betrokkenheid",
+            "Hoe lang na aflevering ontvangers voor het eerst openden en klikten: de mediaan en het 90e "
+            "percentiel.",
+        ),
+    },
+    "push_time_to_engage": {
+        "en": (
+            "Push - Time to engage",
+            "How long after delivery recipients first opened and first clicked the notification: the "
+            "median and the 90th percentile.",
+        ),
+        "fr": (
+            "Push - Délai d'engagement",
+            "Combien de temps après la délivrance les destinataires ont ouvert et cliqué la notification "
+            "pour la première fois : la médiane et le 90e centile.",
+        ),
+        "sv": (
+            "Push - Tid till engagemang",
+            "Hur lång tid efter leveransen mottagarna först öppnade och klickade på notisen: median och "
+            "90:e percentilen.",
+        ),
+        "nl": (
+            "Push - Tijd tot betrokkenheid",
+            "Hoe lang na aflevering ontvangers de melding voor het eerst openden en aanklikten: de "
+            "mediaan en het 90e percentiel.",
+        ),
+    },
+    "experiment_conversions": {
+        "en": ("Experiment - Conversions", "Each treatment's converters, conversion rate and revenue."),
+        "fr": (
+            "Expérience - Conversions",
+            "Les convertis, le taux de conversion et le revenu de chaque traitement.",
+        ),
+        "sv": ("Experiment - Konverteringar", "Varje behandlings konverterare, konverteringsgrad och intäkt."),
+        "nl": ("Experiment - Conversies", "Converteerders, conversieratio en omzet van elke behandeling."),
+    },
+    "conversions_summary": {
+        "en": ("Conversions", "Conversions attributed to the campaign, the profiles converting, and revenue."),
+        "fr": (
+            "Conversions",
+            "Les conversions attribuées à la campagne, les profils convertis et le revenu.",
+        ),
+        "sv": ("Konverteringar", "Konverteringar som tillskrivs kampanjen, profiler som konverterade och intäkt."),
+        "nl": ("Conversies", "Conversies toegeschreven aan de campagne, converterende profielen en omzet."),
+    },
+    "conversions_by_channel": {
+        "en": ("Conversions by channel", "Conversions and revenue credited to each channel."),
+        "fr": ("Conversions par canal", "Les conversions et le revenu attribués à chaque canal."),
+        "sv": ("Konverteringar per kanal", "Konverteringar och intäkt som tillskrivs varje kanal."),
+        "nl": ("Conversies per kanaal", "Conversies en omzet toegeschreven aan elk kanaal."),
+    },
+    "conversions_by_link": {
+        "en": ("Conversions by link", "The ten links credited with the most conversions, with their revenue."),
+        "fr": (
+            "Conversions par lien",
+            "Les dix liens auxquels le plus de conversions sont attribuées, avec leur revenu.",
+        ),
+        "sv": ("Konverteringar per länk", "De tio länkar som tillskrivs flest konverteringar, med deras intäkt."),
+        "nl": ("Conversies per link", "De tien links met de meeste toegeschreven conversies, met hun omzet."),
+    },
+    "conversions_over_time": {
+        "en": ("Conversions over time", "Conversions and converting profiles over time."),
+        "fr": ("Conversions dans le temps", "Les conversions et les profils convertis au fil du temps."),
+        "sv": ("Konverteringar över tid", "Konverteringar och konverterande profiler över tid."),
+        "nl": ("Conversies in de tijd", "Conversies en converterende profielen in de tijd."),
+    },
 }
 
 # metric id -> (en, fr, sv, nl)
 _METRIC_LABELS: dict[str, tuple[str, str, str, str]] = {
+    "conversions": ("Conversions", "Conversions", "Konverteringar", "Conversies"),
+    "converters": ("Converters", "Convertis", "Konverterare", "Converteerders"),
+    "conversion_rate": ("Conversion rate", "Taux de conversion", "Konverteringsgrad", "Conversieratio"),
+    "revenue": ("Revenue", "Revenu", "Intäkt", "Omzet"),
+    "time_to_open_median": (
+        "Median time to open",
+        "Délai médian d'ouverture",
+        "Mediantid till öppning",
+        "Mediane tijd tot openen",
+    ),
+    "time_to_open_p90": (
+        "Time to open, 90th percentile",
+        "Délai d'ouverture, 90e centile",
+        "Tid till öppning, 90:e percentilen",
+        "Tijd tot openen, 90e percentiel",
+    ),
+    "time_to_click_median": (
+        "Median time to click",
+        "Délai médian de clic",
+        "Mediantid till klick",
+        "Mediane tijd tot klikken",
+    ),
+    "time_to_click_p90": (
+        "Time to click, 90th percentile",
+        "Délai de clic, 90e centile",
+        "Tid till klick, 90:e percentilen",
+        "Tijd tot klikken, 90e percentiel",
+    ),
     "entered_profiles": ("Entered profiles", "Profils entrés", "Inkomna profiler", "Binnengekomen profielen"),
     "targeted": ("Targeted", "Audience initiale", "Målgrupp", "Getarget"),
     "excluded": ("Excluded", "Rejetés par les règles", "Uteslutna", "Uitgesloten"),

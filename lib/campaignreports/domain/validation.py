@@ -17,6 +17,7 @@ generated from them (`make docs`) and checked by a test.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
+from campaignreports.domain.currencies import CURRENCIES
 from campaignreports.domain.events import CHANNEL_KEYS, DETAIL_FIELDS, EVENT_TYPE_KEYS
 from campaignreports.v1 import event_pb2
 
@@ -36,12 +38,16 @@ class StringRule:
     Identifiers (ids, domains, urls) must be printable without spaces; free text (reasons,
     interaction types, element ids) must be printable (spaces allowed). "Printable" is Python's
     str.isprintable: no control, format or separator characters other than the space.
+    A field with a format (`accepts`) is also checked against it, and the problem names
+    what was `expected`.
     """
 
     field: str
     required: bool
     max_length: int
     identifier: bool = True
+    accepts: Callable[[str], object] | None = None
+    expected: str = ""
 
     def check(self, value: str) -> str | None:
         """The problem with a non-empty `value`, or None."""
@@ -51,7 +57,13 @@ class StringRule:
             return f"{self.field} must not contain spaces, control or other non-printable characters"
         if not value.isprintable():
             return f"{self.field} must not contain control or other non-printable characters"
+        if self.accepts is not None and not self.accepts(value):
+            return f"{self.field} {value!r} is not {self.expected}"
         return None
+
+
+# Not negative, at most 18 digits before the point and 9 after: exact in Decimal(38, 9).
+_DECIMAL = re.compile(r"[0-9]{1,18}(\.[0-9]{1,9})?")
 
 
 STRING_RULES: tuple[StringRule, ...] = (
@@ -66,6 +78,20 @@ STRING_RULES: tuple[StringRule, ...] = (
     StringRule("url", required=False, max_length=2048),
     StringRule("interaction_type", required=False, max_length=128, identifier=False),
     StringRule("element_id", required=False, max_length=256, identifier=False),
+    StringRule(
+        "conversion_value",
+        required=False,
+        max_length=28,
+        accepts=_DECIMAL.fullmatch,
+        expected="a decimal number such as 49.90 (not negative; at most 18 digits before the point and 9 after)",
+    ),
+    StringRule(
+        "currency",
+        required=False,
+        max_length=3,
+        accepts=CURRENCIES.__contains__,
+        expected="an ISO 4217 currency code such as EUR, USD or JPY",
+    ),
 )
 
 _EVENT_RULES = {rule.field: rule for rule in STRING_RULES}
@@ -91,6 +117,7 @@ REQUEST_RULES: dict[str, StringRule] = {
         # token is ours (base64url of a profile id and a digest).
         *(_EVENT_RULES[name] for name in ("url", "recipient_domain", "reason", "treatment_id", "message_id")),
         StringRule("page_token", required=False, max_length=512),
+        _EVENT_RULES["currency"],
         StringRule("sort_by", required=False, max_length=64),
     )
 }
@@ -117,10 +144,12 @@ _OPEN = Details(allows=("is_machine",))
 _CLICK = Details(requires=("url",), allows=("is_machine",))
 _NONE = Details()
 _QUARANTINE = Details(allows=("reason",))
+# A conversion may name the link credited with it, and carries its value (or none, for a sign-up).
+_CONVERSION = Details(allows=("url", "conversion_value", "currency"))
 
 # Campaign-level types (no channel) are keyed by "".
 MATRIX: dict[str, dict[str, Details]] = {
-    "": {"profile_entered": _NONE},
+    "": {"profile_entered": _NONE, "converted": _CONVERSION},
     "email": {
         "targeted": _NONE,
         "excluded": _REASON,
@@ -135,6 +164,7 @@ MATRIX: dict[str, dict[str, Details]] = {
         "spam_complaint": _NONE,
         "mirror_page_viewed": _NONE,
         "forwarded": _NONE,
+        "converted": _CONVERSION,
     },
     "sms": {
         "targeted": _NONE,
@@ -145,6 +175,7 @@ MATRIX: dict[str, dict[str, Details]] = {
         "error": _REASON,
         "quarantined": _QUARANTINE,
         "clicked": _CLICK,
+        "converted": _CONVERSION,
     },
     "push": {
         "targeted": _NONE,
@@ -158,20 +189,24 @@ MATRIX: dict[str, dict[str, Details]] = {
         # A click in a rich notification; the link is optional (a push may open the app instead).
         "clicked": Details(allows=("url", "is_machine")),
         "action": Details(requires=("interaction_type",)),
+        "converted": _CONVERSION,
     },
     "in_app": {
         "impression": _NONE,
         "interaction": Details(requires=("interaction_type",)),
+        "converted": _CONVERSION,
     },
     "web": {
         "impression": _NONE,
         "interaction": Details(requires=("element_id",)),
+        "converted": _CONVERSION,
     },
     "direct_mail": {
         "targeted": _NONE,
         "excluded": _REASON,
         "sent": _NONE,
         "error": _REASON,
+        "converted": _CONVERSION,
     },
 }
 
@@ -180,6 +215,9 @@ CHANNEL_DETAILS: dict[str, tuple[str, ...]] = {
     "email": ("recipient_domain",),
     "push": ("platform",),
 }
+
+# Fields set together or not at all (a value means nothing without its currency).
+TOGETHER: tuple[tuple[str, str], ...] = (("conversion_value", "currency"),)
 
 # How far in the future an occurred_at may lie (clock skew between engines and us).
 MAX_FUTURE = timedelta(minutes=5)
@@ -316,6 +354,10 @@ def _check_pair(event: event_pb2.Event) -> Violation | None:
     for field in pair.forbidden:
         if getattr(event, field):
             return Violation(field, f"{field} does not apply to {pair.description}; leave it unset")
+    for first, second in TOGETHER:
+        if bool(getattr(event, first)) != bool(getattr(event, second)):
+            missing = second if getattr(event, first) else first
+            return Violation(missing, f"{first} and {second} are set together: {missing} is missing")
     return None
 
 
@@ -366,6 +408,8 @@ class _FastPath:
         self.required = _getter([index[r.field] for r in STRING_RULES if r.required])
         self.identifiers = _getter([index[r.field] for r in STRING_RULES if r.identifier])
         self.texts = _getter([index[r.field] for r in STRING_RULES if not r.identifier])
+        self.formats = [(index[r.field], r.accepts) for r in STRING_RULES if r.accepts is not None]
+        self.together = [(fields.index(first), fields.index(second)) for first, second in TOGETHER]
         self.bounce_category = fields.index("bounce_category")
         self.platform = fields.index("platform")
         self.known_bounce_categories = frozenset(event_pb2.BounceCategory.values())
@@ -403,6 +447,10 @@ class _FastPath:
             return False
         if not "".join(self.texts(strings)).isprintable():
             return False
+        if not all(not strings[at] or accepts(strings[at]) for at, accepts in self.formats):
+            return False
+        if any(bool(values[first]) != bool(values[second]) for first, second in self.together):
+            return False
         if (
             values[self.bounce_category] not in self.known_bounce_categories
             or values[self.platform] not in self.known_platforms
@@ -431,6 +479,13 @@ class _FastPath:
         if " " in identifiers or not identifiers.isprintable():
             return False
         if not "".join(chain.from_iterable(self.texts(strings))).isprintable():
+            return False
+        if not all(all(map(accepts, filter(None, strings[at]))) for at, accepts in self.formats):
+            return False
+        if any(
+            any(map(operator.xor, map(bool, columns[first]), map(bool, columns[second])))
+            for first, second in self.together
+        ):
             return False
         if not (
             set(columns[self.bounce_category]) <= self.known_bounce_categories

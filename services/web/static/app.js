@@ -15,7 +15,7 @@ const UI = {
         campaigns: "Campaigns", compare: "Compare", more: "More", pick: "Compare this campaign", saved: "Layout saved", conflict:
         "Someone saved this dashboard meanwhile: reloaded", heading: "Campaign report", updated: "Updated",
         tabs: { campaign: "Campaign", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
-                direct_mail: "Direct mail", experiment: "Experiment" } },
+                direct_mail: "Direct mail", experiment: "Experiment", conversions: "Conversions" } },
   fr: { custom: "Dates choisies", last7: "7 derniers jours", last30: "30 derniers jours", lifetime: "Toute la campagne",
         add: "Ajouter un widget", left: "Déplacer à gauche", right: "Déplacer à droite", up: "Déplacer vers le haut", down: "Déplacer vers le bas", narrower: "Plus étroit", wider: "Plus large", shorter: "Moins haut", taller: "Plus haut", remove: "Retirer", view: "Affichage", views: { graph: "Graphique", table: "Tableau", donut: "Anneau", funnel: "Entonnoir" },
         buckets: "Intervalles", period: "Période prédéfinie", from: "Du", to: "Au", zone: "Fuseau horaire", granularity: "Intervalles", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 h", hour: "Heure", day: "Jour", week: "Semaine", month: "Mois", of: "de",
@@ -27,7 +27,7 @@ const UI = {
         saved: "Disposition enregistrée", conflict: "Tableau de bord modifié entre-temps : rechargé",
         heading: "Rapport de campagne", updated: "Mis à jour",
         tabs: { campaign: "Campagne", email: "Email", sms: "SMS", push: "Push", in_app: "In-app", web: "Web",
-                direct_mail: "Courrier", experiment: "Expérience" } },
+                direct_mail: "Courrier", experiment: "Expérience", conversions: "Conversions" } },
   sv: { custom: "Egna datum", last7: "Senaste 7 dagarna", last30: "Senaste 30 dagarna", lifetime: "Hela kampanjen",
         add: "Lägg till en widget", left: "Flytta åt vänster", right: "Flytta åt höger", up: "Flytta upp", down: "Flytta ned", narrower: "Smalare", wider: "Bredare", shorter: "Lägre", taller: "Högre", remove: "Ta bort", view: "Visning", views: { graph: "Diagram", table: "Tabell", donut: "Ring", funnel: "Tratt" },
         buckets: "Intervall", period: "Förval", from: "Från", to: "Till", zone: "Tidszon", granularity: "Intervall", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 tim", hour: "Timme", day: "Dag", week: "Vecka", month: "Månad", of: "av",
@@ -38,7 +38,7 @@ const UI = {
         campaigns: "Kampanjer", compare: "Jämför", more: "Fler", pick: "Jämför den här kampanjen", saved: "Layouten sparad",
         conflict: "Någon sparade under tiden: laddades om", heading: "Kampanjrapport", updated: "Uppdaterad",
         tabs: { campaign: "Kampanj", email: "E-post", sms: "SMS", push: "Push", in_app: "In-app", web: "Webb",
-                direct_mail: "Direktreklam", experiment: "Experiment" } },
+                direct_mail: "Direktreklam", experiment: "Experiment", conversions: "Konverteringar" } },
   nl: { custom: "Eigen data", last7: "Laatste 7 dagen", last30: "Laatste 30 dagen", lifetime: "Hele campagne",
         add: "Widget toevoegen", left: "Naar links", right: "Naar rechts", up: "Omhoog", down: "Omlaag", narrower: "Smaller", wider: "Breder", shorter: "Lager", taller: "Hoger", remove: "Verwijderen", view: "Weergave", views: { graph: "Grafiek", table: "Tabel", donut: "Ring", funnel: "Trechter" },
         buckets: "Intervallen", period: "Vooraf ingestelde periode", from: "Van", to: "Tot", zone: "Tijdzone", granularity: "Intervallen", minute: "1 min", "5min": "5 min", "15min": "15 min", onehour: "1 u", hour: "Uur", day: "Dag", week: "Week", month: "Maand", of: "van",
@@ -49,7 +49,7 @@ const UI = {
         campaigns: "Campagnes", compare: "Vergelijken", more: "Meer", pick: "Deze campagne vergelijken", saved: "Indeling opgeslagen",
         conflict: "Iemand sloeg intussen op: opnieuw geladen", heading: "Campagnerapport", updated: "Bijgewerkt",
         tabs: { campaign: "Campagne", email: "E-mail", sms: "Sms", push: "Push", in_app: "In-app", web: "Web",
-                direct_mail: "Direct mail", experiment: "Experiment" } },
+                direct_mail: "Direct mail", experiment: "Experiment", conversions: "Conversies" } },
 };
 
 const state = {
@@ -82,8 +82,10 @@ function query(extra) {
     machine: $("machine").checked ? "1" : "0", ...extra,
   });
   // One message or run of the campaign, when the page's address names it (`?message_id=`).
-  const message = new URLSearchParams(location.search).get("message_id");
-  if (message) params.set("message_id", message);
+  for (const name of ["message_id", "currency"]) {  // passed on from the page's own address
+    const value = new URLSearchParams(location.search).get(name);
+    if (value) params.set(name, value);
+  }
   if ($("window").value === "live") params.set("granularity", $("live-granularity").value);
   else {
     params.set("start", $("start").value);
@@ -102,7 +104,26 @@ function shown(metric) {
   if (metric.unit === "fraction") return percent(metric.value);
   if (metric.unit === "flag") return metric.value ? "✓" : "";
   if (metric.unit === "probability") return metric.value.toPrecision(2);
+  if (metric.unit === "seconds") return duration(metric.value);
+  if (metric.unit === "currency" && metric.currency) {
+    return new Intl.NumberFormat(state.locale, { style: "currency", currency: metric.currency }).format(metric.value);
+  }
   return number(metric.value);
+}
+
+// A duration in the two largest units that matter: "45 s", "3 min 20 s", "2 h 5 min", "3 d 4 h".
+function duration(seconds) {
+  const units = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+  const parts = [];
+  let rest = Math.round(seconds);
+  for (const [name, size] of units) {
+    if (rest >= size || (name === "s" && !parts.length)) {
+      parts.push(`${Math.floor(rest / size)} ${name}`);
+      rest %= size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(" ");
 }
 
 function percent(rate) {

@@ -67,7 +67,7 @@ def test_user_values_are_bound_never_inlined(build) -> None:
 
 
 def test_catalog_covers_every_tab_and_names_defined_metrics() -> None:
-    assert len(WIDGETS) == 58
+    assert len(WIDGETS) == 65
     assert all(tab_widgets(tab) for tab in TABS)
     for widget in WIDGETS.values():
         assert all(m in metrics.METRICS for m in widget.metric_ids)

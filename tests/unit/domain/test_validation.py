@@ -163,3 +163,40 @@ def test_the_documentation_is_generated_from_the_table() -> None:
 
     documented = (Path(__file__).parents[3] / "docs" / "validation.md").read_text()
     assert documented == validation_markdown(), "run: make docs"
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "field", "says"),
+    [
+        ("49.9O", "EUR", "conversion_value", "is not a decimal number"),
+        ("-5", "EUR", "conversion_value", "not negative"),
+        ("1.0000000001", "EUR", "conversion_value", "9 after"),
+        ("1" * 19, "EUR", "conversion_value", "18 digits"),
+        ("10", "EURO", "currency", "limit is 3"),
+        ("10", "XYZ", "currency", "is not an ISO 4217 currency code"),
+        ("10", "eur", "currency", "is not an ISO 4217 currency code"),
+        ("10", "", "currency", "set together: currency is missing"),
+        ("", "USD", "conversion_value", "set together: conversion_value is missing"),
+    ],
+)
+def test_a_conversion_value_is_an_exact_amount_in_a_known_currency(
+    value: str, currency: str, field: str, says: str
+) -> None:
+    event = complete_event("EMAIL", "CONVERTED", occurred_at=RECENT)
+    event.conversion_value, event.currency = value, currency
+    violation = validate(event, NOW, RETENTION)
+    assert violation is not None and violation.field == field
+    assert says in violation.description
+    valid, rejected = check_batch([event], NOW, RETENTION)
+    assert not valid and rejected[0].violation == violation
+
+
+@pytest.mark.parametrize("value", ["0", "49.90", "123456789012345678.123456789"])
+def test_a_conversion_with_or_without_a_value_is_valid(value: str) -> None:
+    event = complete_event("UNSPECIFIED", "CONVERTED", occurred_at=RECENT)
+    event.conversion_value, event.currency = value, "JPY"
+    assert validate(event, NOW, RETENTION) is None
+    event.ClearField("conversion_value")
+    event.ClearField("currency")
+    assert validate(event, NOW, RETENTION) is None
+    assert check_batch([event], NOW, RETENTION)[1] == []
