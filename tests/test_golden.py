@@ -14,8 +14,9 @@ import bisect
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,7 +30,8 @@ from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 
 pytestmark = pytest.mark.timeout(300)
 
-TABS = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
+TABS = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment", "conversions")
+WIDGET_COUNT = 65
 ZONES = ("UTC", "Asia/Kathmandu", "America/New_York")
 
 
@@ -49,6 +51,10 @@ class Ev:
     element_id: str
     is_machine: bool
     message_id: str
+    ms: int  # occurred_at as stored: epoch milliseconds
+    value: Decimal
+    currency: str
+    engaged_after_ms: int = -1  # set by `with_engagement`
 
 
 def _key(enum: object, number: int, prefix: str) -> str:
@@ -71,7 +77,37 @@ def plain(event: event_pb2.Event) -> Ev:
         event.element_id,
         event.is_machine,
         event.message_id,
+        event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000,
+        Decimal(event.conversion_value or 0),
+        event.currency,
     )
+
+
+def with_engagement(events: list[Ev]) -> list[Ev]:
+    """The events, in the order they were sent, each with its time to engage as documented: on a
+    profile's first human open (and first human click) of a message, the time since the
+    earliest delivery of that message to it sent before; -1 on every other event."""
+    delivered: dict[tuple[str, str, str], int] = {}
+    engaged: set[tuple[str, str, str, str]] = set()
+    timed = []
+    for e in events:
+        key = (e.message_id, e.channel, e.profile)
+        after = -1
+        if e.type == "delivered":
+            delivered[key] = min(delivered.get(key, e.ms), e.ms)
+        elif e.type in ("opened", "clicked") and not e.is_machine and (*key, e.type) not in engaged:
+            engaged.add((*key, e.type))
+            if key in delivered:
+                after = max(e.ms - delivered[key], 0)
+        timed.append(replace(e, engaged_after_ms=after))
+    return timed
+
+
+def exact_quantile(values: list[float], level: float) -> float:
+    """The order statistic of rank ceil(n * level) (at least the first): the quantile the
+    rollups' sketch reads, before it cuts the value to its first 8 significant bits."""
+    ordered = sorted(values)
+    return ordered[max(math.ceil(len(ordered) * level), 1) - 1] if ordered else 0.0
 
 
 # ---- the metric definitions, written out -------------------------------------------------------------
@@ -152,7 +188,21 @@ def metric(name: str, events: list[Ev], machine: bool) -> float:
             for e in events
             if e.type in FAILED and ERROR_TYPE_OF[e.reason] == name.removeprefix("failures_")
         )
+    def delays(event_type: str) -> list[float]:
+        return [e.engaged_after_ms / 1000 for e in events if e.type == event_type and e.engaged_after_ms >= 0]
+
+    reached = (
+        n("delivered") + n("impression") + sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail")
+    )
     computed: dict[str, Callable[[], float]] = {
+        "conversions": lambda: n("converted"),
+        "converters": lambda: distinct(e for e in events if e.type == "converted"),
+        "conversion_rate": lambda: _ratio(distinct(e for e in events if e.type == "converted"), reached),
+        "revenue": lambda: float(revenue(events)),
+        "time_to_open_median": lambda: exact_quantile(delays("opened"), 0.5),
+        "time_to_open_p90": lambda: exact_quantile(delays("opened"), 0.9),
+        "time_to_click_median": lambda: exact_quantile(delays("clicked"), 0.5),
+        "time_to_click_p90": lambda: exact_quantile(delays("clicked"), 0.9),
         "entered_profiles": lambda: distinct(e for e in events if e.type == "profile_entered"),
         "to_deliver": lambda: n("targeted") - n("excluded"),
         "opens": lambda: len(human("opened")),
@@ -172,13 +222,24 @@ def metric(name: str, events: list[Ev], machine: bool) -> float:
         "successes": lambda: n("delivered"),
         "delivered_reactivity": lambda: _ratio(distinct(human("clicked")), n("delivered")),
         "mail_sent": lambda: sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail"),
-        "reached": lambda: (
-            n("delivered")
-            + n("impression")
-            + sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail")
-        ),
+        "reached": lambda: reached,
     }
     return computed[name]()
+
+
+def revenue(events: list[Ev]) -> Decimal:
+    return sum((e.value for e in events if e.type == "converted"), Decimal(0))
+
+
+# Metrics read from a sketch: within 2^-7 below the exact quantile (a float32's first 8
+# significant bits are kept), never above it (but for the float32 rounding before the cut).
+SKETCHED = {"time_to_open_median", "time_to_open_p90", "time_to_click_median", "time_to_click_p90"}
+
+
+def _matches(metric_id: str, got: float, want: float) -> bool:
+    if metric_id in SKETCHED:
+        return want * (1 - 2**-7) - 1e-9 <= got <= want * (1 + 2**-23) + 1e-9
+    return _close(got, want)
 
 
 RATE_BASE = {
@@ -195,6 +256,7 @@ RATE_BASE = {
     "failures": "sent",
     "execution_errors": "to_deliver",
     "successes": "to_deliver",
+    "converters": "reached",
 }
 
 # ---- the widget catalog, written out -------------------------------------------------------------
@@ -206,6 +268,8 @@ DELIVERY_SUMMARY = ["sent", "delivered", "failures", "distinct_clicks"]
 # A funnel's steps, each step's rate taken against the step before it.
 FUNNEL = ["targeted", "sent", "delivered", "distinct_opens", "distinct_clicks"]
 FUNNELS = {"campaign_funnel", "email_funnel"}
+TIME_TO_ENGAGE = ["time_to_open_median", "time_to_open_p90", "time_to_click_median", "time_to_click_p90"]
+CONVERSIONS = ["conversions", "converters", "conversion_rate", "revenue"]
 KPI: dict[str, tuple[str | None, list[str]]] = {
     "campaign_statistics": (None, ["entered_profiles"]),
     "campaign_funnel": (None, FUNNEL),
@@ -257,8 +321,11 @@ KPI: dict[str, tuple[str | None, list[str]]] = {
     "sms_statistics": ("sms", ["targeted", "excluded", *SENDING, "clicks", "distinct_clicks"]),
     "web_performance": ("web", ["impressions", "unique_impressions", "interactions"]),
     "direct_mail_sending_statistics": ("direct_mail", ["targeted", "sent", "errors", "excluded"]),
+    "email_time_to_engage": ("email", TIME_TO_ENGAGE),
+    "push_time_to_engage": ("push", TIME_TO_ENGAGE),
+    "conversions_summary": (None, CONVERSIONS),
 }
-SERIES: dict[str, tuple[str, list[str]]] = {
+SERIES: dict[str, tuple[str | None, list[str]]] = {
     "email_summary": (
         "email",
         ["sent", "delivered", "opens", "clicks", "bounces", "errors", "unsubscribes", "spam_complaints"],
@@ -269,6 +336,7 @@ SERIES: dict[str, tuple[str, list[str]]] = {
     "push_sending_summary": ("push", ["sent", "delivered", "errors"]),
     "sms_performance_by_date": ("sms", SENDING),
     "web_summary": ("web", ["impressions", "unique_impressions", "interactions"]),
+    "conversions_over_time": (None, ["conversions", "converters"]),
 }
 
 
@@ -279,6 +347,7 @@ class RowsSpec:
     metrics: list[str]
     order_by: str | None = None  # None: the first metric; "key": by key
     limit: int | None = None
+    compare: bool = False  # each treatment against the control (the experiment's comparison)
 
     def key(self, e: Ev) -> str:
         return self.field(e) if callable(self.field) else getattr(e, self.field)
@@ -340,9 +409,16 @@ ROWS: dict[str, RowsSpec] = {
         "treatment_id",
         ["sent", "delivered", "distinct_opens", "distinct_clicks", "open_rate", "click_rate"],
         order_by="key",
+        compare=True,
     ),
+    "experiment_conversions": RowsSpec(
+        None, "treatment_id", ["converters", "conversion_rate", "revenue"], order_by="key"
+    ),
+    "conversions_by_channel": RowsSpec(None, "channel", CONVERSIONS),
+    "conversions_by_link": RowsSpec(None, "url", CONVERSIONS, limit=10),
 }
-COUNTED_IN_ROW = {"reactivity", "share", "engagements", "open_rate", "click_rate"}  # derived, not counted
+# Derived, not counted
+COUNTED_IN_ROW = {"reactivity", "share", "engagements", "open_rate", "click_rate", "conversion_rate"}
 
 # ---- windows -------------------------------------------------------------------------------
 
@@ -469,7 +545,7 @@ def expected_rows(spec: RowsSpec, events: list[Ev], machine: bool) -> list[tuple
     else:
         rows.sort(key=lambda row: (-row[1][spec.order_by or spec.metrics[0]], row[0]))
     rows = rows[: spec.limit]
-    if spec.field == "treatment_id" and rows:
+    if spec.compare and rows:
         by_key = {key: [e for e in scoped if e.treatment_id == key] for key, _ in rows}
         control = rows[0][0]
         delivered = {k: metric("delivered", g, machine) for k, g in by_key.items()}
@@ -501,11 +577,11 @@ def expected_rows(spec: RowsSpec, events: list[Ev], machine: bool) -> list[tuple
 
 
 def expected_series(
-    channel: str, names: list[str], events: list[Ev], buckets: list[datetime], machine: bool
+    channel: str | None, names: list[str], events: list[Ev], buckets: list[datetime], machine: bool
 ) -> dict[str, list[tuple[datetime, float]]]:
     grouped: dict[datetime, list[Ev]] = defaultdict(list)
     for e in events:
-        if e.channel == channel:
+        if channel is None or e.channel == channel:
             start = bucket_of(e.at, buckets)
             if start is not None:
                 grouped[start].append(e)
@@ -531,8 +607,10 @@ def check_widget(
         channel, names = KPI[wid]
         want = expected_kpi(channel, names, events, machine, funnel=wid in FUNNELS)
         assert [m.id for m in widget.metrics] == names, wid
+        scoped = [e for e in events if channel is None or e.channel == channel]
         for m in widget.metrics:
-            assert _close(m.value, want["values"][m.id]), (wid, m.id, m.value, want["values"][m.id])
+            assert _matches(m.id, m.value, want["values"][m.id]), (wid, m.id, m.value, want["values"][m.id])
+            check_amount(m, scoped)
             if m.id in want["rates"]:
                 assert m.HasField("rate") and _close(m.rate, want["rates"][m.id]), (wid, m.id)
             else:
@@ -552,6 +630,11 @@ def check_widget(
             assert set(values) == set(want_values), (wid, key)
             for name, value in want_values.items():
                 assert _close(values[name], value), (wid, key, name, values[name], value)
+        spec = ROWS[wid]
+        for row in widget.rows:
+            in_row = [e for e in events if (spec.channel is None or e.channel == spec.channel) and spec.key(e) == row.key]
+            for m in row.metrics:
+                check_amount(m, in_row)
     else:
         channel, names = SERIES[wid]
         want_series = expected_series(channel, names, events, buckets, machine)
@@ -559,6 +642,15 @@ def check_widget(
         for series in widget.series:
             got_points = [(p.at.ToDatetime(UTC), p.value) for p in series.points]
             assert got_points == want_series[series.metric_id], (wid, series.metric_id)
+
+
+def check_amount(m: query_service_pb2.Metric, events: list[Ev]) -> None:
+    """A revenue is the exact decimal sum, in the conversions' one currency (EUR here)."""
+    if m.unit != "currency":
+        assert not m.amount and not m.currency, m.id
+        return
+    assert Decimal(m.amount) == revenue(events), (m.id, m.amount, revenue(events))
+    assert m.currency == "EUR" or (m.currency == "" and Decimal(m.amount) == 0), m.currency
 
 
 # ---- the test ------------------------------------------------------------------------------
@@ -615,7 +707,7 @@ async def golden(nats_server: NatsServer, chdb_dsn: str):
             within=90,
         )
         assert counts == expected
-        yield Golden(pipeline, "golden", [plain(e) for e in protos], dst_day)
+        yield Golden(pipeline, "golden", with_engagement([plain(e) for e in protos]), dst_day)
 
 
 async def _report(
@@ -691,8 +783,8 @@ async def test_every_widget_matches_independent_counts(golden: Golden) -> None:
                 )
                 check_widget(widget, in_range, window.buckets(), machine=False)
                 checked[f"{window.zone} {window.granularity}"] += 1
-    assert checked["live"] == 58, checked
-    assert all(count == 58 for count in checked.values()), checked
+    assert checked["live"] == WIDGET_COUNT, checked
+    assert all(count == WIDGET_COUNT for count in checked.values()), checked
     # The data has what the widgets are about (the comparison is not vacuous).
     email = await _report(golden, "email", None)
     stats = {m.id: m.value for m in next(w for w in email.widgets if w.id == "email_statistics").metrics}
@@ -706,6 +798,13 @@ async def test_every_widget_matches_independent_counts(golden: Golden) -> None:
         assert values["new_quarantines"] > 0 and values["execution_errors"] > 0, tab
     push = await _report(golden, "push", None)
     assert next(m.value for w in push.widgets if w.id == "push_clickstreams" for m in w.metrics) > 0
+    for report, widget_id in ((email, "email_time_to_engage"), (push, "push_time_to_engage")):
+        timed = {m.id: m.value for w in report.widgets if w.id == widget_id for m in w.metrics}
+        assert timed["time_to_open_median"] > 0 and timed["time_to_click_p90"] > 0, timed
+    conversions = await _report(golden, "conversions", None)
+    summary = {m.id: m for w in conversions.widgets if w.id == "conversions_summary" for m in w.metrics}
+    assert summary["converters"].value > 0 and summary["conversions"].value > summary["converters"].value / 2
+    assert summary["revenue"].currency == "EUR" and Decimal(summary["revenue"].amount) > 0
 
 
 async def test_machine_activity_is_separate_unless_included(golden: Golden) -> None:
@@ -744,7 +843,7 @@ async def test_a_message_filter_counts_that_messages_events_only(golden: Golden)
         for widget in report.widgets:
             check_widget(widget, [e for e in mine if start <= e.at < end], window.buckets(), machine=False)
             checked += 1
-    assert checked == 58
+    assert checked == WIDGET_COUNT
     email = {m.id: m.value for w in (await _report(golden, "email", None, message_id=message)).widgets
              if w.id == "email_statistics" for m in w.metrics}  # fmt: skip
     everything = {m.id: m.value for w in (await _report(golden, "email", None)).widgets

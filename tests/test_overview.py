@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -26,7 +27,8 @@ PLAN = {
         + [("OPENED", p, False) for p in ("p0", "p0", "p1", "p2", "p3")]
         + [("OPENED", "p4", True)]  # a machine open: not an open unless asked for
         + [("CLICKED", p, False) for p in ("p0", "p1")]
-        + [("UNSUBSCRIBED", "p2", False)],
+        + [("UNSUBSCRIBED", "p2", False)]
+        + [("CONVERTED", p, False) for p in ("p0", "p1", "p0")],  # each worth 49.90 EUR
     ),
     "bravo": (
         "EMAIL",
@@ -69,6 +71,8 @@ def expected(campaign: str, machine: bool = False) -> dict[str, float]:
         "click_rate": distinct("CLICKED") / delivered,
         "bounces": count("BOUNCED"),
         "unsubscribes": count("UNSUBSCRIBED"),
+        "conversions": count("CONVERTED"),
+        "revenue": float(Decimal("49.90") * count("CONVERTED")),
     }
 
 
@@ -112,6 +116,8 @@ async def test_every_campaign_has_its_headline_figures(loaded: tuple[Pipeline, s
     alpha = next(c for c in found.campaigns if c.campaign_id.endswith("alpha"))
     bounces = next(m for m in alpha.metrics if m.id == "bounces")
     assert bounces.rate_base_id == "sent" and bounces.rate == pytest.approx(2 / 10)
+    revenue = next(m for m in alpha.metrics if m.id == "revenue")
+    assert (revenue.amount, revenue.currency) == ("149.7", "EUR")
 
 
 @pytest.mark.parametrize(
@@ -139,7 +145,7 @@ async def test_campaigns_sort_and_page(
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"sort_by": "revenue"}, "sort_by"),
+        ({"sort_by": "profit"}, "sort_by"),
         ({"page_size": 1001}, "page_size"),
         ({"page_token": "nonsense"}, "page_token"),
         ({"tenant_id": ""}, "tenant_id"),

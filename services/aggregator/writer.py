@@ -40,7 +40,7 @@ from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, Column, to_columns
 from campaignreports.schema import INSERT_SETTINGS
 from campaignreports.v1 import event_pb2
-from services.aggregator.engagement import NOT_TIMED, TIMED_TYPES, Changes, Engagement
+from campaignreports.aggregator.engagement import NOT_TIMED, TIMED_TYPES, Changes, Engagement
 
 log = logging.getLogger(__name__)
 
