@@ -29,7 +29,10 @@ def validation_markdown() -> str:
         "`occurred_at` is required, at most 5 minutes in the future and not older than the",
         "retention (`CR_RETENTION_DAYS`).",
         "",
-        *(f"`{first}` and `{second}` are set together or not at all." for first, second in validation.TOGETHER),
+        *(
+            f"`{first}` and `{second}` are set together or not at all."
+            for first, second in validation.TOGETHER
+        ),
         "",
         "## Channels and types",
         "",

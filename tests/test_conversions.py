@@ -89,7 +89,9 @@ async def test_revenue_in_the_named_currency_is_exact(
     assert (revenue.amount, revenue.currency, revenue.unit) == (amount, currency, "currency")
     assert revenue.value == float(Decimal(amount))
     # Every conversion counts, whatever its currency; the revenue is the named one's.
-    assert figures["conversions"].value == len(CONVERSIONS) and figures["converters"].value == len(CONVERSIONS)
+    assert figures["conversions"].value == len(CONVERSIONS) and figures["converters"].value == len(
+        CONVERSIONS
+    )
     overview = await pipeline.query.GetTenantOverview(
         query_service_pb2.GetTenantOverviewRequest(
             tenant_id=pipeline.tenant_id, currency=currency, sort_by="revenue"
@@ -120,7 +122,9 @@ async def test_a_writer_meeting_a_campaign_again_times_against_what_is_stored(pi
         delivered = _at(complete_event("EMAIL", "DELIVERED", pipeline.tenant_id, campaign), start)
         delivered.profile_id, delivered.message_id = f"p{n}", "m1"
         stored.append(delivered)
-    first_open = _at(complete_event("EMAIL", "OPENED", pipeline.tenant_id, campaign), start + timedelta(minutes=5))
+    first_open = _at(
+        complete_event("EMAIL", "OPENED", pipeline.tenant_id, campaign), start + timedelta(minutes=5)
+    )
     first_open.profile_id, first_open.message_id = "p0", "m1"
     stored.append(first_open)
     reply = await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=stored))
@@ -134,8 +138,16 @@ async def test_a_writer_meeting_a_campaign_again_times_against_what_is_stored(pi
     median = next(m for w in found.widgets for m in w.metrics if m.id == "time_to_open_median")
     assert median.value == 300 and median.unit == "seconds"
     later = []
-    for profile, minutes, machine in (("p0", 9, False), ("p1", 10, True), ("p1", 20, False), ("p9", 1, False)):
-        event = _at(complete_event("EMAIL", "OPENED", pipeline.tenant_id, campaign), start + timedelta(minutes=minutes))
+    for profile, minutes, machine in (
+        ("p0", 9, False),
+        ("p1", 10, True),
+        ("p1", 20, False),
+        ("p9", 1, False),
+    ):
+        event = _at(
+            complete_event("EMAIL", "OPENED", pipeline.tenant_id, campaign),
+            start + timedelta(minutes=minutes),
+        )
         event.profile_id, event.message_id, event.is_machine = profile, "m1", machine
         later.append(event)
     prepared = Writer(pipeline.clickhouse).prepare(Decoded.of(later), token=uuid.uuid4().hex)

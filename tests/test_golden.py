@@ -188,11 +188,14 @@ def metric(name: str, events: list[Ev], machine: bool) -> float:
             for e in events
             if e.type in FAILED and ERROR_TYPE_OF[e.reason] == name.removeprefix("failures_")
         )
+
     def delays(event_type: str) -> list[float]:
         return [e.engaged_after_ms / 1000 for e in events if e.type == event_type and e.engaged_after_ms >= 0]
 
     reached = (
-        n("delivered") + n("impression") + sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail")
+        n("delivered")
+        + n("impression")
+        + sum(1 for e in events if e.type == "sent" and e.channel == "direct_mail")
     )
     computed: dict[str, Callable[[], float]] = {
         "conversions": lambda: n("converted"),
@@ -632,7 +635,11 @@ def check_widget(
                 assert _close(values[name], value), (wid, key, name, values[name], value)
         spec = ROWS[wid]
         for row in widget.rows:
-            in_row = [e for e in events if (spec.channel is None or e.channel == spec.channel) and spec.key(e) == row.key]
+            in_row = [
+                e
+                for e in events
+                if (spec.channel is None or e.channel == spec.channel) and spec.key(e) == row.key
+            ]
             for m in row.metrics:
                 check_amount(m, in_row)
     else:

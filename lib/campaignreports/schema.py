@@ -287,12 +287,13 @@ def _measures(inputs: SchemaInputs, source: str) -> str:
 def _rollup_from_events(bucket: str, where: str = "") -> Ddl:
     def select(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         distinct_types = ", ".join(f"'{t}'" for t in inputs.distinct_profile_types)
+        profiles = f"groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles"
         return f"""SELECT
                 tenant_id, campaign_id, message_id, channel, type, is_machine,
                 breakdown.1 AS dimension, breakdown.2 AS value,
                 {bucket}(occurred_at) AS bucket,
                 count() AS events,
-                groupBitmapStateIf(profile_no, type IN ({distinct_types})) AS profiles{_measures(inputs, "from_events")}
+                {profiles}{_measures(inputs, "from_events")}
             FROM {d.local("events" + suffix)}
             ARRAY JOIN arrayFilter(b -> b.1 = '' OR b.2 != '', [{_breakdowns(inputs)}]) AS breakdown
             {where}

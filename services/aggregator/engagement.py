@@ -30,6 +30,7 @@ _BITS = {"opened": _OPENED, "clicked": _CLICKED}
 TIMED_TYPES = ("delivered", "opened", "clicked")
 
 MessageKey = tuple[str, str]  # (message_id, channel)
+Values = Sequence[Any] | np.ndarray  # a column of the round, as the writer holds it
 
 
 @dataclass
@@ -85,12 +86,12 @@ class Engagement:
 
     def time(
         self,
-        types: Sequence[str],
-        machine: Sequence[bool],
-        messages: Sequence[str],
-        channels: Sequence[str],
-        numbers: Sequence[int] | np.ndarray,
-        millis: Sequence[int] | np.ndarray,
+        types: Values,
+        machine: Values,
+        messages: Values,
+        channels: Values,
+        numbers: Values,
+        millis: Values,
     ) -> tuple[np.ndarray, Changes]:
         """Each event's engaged_after_ms, in order, and the state changes to apply once the
         events are stored (nothing changes before: a round that fails is prepared again)."""

@@ -36,11 +36,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
 
+from campaignreports.aggregator.engagement import NOT_TIMED, TIMED_TYPES, Changes, Engagement
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.domain.events import RAW_COLUMNS, Column, to_columns
 from campaignreports.schema import INSERT_SETTINGS
 from campaignreports.v1 import event_pb2
-from campaignreports.aggregator.engagement import NOT_TIMED, TIMED_TYPES, Changes, Engagement
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,10 @@ class Writer:
             profile_numbers[kept] = numbers
             new_profile_rows.extend(new_at)
             engaged_after[kept], engagement = state.engagement.time(
-                *(_take(columns[name], kept) for name in ("type", "is_machine", "message_id", "channel")),
+                _take(columns["type"], kept),
+                _take(columns["is_machine"], kept),
+                _take(columns["message_id"], kept),
+                _take(columns["channel"], kept),
                 numbers,
                 _take(columns["occurred_at"], kept),
             )

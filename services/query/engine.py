@@ -331,7 +331,9 @@ class WidgetEngine:
         found = []
         for campaign, *counts in await self._query(query.sql, query.parameters):
             values = _read_values(columns, counts[: len(columns)])
-            one = _one_currency(counts[len(columns)] if len(counts) > len(columns) else (), currency, campaign)
+            one = _one_currency(
+                counts[len(columns)] if len(counts) > len(columns) else (), currency, campaign
+            )
             found.append((campaign, _metric_values(widget, _counts(widget, values), locale, currency=one)))
         return found
 
@@ -370,7 +372,8 @@ class WidgetEngine:
             message_id=scope.message_id,
             currency=scope.currency,
         )
-        read, currencies = {}, set()
+        read: dict[tuple[str, str], dict[Column, float]] = {}
+        currencies: set[str] = set()
         for dimension, value, *counts in await self._query(query.sql, query.parameters):
             read[(dimension, value)] = _read_values(columns, counts[: len(columns)])
             currencies.update(*counts[len(columns) :])

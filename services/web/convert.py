@@ -317,9 +317,7 @@ def widgets_csv(widgets: list[query_service_pb2.Widget]) -> str:
             writer.writerow([widget.id, "", metric.id, _value(metric), _rate(metric), ""])
         for row in widget.rows:
             for metric in row.metrics:
-                writer.writerow(
-                    [widget.id, text_cell(row.key), metric.id, _value(metric), _rate(metric), ""]
-                )
+                writer.writerow([widget.id, text_cell(row.key), metric.id, _value(metric), _rate(metric), ""])
         for series in widget.series:
             key = text_cell(series.key)
             for point in series.points:

@@ -900,16 +900,25 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
             "Expérience - Conversions",
             "Les convertis, le taux de conversion et le revenu de chaque traitement.",
         ),
-        "sv": ("Experiment - Konverteringar", "Varje behandlings konverterare, konverteringsgrad och intäkt."),
+        "sv": (
+            "Experiment - Konverteringar",
+            "Varje behandlings konverterare, konverteringsgrad och intäkt.",
+        ),
         "nl": ("Experiment - Conversies", "Converteerders, conversieratio en omzet van elke behandeling."),
     },
     "conversions_summary": {
-        "en": ("Conversions", "Conversions attributed to the campaign, the profiles converting, and revenue."),
+        "en": (
+            "Conversions",
+            "Conversions attributed to the campaign, the profiles converting, and revenue.",
+        ),
         "fr": (
             "Conversions",
             "Les conversions attribuées à la campagne, les profils convertis et le revenu.",
         ),
-        "sv": ("Konverteringar", "Konverteringar som tillskrivs kampanjen, profiler som konverterade och intäkt."),
+        "sv": (
+            "Konverteringar",
+            "Konverteringar som tillskrivs kampanjen, profiler som konverterade och intäkt.",
+        ),
         "nl": ("Conversies", "Conversies toegeschreven aan de campagne, converterende profielen en omzet."),
     },
     "conversions_by_channel": {
@@ -919,12 +928,18 @@ WIDGET_TEXT: dict[str, dict[str, tuple[str, str]]] = {
         "nl": ("Conversies per kanaal", "Conversies en omzet toegeschreven aan elk kanaal."),
     },
     "conversions_by_link": {
-        "en": ("Conversions by link", "The ten links credited with the most conversions, with their revenue."),
+        "en": (
+            "Conversions by link",
+            "The ten links credited with the most conversions, with their revenue.",
+        ),
         "fr": (
             "Conversions par lien",
             "Les dix liens auxquels le plus de conversions sont attribuées, avec leur revenu.",
         ),
-        "sv": ("Konverteringar per länk", "De tio länkar som tillskrivs flest konverteringar, med deras intäkt."),
+        "sv": (
+            "Konverteringar per länk",
+            "De tio länkar som tillskrivs flest konverteringar, med deras intäkt.",
+        ),
         "nl": ("Conversies per link", "De tien links met de meeste toegeschreven conversies, met hun omzet."),
     },
     "conversions_over_time": {

@@ -83,7 +83,9 @@ STRING_RULES: tuple[StringRule, ...] = (
         required=False,
         max_length=28,
         accepts=_DECIMAL.fullmatch,
-        expected="a decimal number such as 49.90 (not negative; at most 18 digits before the point and 9 after)",
+        expected=(
+            "a decimal number such as 49.90 (not negative; at most 18 digits before the point and 9 after)"
+        ),
     ),
     StringRule(
         "currency",

@@ -11,7 +11,9 @@ EMAIL = "email"
 def timed(state: Engagement, events: list[tuple[str, int, int, bool]], message: str = "m1") -> list[int]:
     """(type, profile number, epoch ms, machine) in stream order -> engaged_after_ms; applied."""
     types, numbers, millis, machine = (list(column) for column in zip(*events, strict=True))
-    after, changes = state.time(types, machine, [message] * len(events), [EMAIL] * len(events), numbers, millis)
+    after, changes = state.time(
+        types, machine, [message] * len(events), [EMAIL] * len(events), numbers, millis
+    )
     state.apply(changes)
     return after.tolist()
 
