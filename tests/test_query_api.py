@@ -30,7 +30,7 @@ from campaignreports.v1 import (
 
 pytestmark = pytest.mark.timeout(90)
 
-CATALOG_SIZE = 58
+CATALOG_SIZE = 65
 
 
 def violation(error: grpc.aio.AioRpcError) -> str:
@@ -138,7 +138,7 @@ async def test_unknown_campaign_is_zeros_not_an_error(pipeline: Pipeline) -> Non
         if window is not None:
             request.window.CopyFrom(window)
         report = await pipeline.query.GetReport(request)
-        assert len(report.widgets) == 22
+        assert len(report.widgets) == 23
         for widget in report.widgets:
             assert all(m.value == 0 and m.rate in (0, 0.0) for m in widget.metrics)
             assert not widget.rows
@@ -298,7 +298,7 @@ async def test_dashboards_save_get_conflict_reset_and_validate(pipeline: Pipelin
     default = await dashboards.GetDashboard(dashboard_service_pb2.GetDashboardRequest(**who))
     assert default.revision == 0
     assert [p.widget_id for p in default.placements][:2] == ["push_sending_performance", "push_statistics"]
-    assert len(default.placements) == 13
+    assert len(default.placements) == 14
 
     mine = [
         _placement("push_statistics", view="graph"),
