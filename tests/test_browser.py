@@ -7,6 +7,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -44,7 +45,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-results" / "screenshots"
 CAMPAIGN = "browser-demo"
-TABS = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment")
+TABS = ("campaign", "email", "sms", "push", "in_app", "web", "direct_mail", "experiment", "conversions")
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,25 @@ def test_kpi_tiles_show_what_the_grpc_api_returns(page: Page, filled: RunningSta
         expected = {m.id: m.value for m in grpc_widget(filled, widget_id).metrics}
         assert expected["sent"] > 0 if "sent" in expected else True
         assert wait_for_tiles(page, widget_id, expected) == expected, widget_id
+
+
+def test_revenue_reads_as_money_and_time_to_engage_as_durations(page: Page, filled: RunningStack) -> None:
+    def show(tab: str, widget_id: str) -> None:
+        page.click(f'nav button[data-tab="{tab}"]')
+        expected = {m.id: m.value for m in grpc_widget(filled, widget_id).metrics}
+        assert all(value > 0 for value in expected.values()), expected
+        assert wait_for_tiles(page, widget_id, expected) == expected, widget_id
+
+    def value_text(widget_id: str, metric: str) -> str:
+        return page.inner_text(f'[data-widget="{widget_id}"] .tile[data-metric="{metric}"] .value')
+
+    show("conversions", "conversions_summary")
+    revenue = value_text("conversions_summary", "revenue")
+    assert "€" in revenue and any(digit in revenue for digit in "123456789"), revenue
+    show("email", "email_time_to_engage")
+    for metric in ("time_to_open_median", "time_to_click_p90"):
+        shown = value_text("email_time_to_engage", metric)
+        assert re.fullmatch(r"\d+ (d|h|min|s)( \d+ (h|min|s))?", shown), shown
 
 
 def test_every_tab_renders_and_is_photographed(page: Page, filled: RunningStack) -> None:

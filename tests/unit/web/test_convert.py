@@ -57,6 +57,10 @@ def test_widgets_become_one_csv() -> None:
         metrics=[
             query_service_pb2.Metric(id="sent", value=10),
             query_service_pb2.Metric(id="delivered", value=9, rate=0.9),
+            # an amount: its exact text, not the nearest double
+            query_service_pb2.Metric(
+                id="revenue", value=0.30000000000000004, unit="currency", amount="0.3", currency="EUR"
+            ),
         ],
     )
     rows = query_service_pb2.Widget(
@@ -79,6 +83,7 @@ def test_widgets_become_one_csv() -> None:
         ["widget", "row", "metric", "value", "rate", "series"],
         ["email_statistics", "", "sent", "10", "", ""],
         ["email_statistics", "", "delivered", "9", "0.9", ""],
+        ["email_statistics", "", "revenue", "0.3 EUR", "", ""],
         ["email_top_links", "https://a", "share", "0.25", "", ""],
         ["email_summary", "2026-11-23T10:00:00Z", "sent", "3", "", ""],
         ["email_clicks_over_time", "2026-11-23T10:00:00Z", "clicks", "2", "", "'=HYPERLINK(1)"],
