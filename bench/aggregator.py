@@ -80,13 +80,15 @@ def backlog_messages(events: int) -> list[tuple[str, bytes]]:
 
 def _raw_rows_select(rows: int) -> str:
     """SELECT of `rows` realistic raw rows generated in the engine: 16 campaigns, three types,
-    a profile per three events, spread over the last 3 weeks (as the bulk load is)."""
+    a profile per three events, spread over the last 3 weeks (as the bulk load is); every open
+    timed (time to engage), which is at most what the writer times."""
     return f"""
         SELECT toString(number), 'bench', concat('c', toString(number % {CAMPAIGNS})), '', 'email',
                ['sent', 'delivered', 'opened'][number % 3 + 1], concat('p', toString(intDiv(number, 3))),
                now64(3) - toIntervalSecond(number % {21 * 86_400}), '', '', '',
                ['gmail.com', 'yahoo.com', 'example.org'][number % 3 + 1], '', '', '', '', false,
-               toUInt32(intDiv(number, 3)), sipHash64(number), 'raw'
+               toDecimal128(0, 9), '',
+               toUInt32(intDiv(number, 3)), sipHash64(number), 'raw', if(number % 3 = 2, number % 86400000, -1)
         FROM numbers({rows})
     """
 

@@ -65,7 +65,7 @@ ROLLUPS = ("rollup_minute", "rollup_15m", "rollup_hour", "rollup_day")
 DATA_TABLES = ("events", "profiles", *ROLLUPS)
 VIEWS = tuple(f"{rollup}_mv" for rollup in ROLLUPS)
 # Columns of `events` besides the event's own (RAW_COLUMNS), set by the writer.
-WRITER_COLUMNS = ("profile_no", "event_key", "round_token")
+WRITER_COLUMNS = ("profile_no", "event_key", "round_token", "engaged_after_ms")
 PROFILE_COLUMNS = ("tenant_id", "campaign_id", "profile_key", "profile_no", "profile_id", "round_token")
 
 
