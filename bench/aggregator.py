@@ -88,7 +88,8 @@ def _raw_rows_select(rows: int) -> str:
                now64(3) - toIntervalSecond(number % {21 * 86_400}), '', '', '',
                ['gmail.com', 'yahoo.com', 'example.org'][number % 3 + 1], '', '', '', '', false,
                toDecimal128(0, 9), '',
-               toUInt32(intDiv(number, 3)), sipHash64(number), 'raw', if(number % 3 = 2, number % 86400000, -1)
+               toUInt32(intDiv(number, 3)), sipHash64(number), 'raw',
+               if(number % 3 = 2, number % 86400000, -1)
         FROM numbers({rows})
     """
 
