@@ -418,7 +418,7 @@ ROWS: dict[str, RowsSpec] = {
         None, "treatment_id", ["converters", "conversion_rate", "revenue"], order_by="key"
     ),
     "conversions_by_channel": RowsSpec(None, "channel", CONVERSIONS),
-    "conversions_by_link": RowsSpec(None, "url", CONVERSIONS, limit=10),
+    "conversions_by_link": RowsSpec(None, "url", ["conversions", "converters", "revenue"], limit=10),
 }
 # Derived, not counted
 COUNTED_IN_ROW = {"reactivity", "share", "engagements", "open_rate", "click_rate", "conversion_rate"}

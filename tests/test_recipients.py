@@ -16,7 +16,9 @@ import pytest
 from helpers import email_event, poll_async
 from pipeline import Pipeline, open_web
 
-from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
+from campaignreports.query.engine import WidgetEngine
+from campaignreports.query.servicer import QueryServicer
+from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2, query_service_pb2_grpc
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -243,3 +245,54 @@ async def test_a_message_narrows_the_recipients_to_its_events(pipeline: Pipeline
 
     assert await poll_async(lambda: listed(""), lambda found: len(found) == 4) == ["a", "b", "c", "d"]
     assert await listed("run-1") == ["a", "b"] and await listed("run-2") == ["b", "c", "d"]
+
+
+async def test_a_live_listing_keeps_its_place_when_the_minute_turns(pipeline: Pipeline) -> None:
+    """Paging through many recipients takes minutes; the live window resolves to another 24
+    hours every minute, and tokens are bound to the window as asked, so the pages (of the
+    recipients and of the tenant overview) stay one listing."""
+    campaign = f"turn-{uuid.uuid4().hex[:6]}"
+    profiles = [f"p{n}" for n in range(5)]
+    sent = [email_event(pipeline.tenant_id, campaign, CLICKED, p, url=LINK_A) for p in profiles]
+    await ingest(pipeline, sent)
+    asked = query_service_pb2.ListRecipientsRequest(
+        tenant_id=pipeline.tenant_id, campaign_id=campaign, event_type=CLICKED, page_size=2
+    )
+
+    def fresh() -> query_service_pb2.ListRecipientsRequest:
+        copy = query_service_pb2.ListRecipientsRequest()
+        copy.CopyFrom(asked)
+        return copy
+
+    await poll_async(
+        lambda: every_page(pipeline, fresh()),
+        lambda pages: sum(len(page) for page in pages) == len(profiles),
+        within=30,
+    )
+    now = [datetime.now(UTC)]
+    servicer = QueryServicer(
+        WidgetEngine(pipeline.clickhouse), retention_days=400, raw_retention_days=30, clock=lambda: now[0]
+    )
+    server = grpc.aio.server()
+    query_service_pb2_grpc.add_QueryServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            query = query_service_pb2_grpc.QueryServiceStub(channel)
+            listed, request = [], fresh()
+            while True:
+                reply = await query.ListRecipients(request)
+                listed += [r.profile_id for r in reply.recipients]
+                if not reply.next_page_token:
+                    break
+                request.page_token = reply.next_page_token
+                now[0] += timedelta(minutes=2)  # the next page is read in another minute
+            assert listed == profiles
+            overview = query_service_pb2.GetTenantOverviewRequest(tenant_id=pipeline.tenant_id, page_size=1)
+            first = await query.GetTenantOverview(overview)
+            now[0] += timedelta(minutes=2)
+            overview.page_token = first.next_page_token or ""
+            await query.GetTenantOverview(overview)  # the first page's token is still this listing's
+    finally:
+        await server.stop(None)

@@ -12,9 +12,18 @@ import hashlib
 import json
 from typing import Any
 
+from google.protobuf.message import Message
+
 
 class PageTokenError(ValueError):
     """A page token that is not one this request's previous page gave."""
+
+
+def asked_window(window: Message) -> str:
+    """A request's window as it was asked for (live, or a range), never empty: what a page token
+    is bound to rather than the window it resolved to. A live window resolves to another 24 hours
+    every minute, and a listing paged for longer than that must not lose its place."""
+    return "window:" + window.SerializeToString(deterministic=True).hex()
 
 
 def request_digest(*parts: Any) -> str:

@@ -55,6 +55,9 @@ class RecipientQuery:
     include_machine_activity: bool
     page_size: int
     after: str = ""  # the page starts after this profile id ('' for the first page)
+    # The window as the request asked for it (see `paging.asked_window`): what a token is bound
+    # to, so that the pages of a live window, which moves a minute at a time, stay one listing.
+    asked_window: str = ""
 
     def __post_init__(self) -> None:
         unknown = [column for column, _ in self.filters if column not in FILTER_COLUMNS]
@@ -68,8 +71,7 @@ class RecipientQuery:
             self.campaign_id,
             self.event_type,
             self.channel,
-            self.start.isoformat(),
-            self.end.isoformat(),
+            self.asked_window or (self.start.isoformat(), self.end.isoformat()),
             self.filters,
             self.include_machine_activity,
         )

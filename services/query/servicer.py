@@ -22,7 +22,7 @@ from campaignreports.domain.validation import REQUEST_RULES, is_valid_timestamp
 from campaignreports.domain.windows import Granularity, Window, WindowError, live_window, range_window
 from campaignreports.grpcerrors import abort_field
 from campaignreports.grpctypes import Context
-from campaignreports.paging import PageTokenError, page_token, request_digest, token_position
+from campaignreports.paging import PageTokenError, asked_window, page_token, request_digest, token_position
 from campaignreports.query.engine import (
     MetricValue,
     MixedCurrenciesError,
@@ -348,6 +348,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
             filters=tuple((column, value) for column, value in given.items() if value),
             include_machine_activity=request.include_machine_activity,
             page_size=request.page_size or DEFAULT_PAGE_SIZE,
+            asked_window=asked_window(request.window),
         )
         try:
             return dataclasses.replace(query, after=after_token(query, request.page_token))
@@ -368,8 +369,7 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
         window = await self._checked_window(request, context, self._clock())
         digest = request_digest(
             request.tenant_id,
-            window.start,
-            window.end,
+            asked_window(request.window),
             request.include_machine_activity,
             sort_by,
             request.ascending,

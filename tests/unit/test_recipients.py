@@ -59,6 +59,15 @@ def test_a_token_is_refused_by_another_request(other: dict[str, object]) -> None
         after_token(dataclasses.replace(QUERY, **other), next_page_token(QUERY, "p9"))  # type: ignore[arg-type]
 
 
+def test_a_token_is_bound_to_the_window_as_asked_not_as_resolved() -> None:
+    """A live window resolves to another 24 hours every minute; its listing stays one."""
+    live = dataclasses.replace(QUERY, asked_window="window:live")
+    later = dataclasses.replace(live, start=live.start.replace(minute=5), end=live.end.replace(minute=5))
+    assert after_token(later, next_page_token(live, "p9")) == "p9"
+    with pytest.raises(PageTokenError, match="another request"):
+        after_token(dataclasses.replace(later, asked_window="window:range"), next_page_token(live, "p9"))
+
+
 @pytest.mark.parametrize("token", ["not a token", "e30", "W10", "eyJhZnRlciI6IDF9", "%%%"])
 def test_a_malformed_token_is_refused(token: str) -> None:
     with pytest.raises(PageTokenError):

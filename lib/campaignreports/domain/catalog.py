@@ -319,7 +319,17 @@ WIDGETS: dict[str, WidgetDef] = {
         ),
         _kpi("conversions_summary", "conversions", None, _CONVERSIONS),
         _rows("conversions_by_channel", "conversions", None, "channel", *_CONVERSIONS),
-        _rows("conversions_by_link", "conversions", None, "url", *_CONVERSIONS, limit=10),
+        # A link reaches nobody by itself: no conversion rate per link.
+        _rows(
+            "conversions_by_link",
+            "conversions",
+            None,
+            "url",
+            "conversions",
+            "converters",
+            "revenue",
+            limit=10,
+        ),
         _series("conversions_over_time", "conversions", None, "conversions", "converters"),
     )
 }
