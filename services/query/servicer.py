@@ -385,15 +385,17 @@ class QueryServicer(query_service_pb2_grpc.QueryServiceServicer):
                 request.tenant_id,
                 window,
                 request.include_machine_activity,
-                request.locale,
                 request.currency,
             )
         ordered = ranked_campaigns(found, sort_by, ascending=request.ascending)
         end = offset + (request.page_size or 50)
         return pb.TenantOverview(
             campaigns=[
-                pb.CampaignFigures(campaign_id=campaign, metrics=[_metric(m) for m in values])
-                for campaign, values in ordered[offset:end]
+                pb.CampaignFigures(
+                    campaign_id=figures.campaign_id,
+                    metrics=[_metric(m) for m in figures.metrics(TENANT_OVERVIEW, request.locale)],
+                )
+                for figures in ordered[offset:end]
             ],
             next_page_token=page_token(end, digest) if end < len(ordered) else "",
             total_campaigns=len(ordered),
