@@ -32,7 +32,7 @@ from campaignreports.domain.events import RAW_COLUMNS
 from campaignreports.schema import WRITER_COLUMNS, Dialect, migrate
 from campaignreports.settings import load_settings
 from campaignreports.stack.processes import NatsServer
-from campaignreports.stream.v1 import event_batch_pb2
+from campaignreports.stream import batch as stream_batch
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import event_pb2
 
@@ -66,14 +66,13 @@ def realistic(campaign: str, events: int, now: datetime) -> tuple[list[list[even
 
 def backlog_messages(events: int) -> list[tuple[str, bytes]]:
     """(campaign, payload) for about `events` realistic events with 3 weeks of history, 1,000
-    per message, in 4 campaigns."""
+    per message (encoded as ingest sends them), in 4 campaigns."""
     messages = []
     now = datetime.now(UTC)
     for number in range(4):
         batches, _ = realistic(f"bench-{number}", events // 4, now)
         messages += [
-            (f"bench-{number}", event_batch_pb2.EventBatch(events=batch).SerializeToString())
-            for batch in batches
+            (f"bench-{number}", stream_batch.encode(stream_batch.from_events(events))) for events in batches
         ]
     return messages
 
@@ -120,10 +119,11 @@ async def aggregate(settings: AggregatorSettings, clickhouse: ClickHouse, events
     js = nc.jetstream()
     await jetstream.ensure_stream(js, settings)
     backlog = backlog_messages(events)
-    events = sum(len(event_batch_pb2.EventBatch.FromString(payload).events) for _, payload in backlog)
+    headers = {stream_batch.ENCODING_HEADER: stream_batch.ARROW_ENCODING}
+    events = sum(stream_batch.decode(payload, headers).num_rows for _, payload in backlog)
     for campaign, payload in backlog:
         partition = jetstream.partition_of("bench", campaign, settings.stream_partitions)
-        await js.publish(jetstream.partition_subject(settings, partition), payload)
+        await js.publish(jetstream.partition_subject(settings, partition), payload, headers=headers)
     aggregator = Aggregator(nc, clickhouse, settings, setup_telemetry("bench", {}))
     start = time.perf_counter()
     await aggregator.start()

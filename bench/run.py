@@ -48,10 +48,11 @@ from campaignreports.schema import Dialect, migrate
 from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.stack.__main__ import Stack, StackSettings
 from campaignreports.stack.processes import free_port
-from campaignreports.stream.v1 import event_batch_pb2
+from campaignreports.stream import batch as stream_batch
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2, query_service_pb2_grpc
 
 INGEST_STREAM = "/campaignreports.v1.IngestService/IngestStream"
+ARROW_HEADERS = {stream_batch.ENCODING_HEADER: stream_batch.ARROW_ENCODING}
 
 
 @dataclass(frozen=True)
@@ -205,15 +206,13 @@ async def freshness(client: Client, size: Size) -> list[float]:
 async def publish(settings: CommonSettings, campaign: str, batches: Iterable[list[event_pb2.Event]]) -> None:
     """Publish batches of the bench tenant's campaign straight into its stream partition."""
     await publish_payloads(
-        settings,
-        campaign,
-        (event_batch_pb2.EventBatch(events=batch).SerializeToString() for batch in batches),
+        settings, campaign, (stream_batch.encode(stream_batch.from_events(events)) for events in batches)
     )
 
 
 async def publish_payloads(settings: CommonSettings, campaign: str, payloads: Iterable[bytes]) -> None:
-    """Publish serialised batches straight into the campaign's stream partition (the
-    aggregator's bulk path), 32 messages in flight."""
+    """Publish encoded batches (as ingest sends them) straight into the campaign's stream
+    partition (the aggregator's bulk path), 32 messages in flight."""
     nc = await jetstream.connect(settings, "bench-loader")
     js = nc.jetstream()
     subject = jetstream.partition_subject(
@@ -221,7 +220,7 @@ async def publish_payloads(settings: CommonSettings, campaign: str, payloads: It
     )
     pending = []
     for payload in payloads:
-        pending.append(js.publish(subject, payload))
+        pending.append(js.publish(subject, payload, headers=ARROW_HEADERS))
         if len(pending) == 32:
             await asyncio.gather(*pending)
             pending = []
@@ -236,7 +235,7 @@ async def load_dataset(
     serialised beforehand, so the generator does not compete for the cores) straight into the
     stream, wait until aggregated; return the exact count and the seconds taken."""
     batches, recent_sent = realistic(campaign, events, datetime.now(UTC))
-    payloads = [event_batch_pb2.EventBatch(events=batch).SerializeToString() for batch in batches]
+    payloads = [stream_batch.encode(stream_batch.from_events(events)) for events in batches]
     count = sum(len(batch) for batch in batches)
     del batches
     started = time.perf_counter()

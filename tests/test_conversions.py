@@ -14,6 +14,7 @@ from helpers import complete_event, poll_async
 from pipeline import Pipeline
 
 from campaignreports.aggregator.writer import Decoded, Writer
+from campaignreports.stream.batch import from_events
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2
 
 pytestmark = pytest.mark.timeout(90)
@@ -150,6 +151,6 @@ async def test_a_writer_meeting_a_campaign_again_times_against_what_is_stored(pi
         )
         event.profile_id, event.message_id, event.is_machine = profile, "m1", machine
         later.append(event)
-    prepared = Writer(pipeline.clickhouse).prepare(Decoded.of(later), token=uuid.uuid4().hex)
+    prepared = Writer(pipeline.clickhouse).prepare(Decoded.of(from_events(later)), token=uuid.uuid4().hex)
     # p0 opened already; p1's machine open is not timed, its first human open is; p9 has no delivery.
     assert prepared.events.column("engaged_after_ms").to_pylist() == [-1, -1, 1_200_000, -1]

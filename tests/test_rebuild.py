@@ -17,7 +17,7 @@ from campaignreports.aggregator.consumer import Aggregator
 from campaignreports.aggregator.rebuild import AggregatorsRunning, rebuild
 from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.domain.catalog import TABS
-from campaignreports.domain.events import to_columns
+from campaignreports.domain.events import read_fields, to_columns
 from campaignreports.schema import ROLLUPS, Dialect, migrate
 from campaignreports.settings import load_settings
 from campaignreports.stack.processes import NatsServer
@@ -101,7 +101,7 @@ async def test_the_rebuild_command_runs_from_the_command_line(pipeline: Pipeline
 
 def _v3_rows(events: list[event_pb2.Event], token: str) -> list[list[object]]:
     """The events as version 3's insert path took them (its raw columns, then the round token)."""
-    columns = to_columns(events)
+    columns = to_columns(read_fields(events))
     columns["occurred_at"] = [datetime.fromtimestamp(ms / 1000, UTC) for ms in columns["occurred_at"]]
     return [[*row, token] for row in zip(*(columns[name] for name in schema_v3._RAW_COLUMNS), strict=True)]
 

@@ -43,7 +43,6 @@ from typing import Literal
 
 import nats.errors
 from clickhouse_connect.driver.exceptions import OperationalError
-from google.protobuf.message import DecodeError
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
@@ -56,7 +55,7 @@ from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.aggregator.writer import Decoded, Prepared, Writer
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.jetstream import TRACE_LINKS_HEADER, consumer_name, partition_subject
-from campaignreports.stream.v1 import event_batch_pb2
+from campaignreports.stream import batch
 from campaignreports.telemetry import Telemetry, extract_context, links_from_traceparents
 
 log = logging.getLogger(__name__)
@@ -78,13 +77,12 @@ class _Fetched:
 def _decode(messages: list[Msg]) -> list[_Fetched]:
     fetched = []
     for message in messages:
-        batch = event_batch_pb2.EventBatch()
         try:
-            batch.ParseFromString(message.data)
-        except DecodeError as exc:
-            fetched.append(_Fetched(message, None, f"undecodable EventBatch: {exc}"))
+            table = batch.decode(message.data, message.headers)
+        except batch.UndecodableBatch as exc:
+            fetched.append(_Fetched(message, None, str(exc)))
             continue
-        fetched.append(_Fetched(message, Decoded.of(batch.events)))
+        fetched.append(_Fetched(message, Decoded.of(table)))
     return fetched
 
 
@@ -520,6 +518,9 @@ class Aggregator:
             DEAD_REASON_HEADER: reason[:1000],
             DEAD_SOURCE_HEADER: f"{message.subject}#{sequence}",
         }
+        encoding = (message.headers or {}).get(batch.ENCODING_HEADER)
+        if encoding is not None:  # what the payload is, for whoever replays it
+            headers[batch.ENCODING_HEADER] = encoding[:64]
         try:
             await self._js.publish(self._settings.dead_letter_subject, message.data, headers=headers)
         except nats.errors.Error as exc:

@@ -19,7 +19,6 @@ import sys
 from dataclasses import dataclass
 
 import nats.errors
-from google.protobuf.message import DecodeError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -36,7 +35,7 @@ from campaignreports.schema import (
     table_statements,
 )
 from campaignreports.schema import view_statements as views
-from campaignreports.stream.v1 import event_batch_pb2
+from campaignreports.stream import batch
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +94,10 @@ async def replay(
                 break  # the end of the stream
             parts = []
             for message in messages:
-                batch = event_batch_pb2.EventBatch()
                 try:
-                    batch.ParseFromString(message.data)
-                except DecodeError:
+                    parts.append(Decoded.of(batch.decode(message.data, message.headers)))
+                except batch.UndecodableBatch:
                     report.undecodable += 1
-                    continue
-                parts.append(Decoded.of(batch.events))
             decoded = Decoded.concat(parts)
             first, last = messages[0].metadata.sequence.stream, messages[-1].metadata.sequence.stream
             if len(decoded):

@@ -33,49 +33,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import xxhash
 
 from campaignreports.aggregator.engagement import NOT_TIMED, TIMED_TYPES, Changes, Engagement
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.domain.events import RAW_COLUMNS, Column, to_columns
-from campaignreports.schema import INSERT_SETTINGS
-from campaignreports.v1 import event_pb2
+from campaignreports.schema import INSERT_SETTINGS, PROFILE_COLUMNS
+from campaignreports.stream import batch
+from campaignreports.stream.batch import CampaignKey
 
 log = logging.getLogger(__name__)
 
-# Arrow types of the columns that are not strings.
-_ARROW_TYPES = {
-    "occurred_at": pa.timestamp("ms", tz="UTC"),
-    "is_machine": pa.bool_(),
-    "profile_no": pa.uint32(),
-    "event_key": pa.uint64(),
-    "profile_key": pa.uint64(),
-    "engaged_after_ms": pa.int64(),
-}
-_DECIMAL = pa.decimal128(38, 9)
 # Merging sorted runs costs a copy of the whole set: do it once this many have piled up.
 _MAX_RUNS = 8
-
-CampaignKey = tuple[str, str]  # (tenant_id, campaign_id)
-
-
-def keys_of(ids: Column) -> np.ndarray:
-    """64-bit keys of ids (XXH3): stable across processes and releases, unlike hash()."""
-    return np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, ids)), dtype=np.uint64, count=len(ids))
-
-
-def _take(values: Column, at: np.ndarray) -> Column:
-    if isinstance(values, np.ndarray):
-        taken: Column = values[at]
-        return taken
-    return [values[i] for i in at]
-
-
-def _join(parts: Sequence[Column]) -> Column:
-    if all(isinstance(part, np.ndarray) for part in parts):
-        return np.concatenate(parts)
-    return [value for part in parts for value in part]
 
 
 class KeyMap:
@@ -150,66 +118,38 @@ class Prepared:
         return rows
 
 
-def _array(name: str, values: Column) -> pa.Array:
-    if name == "conversion_value":  # exact: decimal text to Decimal(38, 9), '' (no value) to 0
-        text = pa.array(values, pa.string())
-        return pc.if_else(pc.equal(text, ""), "0", text).cast(_DECIMAL)
-    return pa.array(values, _ARROW_TYPES.get(name, pa.string()))
-
-
-def _table(columns: dict[str, Column]) -> pa.Table:
-    return pa.table({name: _array(name, values) for name, values in columns.items()})
-
-
 @dataclass(frozen=True)
 class Decoded:
-    """Events as raw-table columns with their keys: the writer's input, built apart from the
-    insert (no stored state needed), so that decoding the next round overlaps storing this one."""
+    """A batch of events (`campaignreports.stream.batch`) and each campaign's rows in it: the
+    writer's input, built apart from the insert (no stored state needed), so that decoding the
+    next round overlaps storing this one."""
 
-    columns: dict[str, Column]
-    event_keys: np.ndarray
-    profile_keys: np.ndarray
-    # The (tenant, campaign) pairs of the events: what the writer groups by and the aggregator
-    # announces once stored.
-    campaigns: frozenset[CampaignKey]
+    table: pa.Table
+    positions: dict[CampaignKey, np.ndarray]
 
     def __len__(self) -> int:
-        return len(self.event_keys)
+        rows: int = self.table.num_rows
+        return rows
+
+    @property
+    def campaigns(self) -> frozenset[CampaignKey]:
+        """What the writer groups by and the aggregator announces once stored."""
+        return frozenset(self.positions)
 
     @classmethod
-    def of(cls, events: Sequence[event_pb2.Event]) -> Decoded:
-        columns = to_columns(events)
-        return cls(
-            columns,
-            keys_of(columns["event_id"]),
-            keys_of(columns["profile_id"]),
-            frozenset(zip(columns["tenant_id"], columns["campaign_id"], strict=True)),
-        )
+    def of(cls, table: pa.Table) -> Decoded:
+        return cls(table, batch.campaign_positions(table))
 
     @classmethod
     def concat(cls, parts: Sequence[Decoded]) -> Decoded:
-        if not parts:
-            return cls.of([])
         if len(parts) == 1:
             return parts[0]
-        return cls(
-            {name: _join([part.columns[name] for part in parts]) for name in RAW_COLUMNS},
-            np.concatenate([part.event_keys for part in parts]),
-            np.concatenate([part.profile_keys for part in parts]),
-            frozenset().union(*(part.campaigns for part in parts)),
-        )
+        return cls.of(batch.concat([part.table for part in parts]))
 
 
-def _campaign_positions(decoded: Decoded) -> dict[CampaignKey, np.ndarray]:
-    """Each campaign's event positions, in order."""
-    if len(decoded.campaigns) == 1:
-        (only,) = decoded.campaigns
-        return {only: np.arange(len(decoded))}
-    tenants, campaigns = decoded.columns["tenant_id"], decoded.columns["campaign_id"]
-    positions: dict[CampaignKey, list[int]] = {}
-    for index, campaign in enumerate(zip(tenants, campaigns, strict=True)):
-        positions.setdefault(campaign, []).append(index)
-    return {campaign: np.asarray(at) for campaign, at in positions.items()}
+def _numpy(table: pa.Table, name: str) -> np.ndarray:
+    values: np.ndarray = table.column(name).to_numpy(zero_copy_only=False)
+    return values
 
 
 class Writer:
@@ -226,12 +166,17 @@ class Writer:
 
     def prepare(self, decoded: Decoded, token: str) -> Prepared:
         """The round's events not stored yet (the first of each event_id), with profile numbers."""
-        columns, event_keys, profile_keys = decoded.columns, decoded.event_keys, decoded.profile_keys
+        table = decoded.table
+        event_keys = table.column("event_key").to_numpy()
+        profile_keys = table.column("profile_key").to_numpy()
+        types, machine = _numpy(table, "type"), _numpy(table, "is_machine")
+        messages, channels = _numpy(table, "message_id"), _numpy(table, "channel")
+        millis = table.column("occurred_at").cast(pa.int64()).to_numpy()
         profile_numbers = np.zeros(len(decoded), dtype=np.uint32)
         engaged_after = np.zeros(len(decoded), dtype=np.int64)
         keep = np.zeros(len(decoded), dtype=bool)
         parts, new_profile_rows = [], []
-        for campaign, at in _campaign_positions(decoded).items():
+        for campaign, at in decoded.positions.items():
             state = self._state(campaign, token)
             keys = event_keys[at]
             stored, _ = state.events.find(keys)
@@ -245,37 +190,23 @@ class Writer:
             profile_numbers[kept] = numbers
             new_profile_rows.extend(new_at)
             engaged_after[kept], engagement = state.engagement.time(
-                _take(columns["type"], kept),
-                _take(columns["is_machine"], kept),
-                _take(columns["message_id"], kept),
-                _take(columns["channel"], kept),
-                numbers,
-                _take(columns["occurred_at"], kept),
+                types[kept], machine[kept], messages[kept], channels[kept], numbers, millis[kept]
             )
             parts.append(_Campaign(state, keys[fresh], new_keys, new_numbers, engagement))
         kept_at = np.flatnonzero(keep)
-        event_columns: dict[str, Column] = (
-            dict(columns)
-            if len(kept_at) == len(decoded)
-            else {name: _take(columns[name], kept_at) for name in RAW_COLUMNS}
-        )
-        event_columns["profile_no"] = profile_numbers[kept_at]
-        event_columns["event_key"] = event_keys[kept_at]
-        event_columns["round_token"] = [token] * len(kept_at)
-        event_columns["engaged_after_ms"] = engaged_after[kept_at]
-        new_rows = np.asarray(new_profile_rows, dtype=np.int64)
-        tenants, campaigns = columns["tenant_id"], columns["campaign_id"]
-        profiles = _table(
-            {
-                "tenant_id": [tenants[i] for i in new_rows],
-                "campaign_id": [campaigns[i] for i in new_rows],
-                "profile_key": profile_keys[new_rows],
-                "profile_no": profile_numbers[new_rows],
-                "profile_id": _take(columns["profile_id"], new_rows),
-                "round_token": [token] * len(new_rows),
-            }
-        )
-        return Prepared(token, _table(event_columns), profiles, len(decoded) - len(kept_at), parts)
+        events = table if len(kept_at) == len(decoded) else table.take(kept_at)
+        events = events.drop_columns(["profile_key"])
+        for name, values in (
+            ("profile_no", pa.array(profile_numbers[kept_at], pa.uint32())),
+            ("round_token", pa.repeat(token, len(kept_at))),
+            ("engaged_after_ms", pa.array(engaged_after[kept_at], pa.int64())),
+        ):
+            events = events.append_column(name, values)
+        new_rows = np.sort(np.asarray(new_profile_rows, dtype=np.int64))
+        profiles = table.select(["tenant_id", "campaign_id", "profile_key", "profile_id"]).take(new_rows)
+        profiles = profiles.append_column("profile_no", pa.array(profile_numbers[new_rows], pa.uint32()))
+        profiles = profiles.append_column("round_token", pa.repeat(token, len(new_rows)))
+        return Prepared(token, events, profiles.select(PROFILE_COLUMNS), len(decoded) - len(kept_at), parts)
 
     @staticmethod
     def _number(

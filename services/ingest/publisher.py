@@ -14,9 +14,9 @@ partly stored when a failure hits between its messages; its retry is safe becaus
 the idempotency key downstream.)
 
 Each message's `Nats-Msg-Id` is a digest of its payload, so a republished message is dropped
-by JetStream's duplicate window. The payload is an `EventBatch`, built by concatenating each
-event's length-delimited encoding (the wire format of a repeated field), so coalescing never
-re-encodes a batch.
+by JetStream's duplicate window. The payload is a batch of columns (`campaignreports.stream.batch`):
+each request's valid events are one Arrow table, and a message joins the tables of the requests
+it coalesces (without copying them) and encodes them once, when it is sent.
 """
 
 from __future__ import annotations
@@ -29,38 +29,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import nats.errors
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 from opentelemetry import metrics
 
 from campaignreports.jetstream import MSG_ID_HEADER, TRACE_LINKS_HEADER, partition_of
+from campaignreports.stream import batch
 from campaignreports.telemetry import inject_headers
-from campaignreports.v1 import event_pb2
 
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_MESSAGE = 1_000
-_EVENT_BATCH_EVENTS_TAG = b"\x0a"  # field 1 (events), wire type 2 (length-delimited)
 _MAX_TRACE_LINKS = 32
+# What an event costs in a message beyond its strings (fixed-width columns, offsets), an
+# upper bound: the size a message is cut at is counted before compression.
+_FIXED_BYTES_PER_EVENT = 128
 
 
 class PublishError(Exception):
     """JetStream did not acknowledge; the caller may retry."""
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def frame(event: event_pb2.Event) -> bytes:
-    """One event as an element of EventBatch.events, ready to concatenate."""
-    data = event.SerializeToString()
-    return _EVENT_BATCH_EVENTS_TAG + _varint(len(data)) + data
+def event_sizes(table: pa.Table) -> np.ndarray:
+    """Each event's bytes in a message, before compression (strings and a fixed part)."""
+    sizes = np.full(table.num_rows, _FIXED_BYTES_PER_EVENT, dtype=np.int64)
+    for column in table.columns:
+        if pa.types.is_string(column.type):
+            sizes += pc.binary_length(column).to_numpy()
+    return sizes
 
 
 def message_id(payload: bytes) -> str:
@@ -71,25 +70,28 @@ def message_id(payload: bytes) -> str:
 class _Message:
     """A JetStream message being filled."""
 
-    frames: list[bytes] = field(default_factory=list)
+    tables: list[pa.Table] = field(default_factory=list)
+    events: int = 0
     size: int = 0
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
     traceparents: list[str] = field(default_factory=list)
 
-    def fits(self, frames: Sequence[bytes], size: int, max_bytes: int) -> bool:
-        return len(self.frames) + len(frames) <= MAX_EVENTS_PER_MESSAGE and self.size + size <= max_bytes
+    def fits(self, events: int, size: int, max_bytes: int) -> bool:
+        return self.events + events <= MAX_EVENTS_PER_MESSAGE and self.size + size <= max_bytes
 
 
-def split(frames: list[bytes], max_bytes: int) -> list[list[bytes]]:
-    """Cut a request larger than one message into message-sized chunks, in order."""
-    chunks: list[list[bytes]] = [[]]
-    size = 0
-    for framed in frames:
-        if chunks[-1] and (len(chunks[-1]) >= MAX_EVENTS_PER_MESSAGE or size + len(framed) > max_bytes):
-            chunks.append([])
-            size = 0
-        chunks[-1].append(framed)
-        size += len(framed)
+def split(table: pa.Table, max_bytes: int) -> list[tuple[pa.Table, int]]:
+    """Cut a request larger than one message into message-sized slices, in order, each with
+    its size."""
+    sizes = event_sizes(table)
+    chunks: list[tuple[pa.Table, int]] = []
+    start = size = 0
+    for row, event_size in enumerate(sizes.tolist()):
+        if row > start and (row - start >= MAX_EVENTS_PER_MESSAGE or size + event_size > max_bytes):
+            chunks.append((table.slice(start, row - start), size))
+            start, size = row, 0
+        size += event_size
+    chunks.append((table.slice(start), size))
     return chunks
 
 
@@ -128,38 +130,40 @@ class GroupCommitPublisher:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._sending: set[asyncio.Task[None]] = set()
 
-    async def publish(self, events: Sequence[event_pb2.Event]) -> None:
-        """Store `events`; raise PublishError unless JetStream acknowledged all of them."""
+    async def publish(self, events: pa.Table) -> None:
+        """Store a batch of events (`campaignreports.stream.batch`); raise PublishError unless
+        JetStream acknowledged all of them."""
         if not self._nc.is_connected:
             raise PublishError("not connected to NATS")
-        by_partition: dict[int, list[bytes]] = {}
+        by_partition: dict[int, list[np.ndarray]] = {}
         partitions = len(self._subjects)
-        for event in events:
-            partition = partition_of(event.tenant_id, event.campaign_id, partitions)
-            by_partition.setdefault(partition, []).append(frame(event))
+        for (tenant, campaign), rows in batch.campaign_positions(events).items():
+            by_partition.setdefault(partition_of(tenant, campaign, partitions), []).append(rows)
         traceparent = inject_headers().get("traceparent", "")
-        waits = [
-            self._add(partition, chunk, traceparent)
-            for partition, frames in by_partition.items()
-            for chunk in split(frames, self._max_bytes)
-        ]
+        waits = []
+        for partition, parts in by_partition.items():
+            at = np.sort(np.concatenate(parts))
+            part = events if len(at) == events.num_rows else events.take(at)
+            waits += [
+                self._add(partition, chunk, size, traceparent) for chunk, size in split(part, self._max_bytes)
+            ]
         await asyncio.gather(*waits)
 
-    def _add(self, partition: int, frames: list[bytes], traceparent: str) -> asyncio.Future[None]:
-        size = sum(map(len, frames))
+    def _add(self, partition: int, table: pa.Table, size: int, traceparent: str) -> asyncio.Future[None]:
         message = self._open.get(partition)
-        if message is not None and not message.fits(frames, size, self._max_bytes):
+        if message is not None and not message.fits(table.num_rows, size, self._max_bytes):
             self._flush(partition)
             message = None
         if message is None:
             message = self._open[partition] = _Message()
-        message.frames.extend(frames)
+        message.tables.append(table)
+        message.events += table.num_rows
         message.size += size
         waiter = asyncio.get_running_loop().create_future()
         message.waiters.append(waiter)
         if traceparent:
             message.traceparents.append(traceparent)
-        if len(message.frames) >= MAX_EVENTS_PER_MESSAGE or message.size >= self._max_bytes:
+        if message.events >= MAX_EVENTS_PER_MESSAGE or message.size >= self._max_bytes:
             self._flush(partition)
         elif partition not in self._timers:
             self._timers[partition] = asyncio.get_running_loop().call_later(
@@ -172,20 +176,20 @@ class GroupCommitPublisher:
         if timer is not None:
             timer.cancel()
         message = self._open.pop(partition, None)
-        if message is not None and message.frames:
+        if message is not None and message.events:
             task = asyncio.create_task(self._send(self._subjects[partition], message))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, subject: str, message: _Message) -> None:
-        payload = b"".join(message.frames)
-        headers = {MSG_ID_HEADER: message_id(payload)}
+        payload = batch.encode(batch.concat(message.tables))
+        headers = {MSG_ID_HEADER: message_id(payload), batch.ENCODING_HEADER: batch.ARROW_ENCODING}
         if message.traceparents:
             headers["traceparent"] = message.traceparents[0]
             if len(message.traceparents) > 1:
                 headers[TRACE_LINKS_HEADER] = ",".join(message.traceparents[1:_MAX_TRACE_LINKS])
         error: Exception | None = None
-        self._batch_size.record(len(message.frames))
+        self._batch_size.record(message.events)
         async with self._inflight:
             self._in_flight.add(1)
             started = time.perf_counter()
@@ -194,7 +198,7 @@ class GroupCommitPublisher:
                     raise PublishError("not connected to NATS")
                 await self._js.publish(subject, payload, timeout=self._timeout, headers=headers)
             except (nats.errors.Error, TimeoutError, PublishError) as exc:
-                log.warning("publish of %d events failed: %r", len(message.frames), exc)
+                log.warning("publish of %d events failed: %r", message.events, exc)
                 error = PublishError(f"JetStream did not acknowledge: {exc!r}")
             finally:
                 self._in_flight.add(-1)

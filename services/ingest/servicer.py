@@ -19,6 +19,7 @@ from campaignreports.domain.validation import Rejection, Violation, check_batch
 from campaignreports.grpcerrors import abort_field
 from campaignreports.grpctypes import Context
 from campaignreports.ingest.publisher import GroupCommitPublisher, PublishError
+from campaignreports.stream import batch
 from campaignreports.telemetry import TENANT, Telemetry, grpc_parent_context
 from campaignreports.v1 import event_pb2, ingest_service_pb2, ingest_service_pb2_grpc
 
@@ -191,7 +192,8 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
         # tenant's, and looking at every event costs time); bounded, since it is not checked yet.
         TENANT.set(request.events[0].tenant_id[:64])
         events, foreign = _writable(request.events)
-        valid, rejections = check_batch(events, self._clock(), self._retention)
+        checked = check_batch(events, self._clock(), self._retention)
+        valid, rejections = checked.valid, checked.rejections
         if foreign:
             rejections = sorted(
                 [Rejection(foreign.positions[r.index], r.event_id, r.violation) for r in rejections]
@@ -200,7 +202,7 @@ class IngestServicer(ingest_service_pb2_grpc.IngestServiceServicer):
             )
         if valid:
             try:
-                await self._publisher.publish(valid)
+                await self._publisher.publish(batch.from_fields(checked.fields))
             except PublishError as exc:
                 raise RequestError(
                     grpc.StatusCode.UNAVAILABLE,

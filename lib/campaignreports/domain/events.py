@@ -37,33 +37,15 @@ Events = Sequence[event_pb2.Event]
 Column = Sequence[Any] | NDArray[Any]
 
 
-def _field(name: str) -> Callable[[Events], Column]:
-    read = attrgetter(name)
-    return lambda events: list(map(read, events))
-
-
-def _key(keys: dict[int, str], name: str) -> Callable[[Events], Column]:
-    """An enum field as its keys, looked up for the whole column at once ('' if unknown)."""
+def _keys_of(keys: dict[int, str]) -> Callable[[Sequence[int]], Column]:
+    """An enum column as its keys, looked up for the whole column at once ('' if unknown)."""
     table = np.array([keys.get(number, "") for number in range(max(keys) + 2)], dtype=object)
-    read = attrgetter(name)
 
-    def column(events: Events) -> Column:
-        numbers = np.fromiter(map(read, events), dtype=np.int64, count=len(events))
-        return table[np.where((numbers >= 0) & (numbers < len(table)), numbers, 0)]
+    def column(numbers: Sequence[int]) -> Column:
+        values = np.asarray(numbers, dtype=np.int64)
+        return table[np.where((values >= 0) & (values < len(table)), values, 0)]
 
     return column
-
-
-def _millis(events: Events) -> Column:
-    """When each event occurred, in milliseconds since the epoch (UTC)."""
-    count = len(events)
-    stamps = list(map(_OCCURRED_AT, events))  # each access builds a wrapper: once per event
-    seconds = np.fromiter(map(_SECONDS, stamps), dtype=np.int64, count=count)
-    nanos = np.fromiter(map(_NANOS, stamps), dtype=np.int64, count=count)
-    return seconds * 1000 + nanos // 1_000_000
-
-
-_OCCURRED_AT, _SECONDS, _NANOS = attrgetter("occurred_at"), attrgetter("seconds"), attrgetter("nanos")
 
 
 @dataclass(frozen=True)
@@ -75,13 +57,6 @@ class EventField:
     keys: dict[int, str] | None = None  # an enum, stored as its value's key
     detail: bool = False  # whether the validation matrix rules its presence per channel and type
     breakdown: bool = False  # whether the rollups break counts down by it
-
-    def reader(self) -> Callable[[Events], Column]:
-        """How the column is read from a sequence of events, whole at a time (per-event Python
-        calls were most of the aggregator's decoding)."""
-        if self.name == "occurred_at":
-            return _millis
-        return _key(self.keys, self.name) if self.keys is not None else _field(self.name)
 
 
 _KEY = "LowCardinality(String)"
@@ -110,8 +85,7 @@ EVENT_FIELDS: tuple[EventField, ...] = (
     EventField("currency", _KEY, detail=True),
 )
 
-COLUMN_READERS: dict[str, Callable[[Events], Column]] = {f.name: f.reader() for f in EVENT_FIELDS}
-RAW_COLUMNS: tuple[str, ...] = tuple(COLUMN_READERS)
+RAW_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)
 # The raw table's column definitions, in its order.
 RAW_COLUMN_DDL: str = ",\n".join(f"{f.name} {f.column_type}" for f in EVENT_FIELDS)
 # Fields whose presence the validation matrix rules, per channel and type.
@@ -120,7 +94,35 @@ DETAIL_FIELDS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.detail)
 BREAKDOWN_FIELDS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.breakdown)
 
 
-def to_columns(events: Events) -> dict[str, Column]:
-    """The events as raw-table columns (RAW_COLUMNS; `occurred_at` in epoch milliseconds):
-    lists or numpy arrays."""
-    return {name: read(events) for name, read in COLUMN_READERS.items()}
+# The two parts of `occurred_at` as `read_fields` names them.
+SECONDS, NANOS = "occurred_at.seconds", "occurred_at.nanos"
+# Every value `read_fields` reads: the fields in the raw table's order, the time as its parts.
+FIELD_NAMES: tuple[str, ...] = (*(name for name in RAW_COLUMNS if name != "occurred_at"), SECONDS, NANOS)
+_READ_ALL = attrgetter(*FIELD_NAMES)
+# Fields = each of FIELD_NAMES -> its values, one per event, as the proto holds them.
+Fields = dict[str, Sequence[Any]]
+_ENUM_KEYS = {f.name: _keys_of(f.keys) for f in EVENT_FIELDS if f.keys is not None}
+
+
+def read_fields(events: Events) -> Fields:
+    """Every field of every event as columns of proto values, read with one C-level call per
+    event (reading the proto is most of the cost of handling an event, so it is done once: the
+    validation checks these columns and the stream batch is built from them)."""
+    if not events:
+        return {name: () for name in FIELD_NAMES}
+    return dict(zip(FIELD_NAMES, zip(*map(_READ_ALL, events), strict=True), strict=True))
+
+
+def to_columns(fields: Fields) -> dict[str, Column]:
+    """The events as raw-table columns (RAW_COLUMNS): enums as their keys, `occurred_at` in
+    epoch milliseconds (numpy arrays), the rest as read."""
+    columns: dict[str, Column] = {}
+    for name in RAW_COLUMNS:
+        if name == "occurred_at":
+            seconds = np.asarray(fields[SECONDS], dtype=np.int64)
+            columns[name] = seconds * 1000 + np.asarray(fields[NANOS], dtype=np.int64) // 1_000_000
+        elif name in _ENUM_KEYS:
+            columns[name] = _ENUM_KEYS[name](fields[name])
+        else:
+            columns[name] = fields[name]
+    return columns

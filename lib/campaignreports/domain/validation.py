@@ -27,7 +27,15 @@ from typing import Any
 from google.protobuf.message import Message
 
 from campaignreports.domain.currencies import CURRENCIES
-from campaignreports.domain.events import CHANNEL_KEYS, DETAIL_FIELDS, EVENT_TYPE_KEYS
+from campaignreports.domain.events import (
+    CHANNEL_KEYS,
+    DETAIL_FIELDS,
+    EVENT_TYPE_KEYS,
+    NANOS,
+    SECONDS,
+    Fields,
+    read_fields,
+)
 from campaignreports.v1 import event_pb2
 
 
@@ -402,6 +410,7 @@ class _FastPath:
         string_fields = tuple(rule.field for rule in STRING_RULES)
         other_fields = tuple(f for f in DETAIL_FIELDS if f not in string_fields)
         fields = (*string_fields, *other_fields, "channel", "type")
+        self.fields = fields
         self.read = operator.attrgetter(*fields)
         self.string_count = len(string_fields)
         self.shortest_limit = min(rule.max_length for rule in STRING_RULES)
@@ -416,8 +425,6 @@ class _FastPath:
         self.platform = fields.index("platform")
         self.known_bounce_categories = frozenset(event_pb2.BounceCategory.values())
         self.known_platforms = frozenset(event_pb2.Platform.values())
-        self.seconds = operator.attrgetter("occurred_at.seconds")
-        self.nanos = operator.attrgetter("occurred_at.nanos")
         # Per detail field: its column, and the (channel, type) pairs requiring / forbidding it.
         self.detail_rules = [
             (
@@ -465,11 +472,12 @@ class _FastPath:
         nanos = stamp.nanos
         return bounds.earliest <= stamp.seconds + nanos / 1e9 <= bounds.latest and 0 <= nanos < 1_000_000_000
 
-    def accepts_all(self, events: Sequence[event_pb2.Event], bounds: TimeBounds) -> bool:
-        """True only if every event is valid; checks whole columns with C-level operations."""
-        if not events:
+    def accepts_all(self, fields: Fields, bounds: TimeBounds) -> bool:
+        """True only if every event of the columns `read_fields` read is valid; checks whole
+        columns with C-level operations."""
+        if not fields[SECONDS]:
             return True
-        columns = list(zip(*map(self.read, events), strict=True))
+        columns = [fields[name] for name in self.fields]
         strings = columns[: self.string_count]
         if not all(all(column) for column in self.required(strings)):
             return False
@@ -510,8 +518,7 @@ class _FastPath:
                 setting, lacking = compress(keys, column), compress(keys, map(operator.not_, column))
             if not (forbidding.isdisjoint(setting) and requiring.isdisjoint(lacking)):
                 return False
-        seconds = list(map(self.seconds, events))
-        nanos = list(map(self.nanos, events))
+        seconds, nanos = fields[SECONDS], fields[NANOS]
         return bool(
             min(seconds) >= bounds.earliest
             and max(seconds) + 1 <= bounds.latest
@@ -530,13 +537,21 @@ class Rejection:
     violation: Violation
 
 
-def check_batch(
-    events: Sequence[event_pb2.Event], now: datetime, retention: timedelta
-) -> tuple[list[event_pb2.Event], list[Rejection]]:
-    """Split a request's events into the valid ones and the rejections (by request index)."""
+@dataclass(frozen=True)
+class CheckedBatch:
+    """A request's events split into the valid ones (with their fields, read once, which the
+    stream batch is built from) and the rejections (by request index)."""
+
+    valid: list[event_pb2.Event]
+    fields: Fields
+    rejections: list[Rejection]
+
+
+def check_batch(events: Sequence[event_pb2.Event], now: datetime, retention: timedelta) -> CheckedBatch:
     bounds = TimeBounds.at(now, retention)
-    if _FAST.accepts_all(events, bounds):
-        return list(events), []
+    fields = read_fields(events)
+    if _FAST.accepts_all(fields, bounds):
+        return CheckedBatch(list(events), fields, [])
     valid: list[event_pb2.Event] = []
     rejected: list[Rejection] = []
     accepts = _FAST.accepts
@@ -549,4 +564,4 @@ def check_batch(
             valid.append(event)
         else:
             rejected.append(Rejection(index, event.event_id[:128], violation))
-    return valid, rejected
+    return CheckedBatch(valid, read_fields(valid), rejected)

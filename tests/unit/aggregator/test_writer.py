@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import xxhash
 
-from campaignreports.aggregator.writer import CampaignState, Decoded, KeyMap, Writer, keys_of
+from campaignreports.aggregator.writer import CampaignState, Decoded, KeyMap, Writer
+from campaignreports.stream.batch import keys_of
 
 
 def test_keys_are_stable_64_bit_hashes() -> None:

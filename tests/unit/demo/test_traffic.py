@@ -23,8 +23,8 @@ def test_the_same_seed_gives_the_same_events() -> None:
 
 def test_every_generated_event_is_valid_and_unique() -> None:
     events = list(generate(campaign()))
-    valid, rejected = check_batch(events, NOW, timedelta(days=30))
-    assert not rejected and len(valid) == len(events)
+    checked = check_batch(events, NOW, timedelta(days=30))
+    assert not checked.rejections and len(checked.valid) == len(events)
     assert len({e.event_id for e in events}) == len(events)
     assert all(NOW - timedelta(hours=23) <= e.occurred_at.ToDatetime(tzinfo=UTC) <= NOW for e in events)
 

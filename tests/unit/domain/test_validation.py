@@ -89,8 +89,10 @@ def test_check_batch_reports_request_indexes() -> None:
     events = [valid_event(event_id=f"e{i}") for i in range(6)]
     events[1].ClearField("tenant_id")
     events[4].ClearField("occurred_at")
-    valid, rejected = check_batch(events, NOW, RETENTION)
+    checked = check_batch(events, NOW, RETENTION)
+    valid, rejected = checked.valid, checked.rejections
     assert [e.event_id for e in valid] == ["e0", "e2", "e3", "e5"]
+    assert checked.fields["event_id"] == ("e0", "e2", "e3", "e5"), "the fields are the valid events' only"
     assert [(r.index, r.event_id, r.violation.field) for r in rejected] == [
         (1, "e1", "tenant_id"),
         (4, "e4", "occurred_at"),
@@ -187,8 +189,8 @@ def test_a_conversion_value_is_an_exact_amount_in_a_known_currency(
     violation = validate(event, NOW, RETENTION)
     assert violation is not None and violation.field == field
     assert says in violation.description
-    valid, rejected = check_batch([event], NOW, RETENTION)
-    assert not valid and rejected[0].violation == violation
+    checked = check_batch([event], NOW, RETENTION)
+    assert not checked.valid and checked.rejections[0].violation == violation
 
 
 @pytest.mark.parametrize("value", ["0", "49.90", "123456789012345678.123456789"])
@@ -199,4 +201,4 @@ def test_a_conversion_with_or_without_a_value_is_valid(value: str) -> None:
     event.ClearField("conversion_value")
     event.ClearField("currency")
     assert validate(event, NOW, RETENTION) is None
-    assert check_batch([event], NOW, RETENTION)[1] == []
+    assert check_batch([event], NOW, RETENTION).rejections == []
