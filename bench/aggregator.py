@@ -29,7 +29,7 @@ from campaignreports.aggregator.settings import AggregatorSettings
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.demo import traffic
 from campaignreports.domain.events import RAW_COLUMNS
-from campaignreports.schema import WRITER_COLUMNS, Dialect, migrate
+from campaignreports.schema import INSERT_SETTINGS, WRITER_COLUMNS, Dialect, migrate
 from campaignreports.settings import load_settings
 from campaignreports.stack.processes import NatsServer
 from campaignreports.stream import batch as stream_batch
@@ -99,7 +99,9 @@ _RAW_TARGET = f"({', '.join(RAW_COLUMNS)}, {', '.join(WRITER_COLUMNS)})"
 def raw_engine(clickhouse: ClickHouse, database: str, rows: int) -> Figure:
     """chDB INSERT ... SELECT into the same schema (raw events and every rollup view)."""
     start = time.perf_counter()
-    clickhouse.client.command(f"INSERT INTO {database}.events {_RAW_TARGET} {_raw_rows_select(rows)}")
+    clickhouse.client.command(
+        f"INSERT INTO {database}.events {_RAW_TARGET} {_raw_rows_select(rows)}", settings=INSERT_SETTINGS
+    )
     return Figure("raw chDB INSERT ... SELECT, same schema", rows / (time.perf_counter() - start))
 
 

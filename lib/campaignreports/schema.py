@@ -58,8 +58,14 @@ LIVE_ROLLUP_HOURS = 25
 DEDUP_WINDOW_BLOCKS = 1000
 # Settings of every aggregator insert (see the module docstring). The views already aggregate
 # each block; merging its rows again before writing (optimize_on_insert) nearly doubled the
-# cost of every rollup level, and background merges and reads aggregate anyway.
-INSERT_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1, "optimize_on_insert": 0}
+# cost of every rollup level, and background merges and reads aggregate anyway. The minute and
+# quarter-hour views both read the inserted block: run in parallel, they load 1.4 to 1.75 times
+# as fast on two cores (measured on 250,000 realistic events).
+INSERT_SETTINGS = {
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "optimize_on_insert": 0,
+    "parallel_view_processing": 1,
+}
 ROLLUPS = ("rollup_minute", "rollup_15m", "rollup_hour", "rollup_day")
 # The tables that hold data (in cluster mode each also has a Distributed table).
 DATA_TABLES = ("events", "profiles", *ROLLUPS)
