@@ -43,7 +43,8 @@ class _Profiles:
     def reserve(self, size: int) -> None:
         if size <= len(self.delivered):
             return
-        grown = max(size, 2 * len(self.delivered), 1024)
+        # A quarter more than asked: few copies as a wave is delivered, little unused room after.
+        grown = max(size, len(self.delivered) + len(self.delivered) // 4, 1024)
         delivered = np.full(grown, NOT_TIMED, dtype=np.int64)
         delivered[: len(self.delivered)] = self.delivered
         engaged = np.zeros(grown, dtype=np.uint8)

@@ -47,33 +47,39 @@ _MAX_RUNS = 8
 
 
 class KeyMap:
-    """uint64 key -> uint32 value, as a few sorted runs (no Python object per key: 12 bytes)."""
+    """uint64 key -> uint32 value, as a few sorted runs (no Python object per key: 12 bytes), or
+    a set of keys when made with `values=False` (8 bytes: event keys need no value)."""
 
-    def __init__(self) -> None:
-        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+    def __init__(self, *, values: bool = True) -> None:
+        self._runs: list[tuple[np.ndarray, np.ndarray | None]] = []
+        self._values = values
         self.size = 0
 
-    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, values: np.ndarray | None = None) -> None:
         if not len(keys):
             return
+        assert (values is not None) == self._values
         order = np.argsort(keys, kind="stable")
-        self._runs.append((keys[order], values[order]))
+        self._runs.append((keys[order], None if values is None else values[order]))
         self.size += len(keys)
         if len(self._runs) > _MAX_RUNS:
             merged_keys = np.concatenate([k for k, _ in self._runs])
-            merged_values = np.concatenate([v for _, v in self._runs])
             order = np.argsort(merged_keys, kind="stable")
-            self._runs = [(merged_keys[order], merged_values[order])]
+            merged_values = None
+            if self._values:
+                merged_values = np.concatenate([v for _, v in self._runs if v is not None])[order]
+            self._runs = [(merged_keys[order], merged_values)]
 
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found, values): whether each key is present, and its value where it is."""
+        """(found, values): whether each key is present, and its value where it is (0 in a set)."""
         found = np.zeros(len(keys), dtype=bool)
         values = np.zeros(len(keys), dtype=np.uint32)
         for run_keys, run_values in self._runs:
             at = np.minimum(np.searchsorted(run_keys, keys), len(run_keys) - 1)
             hit = run_keys[at] == keys
             found |= hit
-            values[hit] = run_values[at[hit]]
+            if run_values is not None:
+                values[hit] = run_values[at[hit]]
         return found, values
 
 
@@ -82,7 +88,7 @@ class CampaignState:
     """What one campaign already holds: its event keys, its numbered profiles, and each
     profile's deliveries and first engagements (time to engage)."""
 
-    events: KeyMap = field(default_factory=KeyMap)
+    events: KeyMap = field(default_factory=lambda: KeyMap(values=False))
     profiles: KeyMap = field(default_factory=KeyMap)
     engagement: Engagement = field(default_factory=Engagement)
 
@@ -241,7 +247,7 @@ class Writer:
             self._clickhouse.insert_arrow(self._events_table, prepared.events, settings)
         with self._lock:
             for part in prepared.campaigns:
-                part.state.events.add(part.event_keys, np.zeros(len(part.event_keys), dtype=np.uint32))
+                part.state.events.add(part.event_keys)
                 part.state.engagement.apply(part.engagement)
             self._evict()
 
@@ -285,7 +291,7 @@ class Writer:
         state = CampaignState()
         state.engagement.load(timings)
         event_keys = events.column("event_key").to_numpy().astype(np.uint64)
-        state.events.add(event_keys, np.zeros(len(event_keys), dtype=np.uint32))
+        state.events.add(event_keys)
         state.profiles.add(
             profiles.column("profile_key").to_numpy().astype(np.uint64),
             profiles.column("profile_no").to_numpy().astype(np.uint32),

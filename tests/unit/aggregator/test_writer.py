@@ -42,3 +42,12 @@ def test_profiles_are_numbered_after_the_stored_ones_in_first_seen_order() -> No
 def test_no_decoded_parts_make_an_empty_round() -> None:
     """A rebuild batch whose messages are all undecodable has nothing to store."""
     assert len(Decoded.concat([])) == 0
+
+
+def test_a_key_set_finds_keys_without_keeping_values() -> None:
+    key_set = KeyMap(values=False)
+    for run in range(12):  # merged on the way, as a map is
+        key_set.add(np.arange(run * 5, run * 5 + 5, dtype=np.uint64)[::-1].copy())
+    found, values = key_set.find(np.array([0, 59, 60], dtype=np.uint64))
+    assert found.tolist() == [True, True, False] and values.tolist() == [0, 0, 0]
+    assert key_set.size == 60
