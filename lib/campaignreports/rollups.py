@@ -4,9 +4,13 @@ Every value a user controls (tenant, campaign, window bounds, time zone) is a bo
 The only text put into the SQL comes from the metric and catalog tables in this repository,
 and is checked to be a plain lower-case key.
 
-A window is read from the coarsest rollup whose buckets each lie inside one of its buckets
-(`level_for`): day rows when the window's buckets are whole UTC days, hours for zones on
-whole-hour offsets, quarter hours for +5:30 and +5:45, minutes for the live window.
+A series is read from the coarsest rollup whose buckets each lie inside one of the window's
+buckets (`level_for`): day rows when the window's buckets are whole UTC days, hours for zones on
+whole-hour offsets, quarter hours for +5:30 and +5:45, minutes for the live window. Totals and
+breakdowns, which add up the whole window, read it in pieces (`pieces`): each part of the window
+from the coarsest rollup whose buckets fit inside it, so a 30-day window in Asia/Kathmandu is its
+edge quarter hours and hours and the whole UTC days between, and costs about what 30 days cost in
+UTC (at 10M events, half the time of reading it all from quarter hours).
 
 Two queries answer any set of widgets over one window (plus one per series-per-value widget):
 - `breakdown_query`: one row per (dimension, value), the totals being dimension '' (KPI
@@ -179,6 +183,46 @@ def _boundaries(window: Window, *, per_bucket: bool) -> list[int]:
     return [*window.bucket_seconds, end] if per_bucket else [int(window.start.timestamp()), end]
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Whole buckets of one rollup: [start, end) in unix seconds."""
+
+    level: Level
+    start: int
+    end: int
+
+
+def _split(start: int, end: int, levels: Sequence[Level]) -> list[Piece]:
+    """[start, end) as whole buckets of the coarsest levels that fit, finer ones at the edges."""
+    if start >= end:
+        return []
+    level, finer = levels[0], levels[1:]
+    first = -(-start // level.seconds) * level.seconds
+    last = end // level.seconds * level.seconds
+    if not finer:
+        assert (first, last) == (start, end), (start, end, level)  # the finest level fits the window
+        return [Piece(level, start, end)]
+    if first >= last:
+        return _split(start, end, finer)
+    return [*_split(start, first, finer), Piece(level, first, last), *_split(last, end, finer)]
+
+
+def pieces(window: Window, *, per_bucket: bool) -> list[Piece]:
+    """Where a read of the window finds its rows: one piece of `level_for` for a series (each
+    row inside one window bucket), the window split by `_split` for totals."""
+    if per_bucket:
+        return [
+            Piece(
+                level_for(window, per_bucket=True), int(window.start.timestamp()), int(window.end.timestamp())
+            )
+        ]
+    finest = level_for(window, per_bucket=False)
+    levels = _levels(window)
+    return _split(
+        int(window.start.timestamp()), int(window.end.timestamp()), levels[: levels.index(finest) + 1]
+    )
+
+
 def level_for(window: Window, *, per_bucket: bool) -> Level:
     """The coarsest rollup whose buckets each lie inside one of the window's buckets (or inside
     the window, for totals): a 30-day window in UTC is read from day rows, in Europe/Paris from
@@ -199,19 +243,26 @@ def _source(
     per_bucket: bool,
     reading: Sequence[Column],
 ) -> str:
-    """The rollup rows of the window, from `level_for`, restricted to `dimension` (a condition
+    """The rollup rows of the window, from its `pieces`, restricted to `dimension` (a condition
     on the column), with the state columns `reading` needs only."""
-    level = level_for(window, per_bucket=per_bucket)
     extra = dict.fromkeys(name for c in reading for name in _AGGREGATE_COLUMNS.get(_aggregate(c), ()))
     columns = ", ".join([_SOURCE_COLUMNS, *extra])
     parameters.update({"start": int(window.start.timestamp()), "end": int(window.end.timestamp())})
     message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
-    return (
-        f"(SELECT {columns} FROM {database}.{level.table}\n"
-        "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
-        f"{message} AND {dimension}\n"
-        "  AND bucket >= toDateTime({start:Int64}, 'UTC') AND bucket < toDateTime({end:Int64}, 'UTC'))"
-    )
+    # A series and the cut it is filtered by read the same window in different pieces.
+    prefix = "bucketed" if per_bucket else "piece"
+    selects = []
+    for number, piece in enumerate(pieces(window, per_bucket=per_bucket)):
+        start, end = f"{prefix}{number}_start", f"{prefix}{number}_end"
+        parameters.update({start: piece.start, end: piece.end})
+        selects.append(
+            f"SELECT {columns} FROM {database}.{piece.level.table}\n"
+            "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
+            f"{message} AND {dimension}\n"
+            f"  AND bucket >= toDateTime({{{start}:Int64}}, 'UTC')"
+            f" AND bucket < toDateTime({{{end}:Int64}}, 'UTC')"
+        )
+    return "(" + "\n  UNION ALL\n".join(selects) + ")"
 
 
 def _aggregate(column: Column) -> Aggregate:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from campaignreports.domain.windows import Granularity, live_window, range_window
-from campaignreports.rollups import Column, breakdown_query, level_for, series_query
+from campaignreports.rollups import (
+    LIVE_LEVELS,
+    Column,
+    Cut,
+    breakdown_query,
+    level_for,
+    pieces,
+    series_query,
+)
 
 NOW = datetime(2026, 11, 30, 12, 34, 56, tzinfo=UTC)
 COLUMNS = [Column("sent", "email"), Column("distinct_opens", "email")]
@@ -57,3 +66,47 @@ def test_bitmaps_are_read_only_for_distinct_metrics() -> None:
     )
     assert "profiles" in both.sql
     assert "profiles" not in counts.sql
+
+
+def _tables(window) -> list[tuple[str, float]]:
+    return [(p.level.table, (p.end - p.start) / 3600) for p in pieces(window, per_bucket=False)]
+
+
+@pytest.mark.parametrize(
+    ("window", "tables"),
+    [
+        (_range("UTC", 30), ["rollup_day"]),
+        (_range("Europe/Paris", 30), ["rollup_hour", "rollup_day", "rollup_hour"]),
+        (
+            _range("Asia/Kathmandu", 30),
+            ["rollup_15m", "rollup_hour", "rollup_day", "rollup_hour", "rollup_15m"],
+        ),
+        (live_window(NOW), ["rollup_minute", "rollup_15m", "rollup_hour", "rollup_15m", "rollup_minute"]),
+    ],
+)
+def test_totals_read_each_part_of_the_window_from_the_coarsest_rollup_that_fits(window, tables) -> None:
+    found = pieces(window, per_bucket=False)
+    assert [p.level.table for p in found] == tables
+    assert found[0].start == int(window.start.timestamp()) and found[-1].end == int(window.end.timestamp())
+    assert all(a.end == b.start for a, b in itertools.pairwise(found)), "contiguous"
+    assert all(p.start % p.level.seconds == 0 == p.end % p.level.seconds for p in found)
+    # Coarsest: no piece holds a whole bucket of a coarser level.
+    for piece in found:
+        for coarser in (level for level in LIVE_LEVELS if level.seconds > piece.level.seconds):
+            assert -(-piece.start // coarser.seconds) * coarser.seconds + coarser.seconds > piece.end
+
+
+def test_a_series_reads_its_whole_window_apart_from_the_pieces_of_its_cut() -> None:
+    window = _range("Asia/Kathmandu", 30)
+    clicks = Column("clicks", "email")
+    query = series_query(
+        "db", [clicks], tenant_id="t", campaign_id="c", window=window, include_machine_activity=False,
+        cut=Cut("url", clicks, 5, (clicks,)),
+    )  # fmt: skip
+    parameters = query.parameters
+    assert (parameters["bucketed0_start"], parameters["bucketed0_end"]) == (
+        int(window.start.timestamp()),
+        int(window.end.timestamp()),
+    )
+    assert "{bucketed0_start:Int64}" in query.sql and "{piece2_start:Int64}" in query.sql
+    assert "FROM db.rollup_day" in query.sql, "the cut ranks the links over the window's pieces"
