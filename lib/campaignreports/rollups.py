@@ -25,7 +25,7 @@ Two queries answer any set of widgets over one window (plus one per series-per-v
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,12 +111,19 @@ def _condition(column: Column, include_machine_activity: bool) -> str:
 _NAMED_CURRENCY = " AND currency = {currency:String}"
 
 
-def counted_expression(column: Column, include_machine_activity: bool, currency: str = "") -> str:
+def counted_expression(
+    column: Column, include_machine_activity: bool, currency: str = "", dimensions: Sequence[str] = ()
+) -> str:
     """The aggregate expression over a rollup table that yields a counted metric; an amount only
-    in `currency` when one is named."""
+    in `currency` when one is named. A state (profiles, delays) is merged only in rows of
+    `dimensions` when they are named: merging states is most of a breakdown's cost, and a KPI's
+    distinct profiles are wanted in the totals alone, not per reason or link."""
     source = METRICS[column.metric_id].source
     assert isinstance(source, Counted), column
     condition = _condition(column, include_machine_activity)
+    if dimensions and (source.aggregate is Aggregate.DISTINCT_PROFILES or source.aggregate in DELAY_LEVELS):
+        assert all(d == "" or _KEY.fullmatch(d) for d in dimensions), dimensions
+        condition += f" AND dimension IN ({', '.join(repr(d) for d in sorted(set(dimensions)))})"
     if source.aggregate is Aggregate.DISTINCT_PROFILES:
         return f"groupBitmapMergeIf(profiles, {condition})"
     if source.aggregate is Aggregate.AMOUNT:
@@ -271,11 +278,18 @@ def _aggregate(column: Column) -> Aggregate:
     return source.aggregate
 
 
-def _select(columns: Sequence[Column], include_machine_activity: bool, currency: str) -> str:
-    """The columns' expressions, then (when amounts are read in no named currency) their
-    currencies, which the caller checks are one."""
+def _select(
+    columns: Sequence[Column],
+    include_machine_activity: bool,
+    currency: str,
+    dimensions: Mapping[Column, Sequence[str]] | None = None,
+) -> str:
+    """The columns' expressions (a column's states merged only in its `dimensions`, when given),
+    then (when amounts are read in no named currency) their currencies, which the caller checks
+    are one."""
     selected = [
-        f"{counted_expression(c, include_machine_activity, currency)} AS c{i}" for i, c in enumerate(columns)
+        f"{counted_expression(c, include_machine_activity, currency, (dimensions or {}).get(c, ()))} AS c{i}"
+        for i, c in enumerate(columns)
     ]
     currencies = None if currency else currencies_expression(columns, include_machine_activity)
     return ",\n  ".join([*selected, *([f"{currencies} AS {CURRENCIES}"] if currencies else [])])
@@ -293,10 +307,13 @@ def breakdown_query(
     cuts: Sequence[Cut] = (),
     message_id: str = "",
     currency: str = "",
+    needed_in: Mapping[Column, Sequence[str]] | None = None,
 ) -> RollupQuery:
     """Rows (dimension, value, *columns[, currencies]) for the totals (dimension '') and each
     dimension; of one message of the campaign when `message_id` is set; amounts in `currency`
-    only when it is named (else followed by the currencies they add up)."""
+    only when it is named (else followed by the currencies they add up). `needed_in` names the
+    dimensions whose rows each column is shown in: its states are merged there only (values
+    elsewhere are then meaningless)."""
     parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
     parameters["dimensions"] = ["", *dimensions]
     source = _source(
@@ -310,7 +327,7 @@ def breakdown_query(
     chosen = [_chosen(database, window, parameters, cut, include_machine_activity) for cut in cuts]
     where = "WHERE " + "\n  AND ".join(chosen) + "\n" if chosen else ""
     sql = (
-        f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity, currency)}\n"
+        f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity, currency, needed_in)}\n"
         f"FROM {source}\n{where}GROUP BY dimension, value"
     )
     return RollupQuery(sql, parameters)

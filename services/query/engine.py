@@ -28,6 +28,7 @@ from campaignreports.domain.catalog import (
     WidgetDef,
     stored_dimension,
 )
+from campaignreports.domain.events import KEY_COUNTS
 from campaignreports.domain.windows import Window
 from campaignreports.recipients import RecipientQuery, recipients_query
 from campaignreports.rollups import (
@@ -384,6 +385,7 @@ class WidgetEngine:
             cuts=_cuts(widgets, self._max_rows),
             message_id=scope.message_id,
             currency=scope.currency,
+            needed_in=_needed_in(widgets),
         )
         read: dict[tuple[str, str], dict[Column, float]] = {}
         currencies: set[str] = set()
@@ -430,6 +432,17 @@ class WidgetEngine:
         return by_value
 
 
+def _needed_in(widgets: Sequence[WidgetDef]) -> dict[Column, list[str]]:
+    """The stored dimensions each column is shown in: the totals (every widget's wholes and
+    shares), and the breakdown of each `rows` widget reading it."""
+    needed: dict[Column, set[str]] = {}
+    for widget in widgets:
+        shown = "" if widget.dimension in ("", CHANNEL_DIMENSION) else stored_dimension(widget.dimension)
+        for column in _columns(widget):
+            needed.setdefault(column, {""}).add(shown)
+    return {column: sorted(dimensions) for column, dimensions in needed.items()}
+
+
 def _cuts(widgets: Sequence[WidgetDef], max_rows: int) -> list[Cut]:
     """The dimensions whose rows can be chosen in the engine: those every requesting `rows`
     widget orders and cuts alike, by a counted metric (not by key, a ratio, or an experiment's
@@ -453,7 +466,9 @@ def _cuts(widgets: Sequence[WidgetDef], max_rows: int) -> list[Cut]:
             for w in defs
         }
         cut = _cut(next(iter(defs)), max_rows) if len(shapes) == 1 else None
-        if cut is not None:
+        # A cut keeping at least every key an enum can store keeps everything: reading it would
+        # cost a second scan of the window for nothing.
+        if cut is not None and cut.limit < KEY_COUNTS.get(cut.dimension, cut.limit + 1):
             cuts.append(cut)
     return cuts
 

@@ -90,6 +90,8 @@ RAW_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)
 RAW_COLUMN_DDL: str = ",\n".join(f"{f.name} {f.column_type}" for f in EVENT_FIELDS)
 # Fields whose presence the validation matrix rules, per channel and type.
 DETAIL_FIELDS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.detail)
+# How many values each enum field can store (its keys): a breakdown by one has at most that many rows.
+KEY_COUNTS: dict[str, int] = {f.name: len(f.keys) for f in EVENT_FIELDS if f.keys is not None}
 # Fields the rollups keep one row per (dimension, value) of.
 BREAKDOWN_FIELDS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS if f.breakdown)
 

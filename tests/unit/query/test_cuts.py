@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from campaignreports.domain.catalog import WIDGETS, Kind, tab_widgets
-from campaignreports.query.engine import _cuts
-from campaignreports.rollups import Column, Cut
+from campaignreports.domain.windows import live_window
+from campaignreports.query.engine import _cuts, _needed_in
+from campaignreports.rollups import Column, Cut, breakdown_query
 
 
 def test_the_email_tab_cuts_what_one_widget_alone_breaks_down() -> None:
@@ -13,8 +16,14 @@ def test_the_email_tab_cuts_what_one_widget_alone_breaks_down() -> None:
     assert cuts["url"] == Cut(
         "url", Column("clicks", "email"), 10, (Column("clicks", "email"), Column("distinct_clicks", "email"))
     )
-    assert cuts["bounce_category"].limit == 1000  # one widget: cut at the row cap, as it would be
     assert "reason" not in cuts and "recipient_domain" not in cuts
+
+
+def test_an_enum_is_cut_only_below_its_number_of_keys() -> None:
+    """Bounce categories are a handful of keys: a cut at the row cap would keep them all."""
+    assert _cuts([WIDGETS["email_bounce_categories"]], max_rows=1000) == []
+    (cut,) = _cuts([WIDGETS["email_bounce_categories"]], max_rows=2)
+    assert (cut.dimension, cut.limit) == ("bounce_category", 2)
 
 
 def test_one_widget_alone_is_cut_at_its_limit_by_its_ordering() -> None:
@@ -34,3 +43,22 @@ def test_key_ordered_and_compared_rows_are_never_cut() -> None:
     )
     for widget in never:
         assert _cuts([widget], max_rows=1000) == []
+
+
+def test_states_are_merged_only_in_the_dimensions_a_widget_shows_them_in() -> None:
+    needed = _needed_in(tab_widgets("email"))
+    assert needed[Column("distinct_opens", "email")] == ["", "recipient_domain"]
+    assert needed[Column("distinct_clicks", "email")] == ["", "recipient_domain", "url"]
+    assert needed[Column("time_to_open_median", "email")] == [""]
+    query = breakdown_query(
+        "db",
+        sorted(needed, key=lambda c: (c.metric_id, c.channel or "")),
+        ["recipient_domain", "url"],
+        tenant_id="t",
+        campaign_id="c",
+        window=live_window(datetime(2026, 11, 30, tzinfo=UTC)),
+        include_machine_activity=False,
+        needed_in=needed,
+    )
+    assert "type = 'opened' AND NOT is_machine AND dimension IN ('', 'recipient_domain'))" in query.sql
+    assert "sumIf(events, channel = 'email' AND type = 'sent')" in query.sql, "counts are read everywhere"
