@@ -258,17 +258,20 @@ def _source(
     message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
     # A series and the cut it is filtered by read the same window in different pieces.
     prefix = "bucketed" if per_bucket else "piece"
-    selects = []
+    ranges: dict[Level, list[str]] = {}  # one read per rollup, of all its pieces
     for number, piece in enumerate(pieces(window, per_bucket=per_bucket)):
         start, end = f"{prefix}{number}_start", f"{prefix}{number}_end"
         parameters.update({start: piece.start, end: piece.end})
-        selects.append(
-            f"SELECT {columns} FROM {database}.{piece.level.table}\n"
-            "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
-            f"{message} AND {dimension}\n"
-            f"  AND bucket >= toDateTime({{{start}:Int64}}, 'UTC')"
-            f" AND bucket < toDateTime({{{end}:Int64}}, 'UTC')"
+        ranges.setdefault(piece.level, []).append(
+            f"bucket >= toDateTime({{{start}:Int64}}, 'UTC') AND bucket < toDateTime({{{end}:Int64}}, 'UTC')"
         )
+    selects = [
+        f"SELECT {columns} FROM {database}.{level.table}\n"
+        "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
+        f"{message} AND {dimension}\n"
+        f"  AND ({' OR '.join(f'({condition})' for condition in conditions)})"
+        for level, conditions in ranges.items()
+    ]
     return "(" + "\n  UNION ALL\n".join(selects) + ")"
 
 
