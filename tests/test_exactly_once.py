@@ -25,6 +25,7 @@ from campaignreports.schema import ROLLUPS
 from campaignreports.service import NOT_SERVING, SERVING
 from campaignreports.settings import load_settings
 from campaignreports.stack.processes import NatsServer
+from campaignreports.stream import batch
 from campaignreports.stream.v1 import event_batch_pb2
 from campaignreports.telemetry import setup_telemetry
 from campaignreports.v1 import event_pb2, ingest_service_pb2
@@ -186,6 +187,25 @@ async def test_an_undecodable_message_is_dead_lettered_and_the_rest_counted(pipe
     )
     assert dead.data == b"\xff\x00 not protobuf"
     assert "undecodable" in dead.headers[DEAD_REASON_HEADER]
+
+
+@chaos
+async def test_a_corrupt_arrow_batch_is_dead_lettered_with_its_encoding(pipeline: Pipeline) -> None:
+    partition = jetstream.partition_of(pipeline.tenant_id, "torn", pipeline.settings.stream_partitions)
+    arrow = {batch.ENCODING_HEADER: batch.ARROW_ENCODING}
+    whole = batch.encode(batch.from_events([complete_event("EMAIL", "SENT", pipeline.tenant_id, "torn")]))
+    await pipeline.js.publish(
+        jetstream.partition_subject(pipeline.settings, partition), whole[: len(whole) // 2], headers=arrow
+    )
+    good = [complete_event("EMAIL", "SENT", pipeline.tenant_id, "torn") for _ in range(3)]
+    await pipeline.ingest.Ingest(ingest_service_pb2.IngestRequest(events=good))
+    assert await settled(pipeline, 3) == 3
+    dead = await pipeline.js.get_last_msg(
+        pipeline.settings.dead_letter_stream, pipeline.settings.dead_letter_subject
+    )
+    assert dead.data == whole[: len(whole) // 2]
+    assert "undecodable Arrow batch" in dead.headers[DEAD_REASON_HEADER]
+    assert dead.headers[batch.ENCODING_HEADER] == batch.ARROW_ENCODING, "kept for a replay"
 
 
 async def test_two_replicas_share_the_partitions_and_count_exactly(
