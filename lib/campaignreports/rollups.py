@@ -254,7 +254,7 @@ def _source(
     on the column), with the state columns `reading` needs only."""
     extra = dict.fromkeys(name for c in reading for name in _AGGREGATE_COLUMNS.get(_aggregate(c), ()))
     columns = ", ".join([_SOURCE_COLUMNS, *extra])
-    parameters.update({"start": int(window.start.timestamp()), "end": int(window.end.timestamp())})
+    parameters["start"] = int(window.start.timestamp())  # where a live series' first bucket starts
     message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
     # A series and the cut it is filtered by read the same window in different pieces.
     prefix = "bucketed" if per_bucket else "piece"

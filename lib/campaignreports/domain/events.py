@@ -37,7 +37,7 @@ Events = Sequence[event_pb2.Event]
 Column = Sequence[Any] | NDArray[Any]
 
 
-def _keys_of(keys: dict[int, str]) -> Callable[[Sequence[int]], Column]:
+def _enum_lookup(keys: dict[int, str]) -> Callable[[Sequence[int]], Column]:
     """An enum column as its keys, looked up for the whole column at once ('' if unknown)."""
     table = np.array([keys.get(number, "") for number in range(max(keys) + 2)], dtype=object)
 
@@ -103,7 +103,7 @@ FIELD_NAMES: tuple[str, ...] = (*(name for name in RAW_COLUMNS if name != "occur
 _READ_ALL = attrgetter(*FIELD_NAMES)
 # Fields = each of FIELD_NAMES -> its values, one per event, as the proto holds them.
 Fields = dict[str, Sequence[Any]]
-_ENUM_KEYS = {f.name: _keys_of(f.keys) for f in EVENT_FIELDS if f.keys is not None}
+_ENUM_KEYS = {f.name: _enum_lookup(f.keys) for f in EVENT_FIELDS if f.keys is not None}
 
 
 def read_fields(events: Events) -> Fields:
