@@ -17,14 +17,13 @@ per method and status code as `rpc.server.duration`, the semantic conventions' h
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError, Message
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 Behaviour = Callable[[Any, Any], Any]  # the stubs type a handler's behaviour with the sync context
 Before = Callable[[Any, Context], Awaitable[None]]
 OnError = Callable[[Context, Exception], Awaitable[None]]
-After = Callable[[Context], None]
 
 
 def wrap(
@@ -48,13 +46,11 @@ def wrap(
     before: Before,
     on_error: OnError | None = None,
     request_deserializer: Callable[[bytes], Any] | None = None,
-    after: After | None = None,
 ) -> Handler:
     """The same handler (same kind, same serializers) that awaits `before(request, context)`
     ahead of its behaviour, in the task that runs it, hands an exception other than an abort
-    to `on_error` when one is given, and calls `after(context)` once the call has ended, however
-    it ended. A stream answered by `context.write` (grpc.health.v1.Health/Watch) is a coroutine
-    and stays one: it must not become a generator."""
+    to `on_error` when one is given. A stream answered by `context.write`
+    (grpc.health.v1.Health/Watch) is a coroutine and stays one: it must not become a generator."""
 
     async def failed(context: Context, exc: Exception) -> None:
         if on_error is None:
@@ -70,9 +66,6 @@ def wrap(
                 raise
             except Exception as exc:
                 await failed(context, exc)
-            finally:
-                if after is not None:
-                    after(context)
 
         return wrapped
 
@@ -89,9 +82,6 @@ def wrap(
                 raise
             except Exception as exc:
                 await failed(context, exc)
-            finally:
-                if after is not None:
-                    after(context)
 
         return wrapped
 
@@ -231,24 +221,28 @@ class MetricsInterceptor(WrappingInterceptor):
         self._duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of the gRPC calls served"
         )
-        self._started: contextvars.ContextVar[float] = contextvars.ContextVar("rpc_started", default=0.0)
 
     def _wrap(self, method: str, handler: Handler) -> Handler:
         service, _, name = method.lstrip("/").rpartition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
 
         async def start(request: Any, context: Context) -> None:
-            self._started.set(time.perf_counter())
+            started = time.perf_counter()
 
-        def finish(context: Context) -> None:
-            elapsed = (time.perf_counter() - self._started.get()) * 1000
-            self._duration.record(elapsed, {**attributes, "rpc.grpc.status_code": _status_number(context)})
+            def finish(done: Context) -> None:
+                elapsed = (time.perf_counter() - started) * 1000
+                self._duration.record(elapsed, {**attributes, "rpc.grpc.status_code": _status_number(done)})
 
-        return wrap(handler, start, after=finish)
+            # gRPC calls it once the call has ended, however it ended (an abort, a deadline, a
+            # stream the client cancelled), with the status it ended with.
+            context.add_done_callback(cast(Any, finish))  # the stubs type it as a class, not a callable
+
+        return wrap(handler, start)
 
 
 def _status_number(context: Context) -> int:
-    """The call's status code as its number (0 when none was set: OK)."""
+    """The call's status code as its number (0 when none was set: OK, and also a stream the
+    client cancelled, which gRPC does not report as cancelled to a done callback)."""
     code: object = context.code()  # a StatusCode, None before one is set, an int in some versions
     if isinstance(code, grpc.StatusCode):
         return int(code.value[0])

@@ -12,14 +12,16 @@ from the coarsest rollup whose buckets fit inside it, so a 30-day window in Asia
 edge quarter hours and hours and the whole UTC days between, and costs about what 30 days cost in
 UTC (at 10M events, half the time of reading it all from quarter hours).
 
-Two queries answer any set of widgets over one window (plus one per series-per-value widget):
+Two queries answer any set of widgets over one window (plus one per series-per-value widget),
+each after one `cut_query` per dimension it cuts:
+- `cut_query`: the values of a dimension with a `Cut` that its widget shows, ranked by one
+  count in the engine (a campaign with 100,000 clicked URLs aggregates and sends its top 10,
+  not 100,000 rows to rank in Python); the reads below take them as a bound parameter;
 - `breakdown_query`: one row per (dimension, value), the totals being dimension '' (KPI
   widgets, and the wholes that shares are taken of), the breakdowns the rows of `rows` widgets;
-  a dimension with a `Cut` reads only the rows its widget shows, chosen by a subquery that
-  ranks the dimension's values by one count (a campaign with 100,000 clicked URLs aggregates
-  and sends its top 10, not 100,000 rows to rank in Python);
+  a cut dimension's rows only for its chosen values;
 - `series_query`: one row per bucket of the window (series widgets), or per value and bucket
-  for a series per breakdown value, its values chosen by a `Cut` as above.
+  for a series per breakdown value, of the values chosen for it.
 """
 
 from __future__ import annotations
@@ -256,7 +258,7 @@ def _source(
     columns = ", ".join([_SOURCE_COLUMNS, *extra])
     parameters["start"] = int(window.start.timestamp())  # where a live series' first bucket starts
     message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
-    # A series and the cut it is filtered by read the same window in different pieces.
+    # A series' pieces and a total's differ: named apart.
     prefix = "bucketed" if per_bucket else "piece"
     ranges: dict[Level, list[str]] = {}  # one read per rollup, of all its pieces
     for number, piece in enumerate(pieces(window, per_bucket=per_bucket)):
@@ -307,7 +309,7 @@ def breakdown_query(
     campaign_id: str,
     window: Window,
     include_machine_activity: bool,
-    cuts: Sequence[Cut] = (),
+    chosen: Sequence[Chosen] = (),
     message_id: str = "",
     currency: str = "",
     needed_in: Mapping[Column, Sequence[str]] | None = None,
@@ -316,7 +318,7 @@ def breakdown_query(
     dimension; of one message of the campaign when `message_id` is set; amounts in `currency`
     only when it is named (else followed by the currencies they add up). `needed_in` names the
     dimensions whose rows each column is shown in: its states are merged there only (values
-    elsewhere are then meaningless)."""
+    elsewhere are then meaningless). A `chosen` dimension's rows are only its chosen values."""
     parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
     parameters["dimensions"] = ["", *dimensions]
     source = _source(
@@ -327,8 +329,8 @@ def breakdown_query(
         per_bucket=False,
         reading=columns,
     )
-    chosen = [_chosen(database, window, parameters, cut, include_machine_activity) for cut in cuts]
-    where = "WHERE " + "\n  AND ".join(chosen) + "\n" if chosen else ""
+    conditions = [_chosen(parameters, one) for one in chosen]
+    where = "WHERE " + "\n  AND ".join(conditions) + "\n" if conditions else ""
     sql = (
         f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity, currency, needed_in)}\n"
         f"FROM {source}\n{where}GROUP BY dimension, value"
@@ -336,21 +338,48 @@ def breakdown_query(
     return RollupQuery(sql, parameters)
 
 
-def _chosen(
-    database: str, window: Window, parameters: dict[str, Any], cut: Cut, include_machine_activity: bool
-) -> str:
-    """A condition: the cut dimension's rows are only its values the widget shows."""
+@dataclass(frozen=True)
+class Chosen:
+    """The values of a cut dimension a read keeps: what `cut_query` returned."""
+
+    dimension: str
+    values: tuple[str, ...]
+
+
+def cut_query(
+    database: str,
+    cut: Cut,
+    *,
+    tenant_id: str,
+    campaign_id: str,
+    window: Window,
+    include_machine_activity: bool,
+    message_id: str = "",
+    currency: str = "",
+) -> RollupQuery:
+    """Rows (value,) of the values of the cut's dimension that its widget shows, in order. Read
+    apart and then bound as a parameter: as a subquery in the breakdown's WHERE the same cut cost
+    twice as much (measured on a 10M-event campaign's links, 11.6 ms alone against 24 ms more)."""
     assert _KEY.fullmatch(cut.dimension), cut.dimension
+    parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
     kept = " OR ".join(_positive(c, include_machine_activity) for c in cut.kept) or "1"
-    order = counted_expression(cut.order, include_machine_activity, parameters.get("currency", ""))
+    order = counted_expression(cut.order, include_machine_activity, currency)
     source = _source(
         database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False, reading=[cut.order]
     )
-    return (
-        f"(dimension != '{cut.dimension}' OR value IN (\n"
-        f"    SELECT value FROM {source}\n"
-        f"    GROUP BY value HAVING {kept}\n    ORDER BY {order} DESC, value LIMIT {int(cut.limit)}))"
+    sql = (
+        f"SELECT value FROM {source}\n"
+        f"GROUP BY value HAVING {kept}\nORDER BY {order} DESC, value LIMIT {int(cut.limit)}"
     )
+    return RollupQuery(sql, parameters)
+
+
+def _chosen(parameters: dict[str, Any], chosen: Chosen) -> str:
+    """A condition: the chosen dimension's rows are only its chosen values."""
+    assert _KEY.fullmatch(chosen.dimension), chosen.dimension
+    name = f"chosen_{chosen.dimension}"
+    parameters[name] = list(chosen.values)
+    return f"(dimension != '{chosen.dimension}' OR value IN {{{name}:Array(String)}})"
 
 
 def series_query(
@@ -361,29 +390,27 @@ def series_query(
     campaign_id: str,
     window: Window,
     include_machine_activity: bool,
-    cut: Cut | None = None,
+    chosen: Chosen | None = None,
     message_id: str = "",
     currency: str = "",
 ) -> RollupQuery:
     """Rows (bucket start as a unix timestamp, *columns), one per non-empty bucket of the window;
-    with a `cut`, rows (value, bucket start, *columns) of the cut dimension's values it keeps;
+    with `chosen` values, rows (value, bucket start, *columns) of those values of its dimension;
     of one message of the campaign when `message_id` is set. Series count events and profiles
     (the catalog holds them to it), so no currencies follow."""
     parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
-    if cut is not None:
-        assert _KEY.fullmatch(cut.dimension), cut.dimension
+    where = f"WHERE {_chosen(parameters, chosen)}\n" if chosen else ""
     source = _source(
         database,
         window,
-        f"dimension = '{cut.dimension}'" if cut else "dimension = ''",
+        f"dimension = '{chosen.dimension}'" if chosen else "dimension = ''",
         parameters,
         per_bucket=True,
         reading=columns,
     )
-    keys = "value, at" if cut else "at"
-    where = f"WHERE {_chosen(database, window, parameters, cut, include_machine_activity)}\n" if cut else ""
+    keys = "value, at" if chosen else "at"
     sql = (
-        f"SELECT\n  {'value, ' if cut else ''}{_bucket_start(window)} AS at,\n"
+        f"SELECT\n  {'value, ' if chosen else ''}{_bucket_start(window)} AS at,\n"
         f"  {_select(columns, include_machine_activity, currency)}\n"
         f"FROM {source}\n{where}GROUP BY {keys}\nORDER BY {keys}"
     )

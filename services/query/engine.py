@@ -32,10 +32,12 @@ from campaignreports.domain.events import KEY_COUNTS
 from campaignreports.domain.windows import Window
 from campaignreports.recipients import RecipientQuery, recipients_query
 from campaignreports.rollups import (
+    Chosen,
     Column,
     Cut,
     breakdown_query,
     campaigns_query,
+    cut_query,
     overview_query,
     series_query,
 )
@@ -56,6 +58,17 @@ class Scope:
     control_treatment_id: str = ""
     message_id: str = ""  # one message or run of the campaign ('' for all)
     currency: str = ""  # revenue in this currency only ('' for the one the conversions are in)
+
+    def reading(self) -> dict[str, Any]:
+        """The arguments every rollup read of this scope takes (`campaignreports.rollups`)."""
+        return {
+            "tenant_id": self.tenant_id,
+            "campaign_id": self.campaign_id,
+            "window": self.window,
+            "include_machine_activity": self.include_machine_activity,
+            "message_id": self.message_id,
+            "currency": self.currency,
+        }
 
 
 class Amount(float):
@@ -364,6 +377,11 @@ class WidgetEngine:
         finally:
             self._read_duration.record((time.perf_counter() - started) * 1000)
 
+    async def _chosen(self, cut: Cut, scope: Scope) -> Chosen:
+        """The values of the cut's dimension its widget shows (see `cut_query`)."""
+        query = cut_query(self._clickhouse.database, cut, **scope.reading())
+        return Chosen(cut.dimension, tuple(row[0] for row in await self._query(query.sql, query.parameters)))
+
     async def _breakdowns(
         self, widgets: Sequence[WidgetDef], scope: Scope
     ) -> tuple[dict[tuple[str, str], dict[Column, float]], str]:
@@ -378,14 +396,9 @@ class WidgetEngine:
             self._clickhouse.database,
             columns,
             dimensions,
-            tenant_id=scope.tenant_id,
-            campaign_id=scope.campaign_id,
-            window=scope.window,
-            include_machine_activity=scope.include_machine_activity,
-            cuts=_cuts(widgets, self._max_rows),
-            message_id=scope.message_id,
-            currency=scope.currency,
+            chosen=[await self._chosen(cut, scope) for cut in _cuts(widgets, self._max_rows)],
             needed_in=_needed_in(widgets),
+            **scope.reading(),
         )
         read: dict[tuple[str, str], dict[Column, float]] = {}
         currencies: set[str] = set()
@@ -412,17 +425,8 @@ class WidgetEngine:
         self, columns: Sequence[Column], scope: Scope, cut: Cut | None = None
     ) -> dict[str, dict[Column, dict[int, float]]]:
         """value ('' without a cut) -> column -> bucket start -> count, for non-empty buckets."""
-        query = series_query(
-            self._clickhouse.database,
-            columns,
-            tenant_id=scope.tenant_id,
-            campaign_id=scope.campaign_id,
-            window=scope.window,
-            include_machine_activity=scope.include_machine_activity,
-            cut=cut,
-            message_id=scope.message_id,
-            currency=scope.currency,
-        )
+        chosen = await self._chosen(cut, scope) if cut else None
+        query = series_query(self._clickhouse.database, columns, chosen=chosen, **scope.reading())
         by_value: dict[str, dict[Column, dict[int, float]]] = {}
         for row in await self._query(query.sql, query.parameters):
             value, (at, *counts) = (row[0], row[1:]) if cut else ("", row)

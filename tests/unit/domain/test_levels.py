@@ -10,9 +10,11 @@ import pytest
 from campaignreports.domain.windows import Granularity, live_window, range_window
 from campaignreports.rollups import (
     LIVE_LEVELS,
+    Chosen,
     Column,
     Cut,
     breakdown_query,
+    cut_query,
     level_for,
     pieces,
     series_query,
@@ -96,17 +98,19 @@ def test_totals_read_each_part_of_the_window_from_the_coarsest_rollup_that_fits(
             assert -(-piece.start // coarser.seconds) * coarser.seconds + coarser.seconds > piece.end
 
 
-def test_a_series_reads_its_whole_window_apart_from_the_pieces_of_its_cut() -> None:
+def test_a_series_per_value_reads_its_window_whole_and_its_cut_in_pieces() -> None:
     window = _range("Asia/Kathmandu", 30)
     clicks = Column("clicks", "email")
-    query = series_query(
-        "db", [clicks], tenant_id="t", campaign_id="c", window=window, include_machine_activity=False,
-        cut=Cut("url", clicks, 5, (clicks,)),
-    )  # fmt: skip
+    common = {"tenant_id": "t", "campaign_id": "c", "window": window, "include_machine_activity": False}
+    cut = cut_query("db", Cut("url", clicks, 5, (clicks,)), **common)
+    assert "FROM db.rollup_day" in cut.sql, "the cut ranks the links over the window's pieces"
+    assert cut.sql.rstrip().endswith("LIMIT 5")
+    query = series_query("db", [clicks], chosen=Chosen("url", ("https://a", "https://b")), **common)
     parameters = query.parameters
     assert (parameters["bucketed0_start"], parameters["bucketed0_end"]) == (
         int(window.start.timestamp()),
         int(window.end.timestamp()),
     )
-    assert "{bucketed0_start:Int64}" in query.sql and "{piece2_start:Int64}" in query.sql
-    assert "FROM db.rollup_day" in query.sql, "the cut ranks the links over the window's pieces"
+    assert "FROM db.rollup_15m" in query.sql and "rollup_day" not in query.sql
+    assert parameters["chosen_url"] == ["https://a", "https://b"], "the chosen values are bound, not written"
+    assert "https://a" not in query.sql
