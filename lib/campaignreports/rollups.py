@@ -165,6 +165,15 @@ class Cut:
     limit: int
     kept: tuple[Column, ...]
 
+    def ranking(self, include_machine_activity: bool) -> tuple[str, str, frozenset[str]]:
+        """What the cut ranks and keeps, in SQL: of two cuts ranking alike, the values of the
+        narrower are the first values of the wider (the top 5 links are the top 10's first 5)."""
+        return (
+            self.dimension,
+            counted_expression(self.order, include_machine_activity),
+            frozenset(_positive(column, include_machine_activity) for column in self.kept),
+        )
+
 
 @dataclass(frozen=True)
 class RollupQuery:
@@ -362,7 +371,7 @@ def cut_query(
     twice as much (measured on a 10M-event campaign's links, 11.6 ms alone against 24 ms more)."""
     assert _KEY.fullmatch(cut.dimension), cut.dimension
     parameters = _parameters(tenant_id, campaign_id, window, message_id, currency)
-    kept = " OR ".join(_positive(c, include_machine_activity) for c in cut.kept) or "1"
+    kept = " OR ".join(dict.fromkeys(_positive(c, include_machine_activity) for c in cut.kept)) or "1"
     order = counted_expression(cut.order, include_machine_activity, currency)
     source = _source(
         database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False, reading=[cut.order]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from campaignreports.domain.catalog import WIDGETS, Kind, tab_widgets
 from campaignreports.domain.windows import live_window
-from campaignreports.query.engine import _cuts, _needed_in
+from campaignreports.query.engine import _cuts, _needed_in, _value_cut
 from campaignreports.rollups import Column, Cut, breakdown_query
 
 
@@ -62,3 +62,16 @@ def test_states_are_merged_only_in_the_dimensions_a_widget_shows_them_in() -> No
     )
     assert "type = 'opened' AND NOT is_machine AND dimension IN ('', 'recipient_domain'))" in query.sql
     assert "sumIf(events, channel = 'email' AND type = 'sent')" in query.sql, "counts are read everywhere"
+
+
+def test_a_series_per_link_and_the_top_links_rank_alike_so_one_read_chooses_both() -> None:
+    """Clicks and distinct clicks are above zero together: the series' top 5 links are the first
+    5 of the table's top 10, read once. Ranked by another count, a cut is read apart."""
+    (table,) = _cuts(tab_widgets("email"), max_rows=1000)
+    series = _value_cut(WIDGETS["email_clicks_over_time"], max_rows=1000)
+    assert (series.dimension, series.limit, table.limit) == ("url", 5, 10)
+    assert series.ranking(False) == table.ranking(False)
+    assert series.ranking(True) == table.ranking(True)
+    assert series.ranking(False) != series.ranking(True), "machine clicks count only when included"
+    (domains,) = _cuts([WIDGETS["email_top_recipient_domains"]], max_rows=1000)
+    assert domains.ranking(False) != Cut("recipient_domain", table.order, 10, table.kept).ranking(False)
