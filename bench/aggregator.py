@@ -8,6 +8,9 @@ in the same run, in another database:
 - chDB `INSERT ... SELECT` generating the rows inside the engine into the same schema (the
   engine's own limit);
 - the same rows into a plain MergeTree table without views (the storage's limit).
+
+The aggregator's `CR_AGGREGATOR_*` settings are taken from the environment, to compare knobs
+(`CR_AGGREGATOR_FETCH_BATCH=256 make bench-aggregator`).
 """
 
 from __future__ import annotations
@@ -146,6 +149,7 @@ def run(events: int) -> tuple[list[Figure], dict[str, float]]:
                 "CR_NATS_URL": nats_server.url,
                 "CR_CLICKHOUSE_DSN": f"chdb://{Path(tmp) / 'chdb'}",
                 "CR_LOG_LEVEL": "WARNING",
+                **{k: v for k, v in os.environ.items() if k.startswith("CR_AGGREGATOR_")},
             }
             settings = load_settings(AggregatorSettings, {**env, "CR_CLICKHOUSE_DATABASE": "bench"})
             clickhouse = ClickHouse(settings)
