@@ -324,3 +324,46 @@ async def test_distinct_profile_states_are_kept_only_where_a_metric_needs_them(p
         )
     )
     assert distinct == {"sent": 0, "opened": 2}
+
+
+async def test_a_backlog_is_stored_in_rounds_of_at_most_the_round_size_oldest_first(
+    pipeline_without_aggregator: Pipeline,
+) -> None:
+    """Ten messages of 100 events wait in one partition; rounds of at most 250 events take
+    them two by two, in stream order, each event once."""
+    pipeline = pipeline_without_aggregator
+    events = make_events(pipeline.tenant_id, ["c1"], 1_000, seed=11)
+    subject = jetstream.partition_subject(
+        pipeline.settings, jetstream.partition_of(pipeline.tenant_id, "c1", 4)
+    )
+    for start in range(0, len(events), 100):
+        payload = batch.encode(batch.from_events(events[start : start + 100]))
+        await pipeline.js.publish(subject, payload, headers={batch.ENCODING_HEADER: batch.ARROW_ENCODING})
+    settings = load_settings(
+        AggregatorSettings,
+        {
+            "CR_NATS_URL": pipeline.nats.url,
+            "CR_CLICKHOUSE_DSN": pipeline.settings.clickhouse_dsn,
+            "CR_CLICKHOUSE_DATABASE": pipeline.settings.clickhouse_database,
+            "CR_STREAM_NAME": pipeline.settings.stream_name,
+            "CR_STREAM_SUBJECT": pipeline.settings.stream_subject,
+            "CR_AGGREGATOR_FETCH_BATCH": "16",
+            "CR_AGGREGATOR_ROUND_EVENTS": "250",
+        },
+    )
+    nc = await jetstream.connect(settings, "rounds")
+    aggregator = Aggregator(nc, ClickHouse(settings), settings, setup_telemetry("r", {}))
+    await aggregator.start()
+    try:
+        assert await settled(pipeline, len(events)) == len(events)
+    finally:
+        await aggregator.stop()
+        await jetstream.close(nc)
+    rounds = pipeline.rows(
+        "SELECT round_token, groupArray(event_id) FROM {db}.events WHERE tenant_id = {t:String} "
+        "GROUP BY round_token",
+        t=pipeline.tenant_id,
+    )
+    messages = sorted(sorted({int(e.rpartition("-")[2]) // 100 for e in ids}) for _, ids in rounds)
+    assert messages == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    assert rollup_totals(pipeline, "rollup_15m") == expected_totals(events)

@@ -8,7 +8,9 @@ exact (see `campaignreports.schema`).
 Each round fetches from every owned partition at once, decodes, and stores all events as one
 block through the writer (which drops duplicates and numbers profiles, see `writer`), and
 acknowledges only after ClickHouse stored them: a crash before the acknowledgement means
-redelivery.
+redelivery. While a round is stored the next one keeps fetching, up to
+CR_AGGREGATOR_ROUND_EVENTS events taken oldest first: a backlog goes in large blocks, which the
+engine stores faster, and a quiet stream's events still go at once.
 
 Rounds are written ahead: before inserting, the round's members (partition, stream sequence)
 and token go to a NATS key-value entry of this replica; after the acknowledgements the entry is
@@ -294,7 +296,13 @@ class Aggregator:
         try:
             while not self._stopping.is_set():
                 await self._rebind()
-                await self._fetch_round()
+                fetched = await self._fetch_round()
+                # While a round is stored, the next one grows up to its size in events: under a
+                # backlog, blocks of 256k events stored 1.3 times as fast as blocks of 128k.
+                while fetched and storing is not None and not storing.done() and not self._stopping.is_set():
+                    if self._held_events() >= self._settings.round_events:
+                        break
+                    fetched = await self._fetch_round()
                 if storing is not None:
                     await storing
                     storing = None
@@ -307,7 +315,8 @@ class Aggregator:
             if storing is not None:
                 await storing
 
-    async def _fetch_round(self) -> None:
+    async def _fetch_round(self) -> int:
+        """Fetch from every bound partition at once and decode; the number of messages fetched."""
         bound = [(p, s) for p, s in self._subscriptions.items() if s is not None]
         # Every fetch runs to its end even when another fails: a fetch left running would
         # share its subscription with the next one.
@@ -322,6 +331,11 @@ class Aggregator:
                 messages += result
         for item in await asyncio.to_thread(_decode, messages):
             self._held[member(item.message)] = item  # a redelivery replaces the older copy
+        return len(messages)
+
+    def _held_events(self) -> int:
+        """Events in the messages fetched and not yet in a round."""
+        return sum(len(item.decoded or ()) for item in self._held.values())
 
     def _next_round(self) -> tuple[list[_Fetched], str] | None:
         """The messages of the next round, in a deterministic order, and its token."""
@@ -336,7 +350,15 @@ class Aggregator:
             self._unfinished = None
         if not self._held:
             return None
-        members = sorted(self._held)
+        # The oldest messages first (stream order, across partitions), up to the round's size.
+        members, events = [], 0
+        for candidate in sorted(self._held, key=lambda m: m[1]):
+            size = len(self._held[candidate].decoded or ())
+            if members and events + size > self._settings.round_events:
+                break
+            members.append(candidate)
+            events += size
+        members.sort()
         return [self._held.pop(m) for m in members], round_token(members)
 
     async def _store(self, items: list[_Fetched], token: str) -> None:
