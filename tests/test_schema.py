@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from helpers import complete_event
 
 from campaignreports import schema_v3
+from campaignreports.aggregator.consumer import write
+from campaignreports.aggregator.writer import Decoded, Writer
 from campaignreports.clickhouse import ClickHouse
-from campaignreports.schema import MIGRATIONS, Dialect, current_schema, migrate
+from campaignreports.schema import MIGRATIONS, ROLLUPS, Dialect, current_schema, migrate
 from campaignreports.settings import CommonSettings, load_settings
+from campaignreports.stream import batch
+from campaignreports.v1 import event_pb2
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +32,8 @@ def clickhouse(chdb_dsn: str) -> Iterator[ClickHouse]:
 def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
     """Every object of the database but the migrations table and version 3's kept tables."""
     tables = clickhouse.query_rows(
-        "SELECT name, engine, sorting_key, partition_key FROM system.tables "
+        "SELECT name, engine, sorting_key, partition_key, "
+        "extract(create_table_query, 'index_granularity = (\\d+)') FROM system.tables "
         "WHERE database = {db:String} AND name != 'schema_migrations' AND NOT endsWith(name, '_v3') "
         "ORDER BY name",
         {"db": database},
@@ -118,3 +125,93 @@ def test_the_cluster_ddl_parses(clickhouse: ClickHouse) -> None:
         for statement in migration.statements(dialect):
             assert " ON CLUSTER reports_cluster" in statement
             clickhouse.query_rows("SELECT formatQuery({q:String})", {"q": statement})
+
+
+def _rollups(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
+    """Every rollup's figures per (dimension, value, type): events, distinct profiles, quantiles."""
+    return {
+        rollup: clickhouse.query_rows(
+            "SELECT dimension, value, type, sum(events), groupBitmapMerge(profiles), "
+            "arrayMap(q -> ifNotFinite(q, -1), quantilesBFloat16Merge(0.5, 0.9)(engage_seconds)) "
+            f"FROM {database}.{rollup} "
+            "GROUP BY dimension, value, type ORDER BY dimension, value, type",
+            {},
+        )
+        for rollup in ROLLUPS
+    }
+
+
+def _granules(clickhouse: ClickHouse, database: str) -> list[tuple]:
+    """(table, index granularity) of every rollup table, but version 3's kept ones."""
+    return clickhouse.query_rows(
+        "SELECT name, extract(create_table_query, 'index_granularity = (\\d+)') FROM system.tables "
+        "WHERE database = {db:String} AND name LIKE 'rollup%' AND engine != 'MaterializedView' "
+        "AND NOT endsWith(name, '_v3') ORDER BY name",
+        {"db": database},
+    )
+
+
+FINER = sorted((rollup, "1024") for rollup in ROLLUPS)
+
+
+def _store(chdb_dsn: str, database: str, events: list[event_pb2.Event]) -> None:
+    settings = load_settings(
+        CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn, "CR_CLICKHOUSE_DATABASE": database}
+    )
+    clickhouse = ClickHouse(settings)
+    try:
+        write(Writer(clickhouse), Decoded.of(batch.from_events(events)), uuid.uuid4().hex)
+    finally:
+        clickhouse.close()
+
+
+def _events(count: int, hours_ago: float) -> list[event_pb2.Event]:
+    kinds = [("EMAIL", "SENT"), ("EMAIL", "DELIVERED"), ("EMAIL", "OPENED"), ("EMAIL", "CLICKED")]
+    at = datetime.now(UTC) - timedelta(hours=hours_ago)
+    events = []
+    for number in range(count):
+        event = complete_event(*kinds[number % len(kinds)], campaign_id="upgraded", occurred_at=at)
+        event.profile_id = f"p{number // len(kinds)}"
+        events.append(event)
+    return events
+
+
+def test_a_version_6_database_keeps_every_figure_in_the_finer_rollups_of_version_7(
+    clickhouse: ClickHouse, chdb_dsn: str
+) -> None:
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, old, target=6)
+    _store(chdb_dsn, old.database, _events(400, hours_ago=2) + _events(200, hours_ago=24 * 40))
+    before = _rollups(clickhouse, old.database)
+    assert all(before.values()), "every level holds rows"
+    migrate(clickhouse.client, old)
+    assert _rollups(clickhouse, old.database) == before
+    assert _granules(clickhouse, old.database) == FINER, "the version 6 tables are gone"
+    # The views write into the new tables: events stored after the upgrade are counted once.
+    _store(chdb_dsn, old.database, _events(40, hours_ago=1))
+    after = {
+        (rollup, row[0], row[2]): row[3]
+        for rollup, rows in _rollups(clickhouse, old.database).items()
+        for row in rows
+    }
+    earlier = {(rollup, row[0], row[2]): row[3] for rollup, rows in before.items() for row in rows}
+    assert after[("rollup_minute", "", "sent")] == earlier[("rollup_minute", "", "sent")] + 10
+    assert after[("rollup_day", "", "sent")] == earlier[("rollup_day", "", "sent")] + 10
+
+
+def test_version_7_completes_after_an_interruption_with_every_figure(
+    clickhouse: ClickHouse, chdb_dsn: str
+) -> None:
+    """Interrupted after one rollup took its new table's place, before its data moved: run
+    again, the upgrade moves what is left and counts nothing twice."""
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, old, target=6)
+    _store(chdb_dsn, old.database, _events(400, hours_ago=2) + _events(200, hours_ago=24 * 40))
+    before = _rollups(clickhouse, old.database)
+    (seven,) = [m for m in MIGRATIONS if m.version == 7]
+    for statement in seven.statements(old):
+        clickhouse.client.command(statement)
+    clickhouse.client.command(f"EXCHANGE TABLES {old.database}.rollup_15m AND {old.database}.rollup_15m_v6")
+    migrate(clickhouse.client, old)
+    assert _rollups(clickhouse, old.database) == before
+    assert _granules(clickhouse, old.database) == FINER

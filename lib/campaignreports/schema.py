@@ -1,6 +1,6 @@
 """The ClickHouse schema: versioned, idempotent migrations and the current schema as data.
 
-Write path (every name below is in the configured database), version 6:
+Write path (every name below is in the configured database), version 7:
 
     aggregator --INSERT--> events           (raw events, each (tenant_id, event_id) once)
         --rollup_minute_mv--> rollup_minute (minute buckets of the last 25 h: the live window)
@@ -39,6 +39,7 @@ tables take a `_local` suffix, and Distributed tables take the plain names: inse
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,8 @@ class SchemaInputs:
     # Rollup keys after the first ones (name, type): appended to the sort key, not the primary key.
     rollup_keys: tuple[tuple[str, str], ...] = ()
     rollup_measures: tuple[Measure, ...] = ()
+    # Rows per granule of the rollups' index (ClickHouse's default before version 7).
+    rollup_granularity: int = 8192
 
     @property
     def rollup_group(self) -> str:
@@ -139,6 +142,13 @@ AMOUNT_MEASURE = Measure(
     "amount", "SimpleAggregateFunction(sum, Decimal(38, 9))", "sum(conversion_value)", "sum(amount)"
 )
 
+# A report reads a few contiguous ranges of each rollup (a campaign's dimension, a window of
+# buckets) in each part, and decodes every profile and quantile state of each granule a range
+# touches. At 8,192 rows a granule that was 4.4 times the rows a live email breakdown needs at
+# 10M events; at 1,024 the email tab's reads took a fifth less (30 days 119 -> 95 ms, 400 days
+# 113 -> 89 ms, medians). The index stays small: a row of it per 1,024 rollup rows.
+ROLLUP_INDEX_GRANULARITY = 1024
+
 CURRENT_INPUTS = SchemaInputs(
     RAW_COLUMN_DDL,
     BREAKDOWN_DIMENSIONS,
@@ -148,6 +158,7 @@ CURRENT_INPUTS = SchemaInputs(
     writer_columns=("engaged_after_ms Int64 DEFAULT -1",),
     rollup_keys=(("currency", "LowCardinality(String)"),),
     rollup_measures=(AMOUNT_MEASURE, ENGAGE_MEASURE),
+    rollup_granularity=ROLLUP_INDEX_GRANULARITY,
 )
 
 
@@ -263,10 +274,19 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
             PARTITION BY {partition}(bucket)
             {_rollup_order(inputs)}
             TTL bucket + INTERVAL {ttl.format(d=d)}
-            {d.dedup_window}
+            {d.dedup_window}{_granularity(inputs)}
         """
 
     return ddl
+
+
+def _granularity(inputs: SchemaInputs) -> str:
+    """The rollup's index granularity, after its other settings; none written for ClickHouse's
+    default (what versions 4 to 6 created)."""
+    default = SchemaInputs.__dataclass_fields__["rollup_granularity"].default
+    return (
+        "" if inputs.rollup_granularity == default else f", index_granularity = {inputs.rollup_granularity}"
+    )
 
 
 _GROUP = "tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket"
@@ -388,6 +408,16 @@ _V6_INPUTS = SchemaInputs(
     ),
 )
 
+# Version 7's inputs, frozen: the rollup tables it creates (version 6's, with finer granules).
+_V7_INPUTS = dataclasses.replace(
+    _V6_INPUTS,
+    rollup_measures=tuple(
+        dataclasses.replace(measure, column_type=ddl.split(" ", 1)[1])
+        for measure, ddl in zip(_V6_INPUTS.rollup_measures, (_V6_AMOUNT, _V6_ENGAGE), strict=True)
+    ),
+    rollup_granularity=1024,
+)
+
 _GLOBAL_TTL = "{d.global_retention_days} DAY"
 _TABLE_DDL: tuple[Ddl, ...] = (
     _events,
@@ -467,6 +497,9 @@ class Migration:
     version: int
     description: str
     statements: Callable[[Dialect], list[str]]
+    # Work after the statements that depends on what the database holds (which tables, which
+    # partitions); it must be safe to run again after an interruption anywhere in it.
+    then: Callable[[Client, Dialect], None] | None = None
 
 
 def _v1(d: Dialect) -> list[str]:
@@ -570,6 +603,46 @@ def _v6(d: Dialect) -> list[str]:
     ]
 
 
+def _v7(d: Dialect) -> list[str]:
+    """Version 7's rollup tables, empty, beside version 6's (see `_v7_then`); none in a cluster."""
+    if d.cluster:
+        return []
+    return [ddl(d, _V7_KEPT, _V7_INPUTS) for ddl in _TABLE_DDL[2:]]
+
+
+_V7_KEPT = "_v6"  # the suffix of a version 6 rollup while its data moves into the version 7 one
+
+
+def _v7_then(client: Client, d: Dialect) -> None:
+    """Each rollup of version 6 becomes a table with finer granules: the new table (created by
+    `_v7`) takes the name (EXCHANGE, at once: the views write to whatever table has the name,
+    so no insert is lost), then every partition of the old one moves into it (parts are moved, not inserted,
+    so the views do not count them again; rows keep their coarser granules until merged). Run
+    again after an interruption, it finds what is left to move. A cluster keeps its rollups:
+    their partitions differ per shard (the rebuild, see the README, builds finer ones)."""
+    if d.cluster:
+        log.warning("schema 7: a cluster's rollups keep 8192-row granules until rebuilt")
+        return
+    for rollup in ROLLUPS:
+        live, kept = f"{d.database}.{rollup}", f"{d.database}.{rollup}{_V7_KEPT}"
+        created = client.query(
+            "SELECT create_table_query FROM system.tables "
+            "WHERE database = {db:String} AND name = {name:String}",
+            parameters={"db": d.database, "name": rollup},
+        ).result_rows[0][0]
+        if f"index_granularity = {_V7_INPUTS.rollup_granularity}" not in created:
+            client.command(f"EXCHANGE TABLES {live} AND {kept}")
+        partitions = client.query(
+            "SELECT DISTINCT partition_id FROM system.parts "
+            "WHERE database = {db:String} AND table = {name:String} AND active ORDER BY partition_id",
+            parameters={"db": d.database, "name": rollup + _V7_KEPT},
+        ).result_rows
+        for (partition,) in partitions:
+            assert partition.isalnum(), partition  # a partition id: digits of a month or day
+            client.command(f"ALTER TABLE {kept} MOVE PARTITION ID '{partition}' TO TABLE {live}")
+        client.command(f"DROP TABLE IF EXISTS {kept} SYNC")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw events", _v1),
     Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
@@ -581,6 +654,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(5, "raw events by profile (ListRecipients)", _v5),
     Migration(6, "conversions with exact values by currency; time to engage", _v6),
+    Migration(7, "rollups indexed by granules of 1,024 rows", _v7, _v7_then),
 )
 
 
@@ -611,6 +685,8 @@ def migrate(client: Client, dialect: Dialect, target: int | None = None) -> int:
         log.info("applying schema migration %d: %s", migration.version, migration.description)
         for statement in migration.statements(dialect):
             client.command(statement)
+        if migration.then is not None:
+            migration.then(client, dialect)
         _record(client, db, [migration])
     return target
 

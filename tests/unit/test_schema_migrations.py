@@ -46,15 +46,19 @@ FROZEN = {
         "single server": "397b43d13adf293ed4ab709d141cbf05ad00c0a135efcaca91740ceac7e3bd40",
         "cluster": "9799d173d5a6699c9499e69eefdf6e4f9f2b43f6f2d9f55f9b0d163474a623ec",
     },
+    7: {
+        "single server": "1e5037a80045040fcb11dbb8dd82193863070a131b5d875d6f8c83c0a62edc88",
+        "cluster": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # nothing
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    6,
+    7,
     {
-        "single server": "8b378c76033b6f99afcc025db91d623756918d22561c783eddd7db9f6a65fa5d",
-        "cluster": "759cf688aa0a6f475f4439c27ba55a30c4b66c837db6e89fa4078d9284547656",
+        "single server": "30ffd45b876f1a491a88694b9a504333ecb0c2ee369b94920a9d1fe3cd2dea77",
+        "cluster": "a58264f08383d28fe554766309eb2da2124a78afac0023562df427d28d5415dc",
     },
 )
 
