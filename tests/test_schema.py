@@ -176,13 +176,18 @@ def _events(count: int, hours_ago: float) -> list[event_pb2.Event]:
     return events
 
 
-def test_a_version_6_database_keeps_every_figure_in_the_finer_rollups_of_version_7(
-    clickhouse: ClickHouse, chdb_dsn: str
-) -> None:
+def _version_6_with_data(clickhouse: ClickHouse, chdb_dsn: str) -> tuple[Dialect, dict[str, list[tuple]]]:
+    """A version 6 database holding events of 2 hours and 40 days ago, and its rollups' figures."""
     old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
     migrate(clickhouse.client, old, target=6)
     _store(chdb_dsn, old.database, _events(400, hours_ago=2) + _events(200, hours_ago=24 * 40))
-    before = _rollups(clickhouse, old.database)
+    return old, _rollups(clickhouse, old.database)
+
+
+def test_a_version_6_database_keeps_every_figure_in_the_finer_rollups_of_version_7(
+    clickhouse: ClickHouse, chdb_dsn: str
+) -> None:
+    old, before = _version_6_with_data(clickhouse, chdb_dsn)
     assert all(before.values()), "every level holds rows"
     migrate(clickhouse.client, old)
     assert _rollups(clickhouse, old.database) == before
@@ -204,10 +209,7 @@ def test_version_7_completes_after_an_interruption_with_every_figure(
 ) -> None:
     """Interrupted after one rollup took its new table's place, before its data moved: run
     again, the upgrade moves what is left and counts nothing twice."""
-    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
-    migrate(clickhouse.client, old, target=6)
-    _store(chdb_dsn, old.database, _events(400, hours_ago=2) + _events(200, hours_ago=24 * 40))
-    before = _rollups(clickhouse, old.database)
+    old, before = _version_6_with_data(clickhouse, chdb_dsn)
     (seven,) = [m for m in MIGRATIONS if m.version == 7]
     for statement in seven.statements(old):
         clickhouse.client.command(statement)
