@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from opentelemetry import metrics as otel_metrics
 
 from campaignreports.clickhouse import ClickHouse
@@ -185,6 +188,9 @@ def metric_infos(widget: WidgetDef, locale: str) -> list[MetricInfo]:
         rate_base = widget.rate_base(m) or ""
         infos.append(MetricInfo(m, label, definition, metrics.unit(m), numerator, base, rate_base))
     return infos
+
+
+T = TypeVar("T")
 
 
 class UnknownControlError(ValueError):
@@ -376,9 +382,17 @@ class WidgetEngine:
         return await self._query(raw.sql, raw.parameters)
 
     async def _query(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
+        return await self._timed(self._clickhouse.query_rows, sql, parameters)
+
+    async def _query_arrow(self, sql: str, parameters: dict[str, Any]) -> pa.Table:
+        return await self._timed(self._clickhouse.query_arrow, sql, parameters)
+
+    async def _timed(
+        self, read: Callable[[str, dict[str, Any]], T], sql: str, parameters: dict[str, Any]
+    ) -> T:
         started = time.perf_counter()
         try:
-            return await self._clickhouse.run(self._clickhouse.query_rows, sql, parameters)
+            return await self._clickhouse.run(read, sql, parameters)
         finally:
             self._read_duration.record((time.perf_counter() - started) * 1000)
 
@@ -454,13 +468,22 @@ class WidgetEngine:
     ) -> dict[str, dict[Column, dict[int, float]]]:
         """value ('' without chosen values) -> column -> bucket start -> count, for non-empty buckets."""
         query = series_query(self._clickhouse.database, columns, chosen=chosen, **scope.reading())
-        by_value: dict[str, dict[Column, dict[int, float]]] = {}
-        for row in await self._query(query.sql, query.parameters):
-            value, (at, *counts) = (row[0], row[1:]) if chosen else ("", row)
-            by_column = by_value.setdefault(value, {column: {} for column in columns})
-            for column, count in zip(columns, counts, strict=True):
-                by_column[column][at] = float(count)
-        return by_value
+        # Read as columns: a live tab's series are thousands of (bucket, count) pairs, and
+        # building them row by row in Python took 29 ms of the 10M-event email tab.
+        table = await self._query_arrow(query.sql, query.parameters)
+        starts = table.column("at").to_pylist()
+        counts = [pc.cast(table.column(f"c{i}"), pa.float64()).to_pylist() for i in range(len(columns))]
+        values = table.column("value").to_pylist() if chosen else [""] * len(starts)
+        # Rows come ordered by value, then bucket: one run of rows per value.
+        runs = [0, *(i for i in range(1, len(values)) if values[i] != values[i - 1]), len(values)]
+        return {
+            values[first]: {
+                column: dict(zip(starts[first:end], by_bucket[first:end], strict=True))
+                for column, by_bucket in zip(columns, counts, strict=True)
+            }
+            for first, end in itertools.pairwise(runs)
+            if first < end
+        }
 
 
 def _needed_in(widgets: Sequence[WidgetDef]) -> dict[Column, list[str]]:
