@@ -76,6 +76,9 @@ WRITER_COLUMNS = ("profile_no", "event_key", "round_token", "engaged_after_ms")
 PROFILE_COLUMNS = ("tenant_id", "campaign_id", "profile_key", "profile_no", "profile_id", "round_token")
 
 
+CLICKHOUSE_GRANULARITY = 8192  # ClickHouse's default rows per index granule
+
+
 @dataclass(frozen=True)
 class Measure:
     """A rollup column besides the event count and the profiles: how it is aggregated from raw
@@ -111,7 +114,7 @@ class SchemaInputs:
     rollup_keys: tuple[tuple[str, str], ...] = ()
     rollup_measures: tuple[Measure, ...] = ()
     # Rows per granule of the rollups' index (ClickHouse's default before version 7).
-    rollup_granularity: int = 8192
+    rollup_granularity: int = CLICKHOUSE_GRANULARITY
 
     @property
     def rollup_group(self) -> str:
@@ -283,10 +286,8 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
 def _granularity(inputs: SchemaInputs) -> str:
     """The rollup's index granularity, after its other settings; none written for ClickHouse's
     default (what versions 4 to 6 created)."""
-    default = SchemaInputs.__dataclass_fields__["rollup_granularity"].default
-    return (
-        "" if inputs.rollup_granularity == default else f", index_granularity = {inputs.rollup_granularity}"
-    )
+    granularity = inputs.rollup_granularity
+    return "" if granularity == CLICKHOUSE_GRANULARITY else f", index_granularity = {granularity}"
 
 
 _GROUP = "tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket"

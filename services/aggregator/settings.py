@@ -73,6 +73,8 @@ class AggregatorSettings(CommonSettings):
             raise ValueError("CR_AGGREGATOR_REPLICAS must not exceed CR_STREAM_PARTITIONS")
         if self.max_attempts < 1:
             raise ValueError("CR_AGGREGATOR_MAX_ATTEMPTS must be at least 1")
+        if self.round_events < 1:
+            raise ValueError("CR_AGGREGATOR_ROUND_EVENTS must be at least 1")
 
     @property
     def partitions(self) -> list[int]:

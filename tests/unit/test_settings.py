@@ -41,6 +41,12 @@ def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
         load_settings(IngestSettings, {variable: value})
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "lots"])
+def test_a_round_size_below_one_event_names_its_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="CR_AGGREGATOR_ROUND_EVENTS"):
+        load_settings(AggregatorSettings, {"CR_AGGREGATOR_ROUND_EVENTS": value})
+
+
 def test_secret_values_are_not_echoed() -> None:
     fields = {f.metadata["env"]: f for f in dataclasses.fields(IngestSettings)}
     assert fields["CR_CLICKHOUSE_PASSWORD"].metadata["secret"]
