@@ -298,7 +298,8 @@ class Aggregator:
                 await self._rebind()
                 fetched = await self._fetch_round()
                 # While a round is stored, the next one grows up to its size in events: under a
-                # backlog, blocks of 256k events stored 1.3 times as fast as blocks of 128k.
+                # backlog the engine stores realistic events in blocks of 256k 1.25 times as fast as
+                # in blocks of 128k, and in blocks of 512k 1.1 times as fast again (1M: no faster).
                 while fetched and storing is not None and not storing.done() and not self._stopping.is_set():
                     if self._held_events() >= self._settings.round_events:
                         break

@@ -19,7 +19,7 @@ class AggregatorSettings(CommonSettings):
     )
     round_events: int = env(
         "CR_AGGREGATOR_ROUND_EVENTS",
-        262_144,
+        524_288,
         doc="Events the next round may gather by fetching again while the previous one is stored: a "
         "backlog loads in large blocks, which the engine stores faster; quiet traffic still goes at once.",
     )
