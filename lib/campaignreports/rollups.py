@@ -260,16 +260,11 @@ def _source(
     *,
     per_bucket: bool,
     reading: Sequence[Column],
-    counting: Sequence[Column] | None = None,
 ) -> str:
     """The rollup rows of the window, from its `pieces`, restricted to `dimension` (a condition
-    on the column) and to the channels counted (`counting`, else `reading`), with the state
-    columns `reading` needs only."""
+    on the column), with the state columns `reading` needs only."""
     extra = dict.fromkeys(name for c in reading for name in _AGGREGATE_COLUMNS.get(_aggregate(c), ()))
     columns = ", ".join([_SOURCE_COLUMNS, *extra])
-    channels = _channels(reading if counting is None else counting)
-    if channels:
-        dimension += f" AND channel IN ({', '.join(map(repr, channels))})"
     parameters["start"] = int(window.start.timestamp())  # where a live series' first bucket starts
     message = " AND message_id = {message_id:String}" if "message_id" in parameters else ""
     # A series' pieces and a total's differ: named apart.
@@ -289,22 +284,6 @@ def _source(
         for level, conditions in ranges.items()
     ]
     return "(" + "\n  UNION ALL\n".join(selects) + ")"
-
-
-def _channels(reading: Sequence[Column]) -> tuple[str, ...]:
-    """The channels whose rows every column of `reading` is restricted to, or () when one of
-    them counts every channel. Leaving the other channels' rows out before they are aggregated
-    takes a tenth off an email tab's breakdown (their states are not merged only to be dropped)."""
-    channels: set[str] = set()
-    for column in reading:
-        source = METRICS[column.metric_id].source
-        assert isinstance(source, Counted), column
-        own = {c for c in (column.channel, source.channel) if c is not None}
-        if not own:
-            return ()
-        channels |= own
-    assert all(_KEY.fullmatch(channel) for channel in channels), channels
-    return tuple(sorted(channels))
 
 
 def _aggregate(column: Column) -> Aggregate:
@@ -395,13 +374,7 @@ def cut_query(
     kept = " OR ".join(dict.fromkeys(_positive(c, include_machine_activity) for c in cut.kept)) or "1"
     order = counted_expression(cut.order, include_machine_activity, currency)
     source = _source(
-        database,
-        window,
-        f"dimension = '{cut.dimension}'",
-        parameters,
-        per_bucket=False,
-        reading=[cut.order],
-        counting=[cut.order, *cut.kept],
+        database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False, reading=[cut.order]
     )
     sql = (
         f"SELECT value FROM {source}\n"
