@@ -468,9 +468,10 @@ async def settled(pid: int, within: float = 600, idle_share: float = 0.1, idle_s
     """Seconds until the process has used under `idle_share` of a core for `idle_seconds`
     seconds in a row (at most `within`).
 
-    A load leaves the engine merging the parts it wrote for minutes, on the same two cores as
-    the queries. Queries are timed on the store at rest, as a dashboard finds it once a load is
-    over; the email tab is timed before as well, so the cost of the merges is on record."""
+    A load leaves the engine merging the parts it wrote (under a minute after 10M events), on
+    the same two cores as the queries: the live email tab took 178 ms p99 then, 130 ms after.
+    Queries are timed on the store at rest, as a dashboard finds it once a load is over; the
+    email tab is timed before as well, so the cost of the merges is on record."""
     started = time.perf_counter()
     idle = 0
     while idle < idle_seconds and time.perf_counter() - started < within:
