@@ -3,6 +3,7 @@ cluster DDL is valid ClickHouse SQL."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from campaignreports import schema_v3
 from campaignreports.aggregator.consumer import write
 from campaignreports.aggregator.writer import Decoded, Writer
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.recipients import FILTER_COLUMNS, RecipientQuery, recipients_query
 from campaignreports.schema import MIGRATIONS, ROLLUPS, Dialect, current_schema, migrate
 from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.stream import batch
@@ -54,7 +56,7 @@ def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
         {"db": database},
     )
     projections = clickhouse.query_rows(
-        "SELECT table, name, sorting_key FROM system.projections "
+        "SELECT table, name, sorting_key, query FROM system.projections "
         "WHERE database = {db:String} AND NOT endsWith(table, '_v3') ORDER BY 1, 2",
         {"db": database},
     )
@@ -217,3 +219,62 @@ def test_version_7_completes_after_an_interruption_with_every_figure(
     migrate(clickhouse.client, old)
     assert _rollups(clickhouse, old.database) == before
     assert _granules(clickhouse, old.database) == FINER
+
+
+def _recipients(clickhouse: ClickHouse, database: str) -> tuple[list[tuple], list[tuple], str]:
+    """The clickers of the upgraded campaign, narrowed by every filter: the page with all
+    filters, the page without them, and the plan of the first."""
+    now = datetime.now(UTC)
+    filters = tuple((column, f"{column}-1") for column in FILTER_COLUMNS)
+    pages, plan = [], ""
+    for narrowing in (filters, ()):
+        query = recipients_query(
+            database,
+            RecipientQuery(
+                "acme", "upgraded", "clicked", "email", now - timedelta(days=3), now, narrowing, False, 50
+            ),
+        )
+        pages.append(clickhouse.query_rows(query.sql, query.parameters))
+        plan = plan or "\n".join(
+            row[0] for row in clickhouse.query_rows("EXPLAIN " + query.sql, query.parameters)
+        )
+    return pages[0], pages[1], plan
+
+
+def _until_mutations_done(clickhouse: ClickHouse, database: str) -> None:
+    deadline = time.monotonic() + 30
+    while clickhouse.query_rows(
+        "SELECT count() FROM system.mutations WHERE database = {db:String} AND NOT is_done", {"db": database}
+    )[0][0]:
+        assert time.monotonic() < deadline, "the projection is still being built"
+        time.sleep(0.1)
+
+
+def test_version_8_narrows_the_projection_by_profile_and_recipients_still_read_it(
+    clickhouse: ClickHouse,
+) -> None:
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, old, target=7)
+    # Enough rows for the projection to be the cheaper read; every filter's value on a third.
+    filters = ", ".join(f"concat('{column}-', toString(number % 3))" for column in FILTER_COLUMNS)
+    clickhouse.client.command(
+        f"INSERT INTO {old.database}.events (event_id, tenant_id, campaign_id, channel, type, profile_id, "
+        f"occurred_at, {', '.join(FILTER_COLUMNS)}) "
+        "SELECT toString(number), 'acme', 'upgraded', 'email', ['sent', 'clicked'][number % 2 + 1], "
+        f"concat('p', toString(number % 5000)), now64(3) - toIntervalSecond(number), {filters} "
+        "FROM numbers(100000)"
+    )
+    narrowed, whole, plan = _recipients(clickhouse, old.database)
+    assert len(narrowed) == 51 and len(whole) == 51, "a page of 50 and one more"
+    assert narrowed != whole
+    assert "ReadFromMergeTree (by_profile)" in plan
+    migrate(clickhouse.client, old)
+    _until_mutations_done(clickhouse, old.database)  # the projection, built again
+    after = _recipients(clickhouse, old.database)
+    assert after[:2] == (narrowed, whole)
+    assert "ReadFromMergeTree (by_profile)" in after[2]
+    (query,) = clickhouse.query_rows(
+        "SELECT query FROM system.projections WHERE database = {db:String} AND table = 'events'",
+        {"db": old.database},
+    )
+    assert "event_id" not in query[0] and "profile_id" in query[0]

@@ -124,8 +124,14 @@ class SchemaInputs:
 
 # The raw events again, sorted by profile within a campaign and type: ListRecipients reads a
 # page from where the previous one ended (aggregation in order), instead of every profile of the
-# campaign for each page (measured: 20 ms instead of 50-250 ms a page at 1M recipients).
-RECIPIENTS_PROJECTION = "PROJECTION by_profile (SELECT * ORDER BY tenant_id, campaign_id, type, profile_id)"
+# campaign for each page (measured: 20 ms instead of 50-250 ms a page at 1M recipients). Only the
+# columns it reads (`recipients.recipients_query`): a copy of every column cost a tenth of the
+# engine's insert of realistic events, this one about half of that.
+_RECIPIENTS_SELECT = (
+    "SELECT tenant_id, campaign_id, type, profile_id, occurred_at, channel, is_machine, message_id, "
+    "url, recipient_domain, reason, platform, treatment_id ORDER BY tenant_id, campaign_id, type, profile_id"
+)
+RECIPIENTS_PROJECTION = f"PROJECTION by_profile ({_RECIPIENTS_SELECT})"
 
 # Time to engage: the writer sets `engaged_after_ms` on a profile's first human open or click of
 # a message, the time since that message's delivery to it (-1 on every other event); the rollups
@@ -644,6 +650,18 @@ def _v7_then(client: Client, d: Dialect) -> None:
         client.command(f"DROP TABLE IF EXISTS {kept} SYNC")
 
 
+def _v8(d: Dialect) -> list[str]:
+    """The projection by profile narrowed to what ListRecipients reads, built again for the data
+    already there in the background (a mutation). Until it is, a page reads the raw table: slower,
+    the same rows. Each statement can run again after an interruption."""
+    events = f"{d.local('events')}{d.on_cluster}"
+    return [
+        f"ALTER TABLE {events} DROP PROJECTION IF EXISTS by_profile",
+        f"ALTER TABLE {events} ADD PROJECTION IF NOT EXISTS by_profile ({_RECIPIENTS_SELECT})",
+        f"ALTER TABLE {events} MATERIALIZE PROJECTION by_profile",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw events", _v1),
     Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
@@ -656,6 +674,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "raw events by profile (ListRecipients)", _v5),
     Migration(6, "conversions with exact values by currency; time to engage", _v6),
     Migration(7, "rollups indexed by granules of 1,024 rows", _v7, _v7_then),
+    Migration(8, "raw events by profile: only the columns ListRecipients reads", _v8),
 )
 
 

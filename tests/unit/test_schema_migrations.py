@@ -50,15 +50,19 @@ FROZEN = {
         "single server": "1e5037a80045040fcb11dbb8dd82193863070a131b5d875d6f8c83c0a62edc88",
         "cluster": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",  # nothing
     },
+    8: {
+        "single server": "a6e32169c6f9b7b97b1f9128762491c93b90d50f00689df8d6941ebfeb076a8f",
+        "cluster": "efaf0ea077699af361d6d3851c36cc7716fbc21efbcf6c6f6331f93dc40bca28",
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    7,
+    8,
     {
-        "single server": "30ffd45b876f1a491a88694b9a504333ecb0c2ee369b94920a9d1fe3cd2dea77",
-        "cluster": "a58264f08383d28fe554766309eb2da2124a78afac0023562df427d28d5415dc",
+        "single server": "adab6645dd66e370becbc5a9e1fbb02c820ff6e48e58537cb8560ab549d4456e",
+        "cluster": "5ec5c5bfd7a7c479f1b3446005197addb51df94bb9d603db46521616d01964f1",
     },
 )
 
