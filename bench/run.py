@@ -298,9 +298,7 @@ async def extreme_latencies(settings: CommonSettings, client: Client, size: Size
         await publish(settings, campaign, extreme_campaign(campaign, count, urls=urls))
         await client.wait_for("bench", campaign, count, within=3600)
         for window_name, window in query_windows(datetime.now(UTC)).items():
-            request = query_service_pb2.GetReportRequest(
-                tenant_id="bench", campaign_id=campaign, tab="email", window=window
-            )
+            request = _tab_request(campaign, "email", window)
             timings[f"{window_name} tab email @ {label}"] = await _timed(
                 lambda r=request: client.query.GetReport(r), size.query_calls
             )
@@ -430,9 +428,7 @@ async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str
                 lambda r=request: client.query.GetWidget(r), calls
             )
         for tab in TABS:
-            request = query_service_pb2.GetReportRequest(
-                tenant_id="bench", campaign_id=campaign, tab=tab, window=window
-            )
+            request = _tab_request(campaign, tab, window)
             timings[f"{window_name} tab {tab}"] = await _timed(
                 lambda r=request: client.query.GetReport(r), calls
             )
@@ -446,20 +442,22 @@ async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str
     # is still inside it when the query arrives).
     year = _range(datetime.now(UTC), timedelta(days=400, hours=-1), query_service_pb2.GRANULARITY_MONTH)
     for tab in TABS:
-        request = query_service_pb2.GetReportRequest(
-            tenant_id="bench", campaign_id=campaign, tab=tab, window=year
-        )
+        request = _tab_request(campaign, tab, year)
         timings[f"400d tab {tab}"] = await _timed(lambda r=request: client.query.GetReport(r), calls)
     return timings
+
+
+def _tab_request(
+    campaign: str, tab: str, window: query_service_pb2.TimeWindow
+) -> query_service_pb2.GetReportRequest:
+    return query_service_pb2.GetReportRequest(tenant_id="bench", campaign_id=campaign, tab=tab, window=window)
 
 
 async def email_tab_latencies(client: Client, campaign: str, calls: int) -> dict[str, list[float]]:
     """The email tab (the largest), live and over 30 days, as `query_latencies` names them."""
     timings = {}
     for window_name, window in query_windows(datetime.now(UTC)).items():
-        request = query_service_pb2.GetReportRequest(
-            tenant_id="bench", campaign_id=campaign, tab="email", window=window
-        )
+        request = _tab_request(campaign, "email", window)
         timings[f"{window_name} tab email"] = await _timed(lambda r=request: client.query.GetReport(r), calls)
     return timings
 
