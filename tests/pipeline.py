@@ -43,7 +43,7 @@ class _ClientPool:
 
     def take(self, settings: CommonSettings) -> tuple[ClickHouse, ClickHouse]:
         free = self._free.setdefault(settings.clickhouse_dsn, [])
-        writer, reader = free.pop() if free else (ClickHouse(settings), ClickHouse(settings))
+        writer, reader = free.pop() if free else (ClickHouse(settings), ClickHouse(settings, reads=True))
         writer.database = reader.database = settings.clickhouse_database
         return writer, reader
 
