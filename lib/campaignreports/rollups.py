@@ -27,7 +27,7 @@ each after one `cut_query` per dimension it cuts:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,10 +175,17 @@ class Cut:
         )
 
 
+def _read_as_is(read: Sequence[Any]) -> list[Any]:
+    return list(read)
+
+
 @dataclass(frozen=True)
 class RollupQuery:
     sql: str
     parameters: dict[str, Any]
+    # A row's values after its keys -> the columns' values in order (then the currencies, when
+    # read): a read that sums its event counts in one map computes them from it.
+    values: Callable[[Sequence[Any]], list[Any]] = _read_as_is
 
 
 def _parameters(
@@ -297,16 +304,68 @@ def _select(
     include_machine_activity: bool,
     currency: str,
     dimensions: Mapping[Column, Sequence[str]] | None = None,
+    *,
+    summed: bool = False,
 ) -> str:
     """The columns' expressions (a column's states merged only in its `dimensions`, when given),
     then (when amounts are read in no named currency) their currencies, which the caller checks
-    are one."""
+    are one. `summed`: the event counts are left out, for one `EventSums` column before them."""
     selected = [
         f"{counted_expression(c, include_machine_activity, currency, (dimensions or {}).get(c, ()))} AS c{i}"
         for i, c in enumerate(columns)
+        if not (summed and _aggregate(c) is Aggregate.EVENTS)
     ]
     currencies = None if currency else currencies_expression(columns, include_machine_activity)
     return ",\n  ".join([*selected, *([f"{currencies} AS {CURRENCIES}"] if currencies else [])])
+
+
+# The events of a read by channel, type and machine flag, in one map: key "channel/type", with
+# "/m" after it for machine events (a channel or type is a plain lower-case key, so "/" parts them).
+EVENT_SUMS = "sumMap(map(concat(channel, '/', type, if(is_machine, '/m', '')), events)) AS event_sums"
+
+
+@dataclass(frozen=True)
+class EventSums:
+    """Reads a row whose event counts come as one map (`EVENT_SUMS`) and its other columns as
+    `_select(summed=True)` put them. The engine analyses every conditional sum of a query apart
+    before it runs it: a live campaign-wide breakdown at 10M events with 35 of them took 42 ms,
+    of which 20 went to analysing the query; one map of sums folded here took it to 26 ms."""
+
+    columns: tuple[Column, ...]
+    include_machine_activity: bool
+
+    def __call__(self, read: Sequence[Any]) -> list[Any]:
+        sums: Mapping[str, int] = read[0]
+        by_type: dict[str, list[tuple[str, bool, int]]] = {}
+        for key, events in sums.items():
+            channel, event_type, *machine = key.split("/")
+            by_type.setdefault(event_type, []).append((channel, bool(machine), events))
+        rest = iter(read[1:])
+        values = [
+            self._count(column, by_type) if _aggregate(column) is Aggregate.EVENTS else next(rest)
+            for column in self.columns
+        ]
+        return [*values, *rest]
+
+    def _count(self, column: Column, by_type: Mapping[str, list[tuple[str, bool, int]]]) -> int:
+        """The events `_condition` takes: of the metric's type, of its channel (and the column's;
+        of two different channels, none), of the machine flag its rule keeps."""
+        source = METRICS[column.metric_id].source
+        assert isinstance(source, Counted), column
+        channels = {c for c in (column.channel, source.channel) if c is not None}
+        if len(channels) > 1:
+            return 0
+        if source.machine is Machine.MACHINE_ONLY:
+            machine = {True}
+        elif source.machine is Machine.HUMAN and not self.include_machine_activity:
+            machine = {False}
+        else:
+            machine = {False, True}
+        return sum(
+            events
+            for channel, is_machine, events in by_type.get(source.event_type, ())
+            if is_machine in machine and (not channels or channel in channels)
+        )
 
 
 def breakdown_query(
@@ -340,11 +399,12 @@ def breakdown_query(
     )
     conditions = [_chosen(parameters, one) for one in chosen]
     where = "WHERE " + "\n  AND ".join(conditions) + "\n" if conditions else ""
+    selected = _select(columns, include_machine_activity, currency, needed_in, summed=True)
     sql = (
-        f"SELECT\n  dimension, value,\n  {_select(columns, include_machine_activity, currency, needed_in)}\n"
+        f"SELECT\n  dimension, value,\n  {', '.join(filter(None, [EVENT_SUMS, selected]))}\n"
         f"FROM {source}\n{where}GROUP BY dimension, value"
     )
-    return RollupQuery(sql, parameters)
+    return RollupQuery(sql, parameters, EventSums(tuple(columns), include_machine_activity))
 
 
 @dataclass(frozen=True)

@@ -444,7 +444,8 @@ class WidgetEngine:
         )
         read: dict[tuple[str, str], dict[Column, float]] = {}
         currencies: set[str] = set()
-        for dimension, value, *counts in await self._query(query.sql, query.parameters):
+        for dimension, value, *read_values in await self._query(query.sql, query.parameters):
+            counts = query.values(read_values)
             read[(dimension, value)] = _read_values(columns, counts[: len(columns)])
             currencies.update(*counts[len(columns) :])
         return read, _one_currency(currencies, scope.currency)

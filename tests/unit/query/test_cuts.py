@@ -61,7 +61,8 @@ def test_states_are_merged_only_in_the_dimensions_a_widget_shows_them_in() -> No
         needed_in=needed,
     )
     assert "type = 'opened' AND NOT is_machine AND dimension IN ('', 'recipient_domain'))" in query.sql
-    assert "sumIf(events, channel = 'email' AND type = 'sent')" in query.sql, "counts are read everywhere"
+    assert "sumMap(map(concat(channel, '/', type" in query.sql, "counts are read everywhere"
+    assert "sumIf(events" not in query.sql
 
 
 def test_a_series_per_link_and_the_top_links_rank_alike_so_one_read_chooses_both() -> None:
