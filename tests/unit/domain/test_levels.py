@@ -18,6 +18,7 @@ from campaignreports.rollups import (
     level_for,
     pieces,
     series_query,
+    series_rows,
 )
 
 NOW = datetime(2026, 11, 30, 12, 34, 56, tzinfo=UTC)
@@ -71,7 +72,7 @@ def test_bitmaps_are_read_only_for_distinct_metrics() -> None:
 
 
 def _tables(window) -> list[tuple[str, float]]:
-    return [(p.level.table, (p.end - p.start) / 3600) for p in pieces(window, per_bucket=False)]
+    return [(p.level.table, (p.end - p.start) / 3600) for p in pieces(window)]
 
 
 @pytest.mark.parametrize(
@@ -87,7 +88,7 @@ def _tables(window) -> list[tuple[str, float]]:
     ],
 )
 def test_totals_read_each_part_of_the_window_from_the_coarsest_rollup_that_fits(window, tables) -> None:
-    found = pieces(window, per_bucket=False)
+    found = pieces(window)
     assert [p.level.table for p in found] == tables
     assert found[0].start == int(window.start.timestamp()) and found[-1].end == int(window.end.timestamp())
     assert all(a.end == b.start for a, b in itertools.pairwise(found)), "contiguous"
@@ -107,10 +108,58 @@ def test_a_series_per_value_reads_its_window_whole_and_its_cut_in_pieces() -> No
     assert cut.sql.rstrip().endswith("LIMIT 5")
     query = series_query("db", [clicks], chosen=Chosen("url", ("https://a", "https://b")), **common)
     parameters = query.parameters
-    assert (parameters["bucketed0_start"], parameters["bucketed0_end"]) == (
+    assert (parameters["bucketed_start"], parameters["bucketed_end"]) == (
         int(window.start.timestamp()),
         int(window.end.timestamp()),
     )
     assert "FROM db.rollup_15m" in query.sql and "rollup_day" not in query.sql
     assert parameters["chosen_url"] == ["https://a", "https://b"], "the chosen values are bound, not written"
     assert "https://a" not in query.sql
+
+
+def _used(rows, start: int, end: int) -> list[tuple[int, int]]:
+    """The [start, end) of each rollup bucket a series reads, from `series_rows`' conditions."""
+    used = []
+    for read in rows:
+        step = read.level.seconds
+        for number in range(start // step, (end - 1) // step + 1):
+            inside = read.parent is None or number * step // read.parent.seconds in read.within
+            if number not in read.cut and inside:
+                used.append((max(number * step, start), min(number * step + step, end)))
+    return used
+
+
+@pytest.mark.parametrize(
+    ("window", "tables"),
+    [
+        (_range("UTC", 30), ["rollup_day"]),
+        (_range("UTC", 3, Granularity.HOUR), ["rollup_hour"]),
+        (_range("Europe/Paris", 30), ["rollup_hour"]),
+        (_range("Asia/Kathmandu", 30), ["rollup_hour", "rollup_15m"]),
+        (_range("Asia/Kathmandu", 399, Granularity.MONTH), ["rollup_day", "rollup_hour", "rollup_15m"]),
+        (_range("Asia/Kolkata", 60, Granularity.WEEK), ["rollup_day", "rollup_hour", "rollup_15m"]),
+        (_range("America/New_York", 120, Granularity.WEEK), ["rollup_day", "rollup_hour"]),
+        (live_window(NOW), ["rollup_minute"]),
+    ],
+)
+def test_a_series_reads_each_bucket_once_from_the_coarsest_rollups_inside_it(window, tables) -> None:
+    rows = series_rows(window, merging_states=True)
+    assert [read.level.table for read in rows] == tables
+    start, end = int(window.start.timestamp()), int(window.end.timestamp())
+    used = sorted(_used(rows, start, end))
+    assert used[0][0] == start and used[-1][1] == end
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(used)), "every second once, none twice"
+    starts = [*window.bucket_seconds, end]
+    for first, last in used:  # each rollup bucket read lies inside one window bucket
+        assert any(a <= first and last <= b for a, b in itertools.pairwise(starts)), (first, last)
+
+
+def test_a_series_of_counts_reads_one_rollup() -> None:
+    """Counts cost little per row: a second rollup read costs more than the rows it saves."""
+    window = _range("Asia/Kathmandu", 30)
+    assert [r.level.table for r in series_rows(window, merging_states=False)] == ["rollup_15m"]
+    common = {"tenant_id": "t", "campaign_id": "c", "window": window, "include_machine_activity": False}
+    counts = series_query("db", [Column("sent", "email")], **common)
+    assert "FROM db.rollup_15m" in counts.sql and "rollup_hour" not in counts.sql
+    distinct = series_query("db", [Column("distinct_opens", "email")], **common)
+    assert "FROM db.rollup_15m" in distinct.sql and "FROM db.rollup_hour" in distinct.sql
