@@ -661,6 +661,13 @@ async def measure(stack: Stack, size: Size) -> Results:
     results.queries.update(await overview_latencies(settings, client, size))
     results.ratios = tab_ratios(results.queries, size.datasets)
     results.memory = children_memory(stack)
+    # The processes hand freed memory back every CR_MEMORY_RELEASE_SECONDS: resident size at
+    # rest is read once a release has run since the last query.
+    wait = CommonSettings.memory_release_seconds + 1
+    step(f"memory once the processes have released what they freed ({wait:.0f} s)")
+    await asyncio.sleep(wait)
+    at_rest = children_memory(stack)
+    results.memory.update({f"{name}, {wait:.0f} s later": mib for name, mib in at_rest.items()})
     await client.query_channel.close()
     return results
 
