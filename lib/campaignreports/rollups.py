@@ -28,6 +28,7 @@ each after one `cut_query` per dimension it cuts:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -93,25 +94,49 @@ class Column:
     channel: str | None
 
 
-def _machine_condition(machine: Machine, include_machine_activity: bool) -> str:
-    if machine is Machine.MACHINE_ONLY:
-        return " AND is_machine"
-    if machine is Machine.HUMAN and not include_machine_activity:
-        return " AND NOT is_machine"
-    return ""
+@dataclass(frozen=True)
+class _Rows:
+    """Which rollup rows a counted metric takes: its event type, the channels named (its own
+    and the widget's; two different ones match no row), the machine flags it keeps."""
+
+    event_type: str
+    channels: tuple[str, ...]
+    machine: frozenset[bool]
+
+    @classmethod
+    def of(cls, column: Column, include_machine_activity: bool) -> _Rows:
+        source = METRICS[column.metric_id].source
+        assert isinstance(source, Counted), column
+        if source.machine is Machine.MACHINE_ONLY:
+            machine = frozenset({True})
+        elif source.machine is Machine.HUMAN and not include_machine_activity:
+            machine = frozenset({False})
+        else:
+            machine = frozenset({False, True})
+        channels = tuple(sorted({c for c in (column.channel, source.channel) if c is not None}))
+        return cls(source.event_type, channels, machine)
+
+    def takes(self, channel: str, event_type: str, is_machine: bool) -> bool:
+        """Whether a row of this channel, type and machine flag is counted (as `_condition`)."""
+        return (
+            event_type == self.event_type
+            and is_machine in self.machine
+            and all(channel == named for named in self.channels)
+        )
 
 
 def _condition(column: Column, include_machine_activity: bool) -> str:
-    """Which rollup rows a counted metric takes (its event type, channel and machine rule)."""
-    source = METRICS[column.metric_id].source
-    assert isinstance(source, Counted), column
-    assert _KEY.fullmatch(source.event_type), source.event_type
-    condition = f"type = '{source.event_type}'"
+    """Which rollup rows a counted metric takes (`_Rows`), in SQL."""
+    rows = _Rows.of(column, include_machine_activity)
+    assert _KEY.fullmatch(rows.event_type), rows.event_type
+    condition = f"type = '{rows.event_type}'"
     # A metric of one channel read for another widget channel matches no row: counts 0.
-    for channel in sorted({c for c in (column.channel, source.channel) if c is not None}):
+    for channel in rows.channels:
         assert _KEY.fullmatch(channel), channel
         condition = f"channel = '{channel}' AND {condition}"
-    return condition + _machine_condition(source.machine, include_machine_activity)
+    if rows.machine != {False, True}:
+        condition += " AND is_machine" if True in rows.machine else " AND NOT is_machine"
+    return condition
 
 
 _NAMED_CURRENCY = " AND currency = {currency:String}"
@@ -398,38 +423,26 @@ class EventSums:
     columns: tuple[Column, ...]
     include_machine_activity: bool
 
+    @functools.cached_property
+    def _rows(self) -> list[_Rows | None]:
+        """Each column's rows when it is an event count (worked out once, not per row read)."""
+        return [
+            _Rows.of(c, self.include_machine_activity) if _aggregate(c) is Aggregate.EVENTS else None
+            for c in self.columns
+        ]
+
     def __call__(self, read: Sequence[Any]) -> list[Any]:
         sums: Mapping[str, int] = read[0]
-        by_type: dict[str, list[tuple[str, bool, int]]] = {}
+        keyed: list[tuple[str, str, bool, int]] = []
         for key, events in sums.items():
             channel, event_type, *machine = key.split("/")
-            by_type.setdefault(event_type, []).append((channel, bool(machine), events))
+            keyed.append((channel, event_type, bool(machine), events))
         rest = iter(read[1:])
         values = [
-            self._count(column, by_type) if _aggregate(column) is Aggregate.EVENTS else next(rest)
-            for column in self.columns
+            next(rest) if rows is None else sum(n for c, t, m, n in keyed if rows.takes(c, t, m))
+            for rows in self._rows
         ]
         return [*values, *rest]
-
-    def _count(self, column: Column, by_type: Mapping[str, list[tuple[str, bool, int]]]) -> int:
-        """The events `_condition` takes: of the metric's type, of its channel (and the column's;
-        of two different channels, none), of the machine flag its rule keeps."""
-        source = METRICS[column.metric_id].source
-        assert isinstance(source, Counted), column
-        channels = {c for c in (column.channel, source.channel) if c is not None}
-        if len(channels) > 1:
-            return 0
-        if source.machine is Machine.MACHINE_ONLY:
-            machine = {True}
-        elif source.machine is Machine.HUMAN and not self.include_machine_activity:
-            machine = {False}
-        else:
-            machine = {False, True}
-        return sum(
-            events
-            for channel, is_machine, events in by_type.get(source.event_type, ())
-            if is_machine in machine and (not channels or channel in channels)
-        )
 
 
 def breakdown_query(
