@@ -54,7 +54,12 @@ class QueryComponent:
         self._stored_subject = settings.stored_subject
         self._notices: Subscription | None = None
         self._queries = QueryServicer(
-            WidgetEngine(clickhouse, max_rows=settings.max_rows, meter=meter),
+            WidgetEngine(
+                clickhouse,
+                max_rows=settings.max_rows,
+                read_whole_values=settings.read_whole_values,
+                meter=meter,
+            ),
             retention_days=settings.global_retention_days,
             raw_retention_days=settings.retention_days,
             watch_interval_seconds=settings.watch_interval_seconds,

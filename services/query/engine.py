@@ -13,8 +13,9 @@ import asyncio
 import functools
 import itertools
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from campaignreports.domain.catalog import (
 )
 from campaignreports.domain.events import KEY_COUNTS
 from campaignreports.domain.windows import Window
+from campaignreports.query.sizes import DimensionSizes
 from campaignreports.recipients import RecipientQuery, recipients_query
 from campaignreports.rollups import (
     Chosen,
@@ -63,6 +65,12 @@ class Scope:
     control_treatment_id: str = ""
     message_id: str = ""  # one message or run of the campaign ('' for all)
     currency: str = ""  # revenue in this currency only ('' for the one the conversions are in)
+
+    def place(self) -> Hashable:
+        """What names the data a read of this scope finds (`DimensionSizes`): the campaign, the
+        message and the window, the live window being one place as it moves."""
+        window = "live" if self.window.is_live else (self.window.start, self.window.end)
+        return (self.tenant_id, self.campaign_id, self.message_id, window)
 
     def reading(self) -> dict[str, Any]:
         """The arguments every rollup read of this scope takes (`campaignreports.rollups`)."""
@@ -277,10 +285,16 @@ def ranked_campaigns(
 
 class WidgetEngine:
     def __init__(
-        self, clickhouse: ClickHouse, *, max_rows: int = 1000, meter: otel_metrics.Meter | None = None
+        self,
+        clickhouse: ClickHouse,
+        *,
+        max_rows: int = 1000,
+        read_whole_values: int = 100,
+        meter: otel_metrics.Meter | None = None,
     ) -> None:
         self._clickhouse = clickhouse
         self._max_rows = max_rows
+        self._sizes = DimensionSizes(read_whole_values)
         meter = meter or otel_metrics.NoOpMeter(__name__)
         self._duration = meter.create_histogram(
             "query.widgets.duration",
@@ -309,11 +323,11 @@ class WidgetEngine:
         tabular = [w for w in widgets if w.kind is not Kind.SERIES]
         timed = [w for w in widgets if w.kind is Kind.SERIES and not w.dimension]
         keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
-        cutting = self._cutting(
-            [*_cuts(tabular, self._max_rows), *(_value_cut(w, self._max_rows) for w in keyed)], scope
-        )
+        value_cuts = [_value_cut(w, self._max_rows) for w in keyed]
+        row_cuts = self._worth_reading(_cuts(tabular, self._max_rows), value_cuts, scope)
+        cutting = self._cutting([*row_cuts, *value_cuts], scope)
         (breakdowns, currency), series, per_value = await asyncio.gather(
-            self._breakdowns(tabular, scope, cutting),
+            self._breakdowns(tabular, scope, cutting, row_cuts),
             self._series(timed, scope),
             asyncio.gather(*(self._series_per_value(w, scope, cutting) for w in keyed)),
         )
@@ -396,6 +410,17 @@ class WidgetEngine:
         finally:
             self._read_duration.record((time.perf_counter() - started) * 1000)
 
+    def _worth_reading(self, cuts: Sequence[Cut], value_cuts: Sequence[Cut], scope: Scope) -> list[Cut]:
+        """The cuts of rows worth a read choosing their values (`DimensionSizes`): not those of a
+        dimension found small here last time, unless a series per value chooses them anyway."""
+        chosen_anyway = {cut.ranking(scope.include_machine_activity) for cut in value_cuts}
+        return [
+            cut
+            for cut in cuts
+            if cut.ranking(scope.include_machine_activity) in chosen_anyway
+            or not self._sizes.read_whole(scope.place(), cut.dimension)
+        ]
+
     def _cutting(self, cuts: Iterable[Cut], scope: Scope) -> _Cutting:
         """Each cut's chosen values, read once for all the cuts that rank a dimension alike: the
         top 5 links of a series per link are the first 5 of the top 10 links of a table."""
@@ -412,8 +437,10 @@ class WidgetEngine:
         """The values of the cut's dimension its widget shows (see `cut_query`), being read."""
 
         async def read() -> Chosen:
-            query = cut_query(self._clickhouse.database, cut, **scope.reading())
+            limit = self._sizes.choosing(cut.limit)
+            query = cut_query(self._clickhouse.database, replace(cut, limit=limit), **scope.reading())
             rows = await self._query(query.sql, query.parameters)
+            self._sizes.chosen(scope.place(), cut.dimension, len(rows), limit)
             return Chosen(cut.dimension, tuple(row[0] for row in rows))
 
         task = asyncio.ensure_future(read())
@@ -422,7 +449,7 @@ class WidgetEngine:
         return task
 
     async def _breakdowns(
-        self, widgets: Sequence[WidgetDef], scope: Scope, cutting: _Cutting
+        self, widgets: Sequence[WidgetDef], scope: Scope, cutting: _Cutting, cuts: Sequence[Cut]
     ) -> tuple[dict[tuple[str, str], dict[Column, float]], str]:
         """(dimension, value) -> column -> count, and the currency of the amounts among them. One
         read, once the cut dimensions' values are chosen: reading the dimensions read whole side
@@ -438,7 +465,7 @@ class WidgetEngine:
             self._clickhouse.database,
             columns,
             dimensions,
-            chosen=[await cutting.chosen(cut) for cut in _cuts(widgets, self._max_rows)],
+            chosen=[await cutting.chosen(cut) for cut in cuts],
             needed_in=_needed_in(widgets),
             **scope.reading(),
         )
@@ -448,6 +475,9 @@ class WidgetEngine:
             counts = query.values(read_values)
             read[(dimension, value)] = _read_values(columns, counts[: len(columns)])
             currencies.update(*counts[len(columns) :])
+        whole = Counter(dimension for dimension, _ in read)
+        for dimension in set(dimensions) - {cut.dimension for cut in cuts}:
+            self._sizes.whole(scope.place(), dimension, whole[dimension])
         return read, _one_currency(currencies, scope.currency)
 
     async def _series(self, widgets: Sequence[WidgetDef], scope: Scope) -> dict[Column, dict[int, float]]:

@@ -28,6 +28,13 @@ class QuerySettings(CommonSettings):
     max_rows: int = env(
         "CR_QUERY_MAX_ROWS", 1000, doc="Most rows a breakdown widget returns (top-N widgets return fewer)."
     )
+    read_whole_values: int = env(
+        "CR_QUERY_READ_WHOLE_VALUES",
+        100,
+        doc="A top-N widget reads its dimension whole and ranks the values itself when the last read "
+        "of it (same campaign, message and window) found at most this many values; else it first "
+        "reads which values it shows. Same rows either way; 0: always read those first.",
+    )
     dashboard_bucket: str = env(
         "CR_QUERY_DASHBOARD_BUCKET",
         "CAMPAIGN_REPORTS_DASHBOARDS",
@@ -41,5 +48,7 @@ class QuerySettings(CommonSettings):
             raise ValueError("CR_QUERY_WATCH_INTERVAL_SECONDS must be at least 0.1")
         if self.max_rows < 1:
             raise ValueError("CR_QUERY_MAX_ROWS must be at least 1")
+        if self.read_whole_values < 0:
+            raise ValueError("CR_QUERY_READ_WHOLE_VALUES must be at least 0")
         if not is_identifier(self.dashboard_bucket):
             raise ValueError("CR_QUERY_DASHBOARD_BUCKET must match [A-Za-z_][A-Za-z0-9_]*")
