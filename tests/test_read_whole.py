@@ -100,3 +100,33 @@ async def test_a_small_dimension_is_read_whole_until_it_grows(pipeline: Pipeline
     assert reads.since_last() == 1, "still known small: read whole, and found 15 links"
     await both()
     assert reads.since_last() == 2, "15 links: chosen first again"
+
+
+async def test_a_series_per_link_takes_its_links_from_the_table_reading_them_whole(
+    pipeline: Pipeline,
+) -> None:
+    """The top links and the clicks of the top 5 links over time rank links alike: once the links
+    are read whole, the series takes the table's first 5, and no read chooses them."""
+    campaign = f"c-{uuid.uuid4().hex[:8]}"
+    clicks = {f"https://{n:02}.example": 1 + n % 4 for n in range(8)}  # ties: ranked by link
+    await _click(pipeline, campaign, clicks)
+    reads = _Reads()
+    engine = WidgetEngine(pipeline.clickhouse, read_whole_values=20, meter=reads.meter)
+    choosing = WidgetEngine(pipeline.clickhouse, read_whole_values=0)
+    widgets = [TOP_LINKS, WIDGETS["email_clicks_over_time"]]
+    now = datetime.now(UTC)
+    scope = Scope(pipeline.tenant_id, campaign, live_window(now))
+    expected = await poll_async(
+        lambda: choosing.evaluate(widgets, scope, now),
+        lambda r: sum(dict(m)["clicks"] for _, m in _rows(r[0])) == sum(clicks.values()),
+    )
+    assert [s.key for s in expected[1].series] == [
+        "https://03.example", "https://07.example", "https://02.example", "https://06.example",
+        "https://01.example",
+    ]  # fmt: skip
+    for learnt_reads in (3, 2):  # cut, breakdown, series; then breakdown and series
+        reads.since_last()
+        table, series = await engine.evaluate(widgets, scope, now)
+        assert reads.since_last() == learnt_reads
+        assert _rows(table) == _rows(expected[0])
+        assert series.series == expected[1].series

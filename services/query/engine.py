@@ -14,7 +14,7 @@ import functools
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -199,6 +199,8 @@ def metric_infos(widget: WidgetDef, locale: str) -> list[MetricInfo]:
 
 
 T = TypeVar("T")
+# (dimension, value) -> column -> count: what a breakdown read (`WidgetEngine._breakdowns`).
+Breakdowns = dict[tuple[str, str], dict[Column, float]]
 
 
 class UnknownControlError(ValueError):
@@ -324,10 +326,20 @@ class WidgetEngine:
         timed = [w for w in widgets if w.kind is Kind.SERIES and not w.dimension]
         keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
         value_cuts = [_value_cut(w, self._max_rows) for w in keyed]
-        row_cuts = self._worth_reading(_cuts(tabular, self._max_rows), value_cuts, scope)
-        cutting = self._cutting([*row_cuts, *value_cuts], scope)
+        row_cuts = _cuts(tabular, self._max_rows)
+        read_whole = [cut for cut in row_cuts if self._sizes.read_whole(scope.place(), cut.dimension)]
+        reads = self._cut_reads([*row_cuts, *value_cuts], scope, read_whole)
+        breakdowns_read = asyncio.ensure_future(
+            self._breakdowns(tabular, scope, _Cutting(reads), [c for c in row_cuts if c not in read_whole])
+        )
+        # A series per value ranking a dimension read whole like a table takes the table's order.
+        ranked_alike = {cut.ranking(scope.include_machine_activity) for cut in value_cuts}
+        for cut in read_whole:
+            if cut.ranking(scope.include_machine_activity) in ranked_alike:
+                reads[cut.ranking(scope.include_machine_activity)] = _ranked_in(breakdowns_read, cut)
+        cutting = _Cutting(reads)
         (breakdowns, currency), series, per_value = await asyncio.gather(
-            self._breakdowns(tabular, scope, cutting, row_cuts),
+            breakdowns_read,
             self._series(timed, scope),
             asyncio.gather(*(self._series_per_value(w, scope, cutting) for w in keyed)),
         )
@@ -410,28 +422,19 @@ class WidgetEngine:
         finally:
             self._read_duration.record((time.perf_counter() - started) * 1000)
 
-    def _worth_reading(self, cuts: Sequence[Cut], value_cuts: Sequence[Cut], scope: Scope) -> list[Cut]:
-        """The cuts of rows worth a read choosing their values (`DimensionSizes`): not those of a
-        dimension found small here last time, unless a series per value chooses them anyway."""
-        chosen_anyway = {cut.ranking(scope.include_machine_activity) for cut in value_cuts}
-        return [
-            cut
-            for cut in cuts
-            if cut.ranking(scope.include_machine_activity) in chosen_anyway
-            or not self._sizes.read_whole(scope.place(), cut.dimension)
-        ]
-
-    def _cutting(self, cuts: Iterable[Cut], scope: Scope) -> _Cutting:
-        """Each cut's chosen values, read once for all the cuts that rank a dimension alike: the
-        top 5 links of a series per link are the first 5 of the top 10 links of a table."""
-        reads: dict[tuple[str, str, frozenset[str]], Cut] = {}
+    def _cut_reads(
+        self, cuts: Iterable[Cut], scope: Scope, read_whole: Sequence[Cut]
+    ) -> dict[Ranking, asyncio.Task[Chosen]]:
+        """Each cut's chosen values being read, once for all the cuts that rank a dimension alike
+        (the top 5 links of a series per link are the first 5 of the top 10 links of a table);
+        none for those ranking alike a cut of rows read whole (`DimensionSizes`)."""
+        whole = {cut.ranking(scope.include_machine_activity) for cut in read_whole}
+        widest: dict[Ranking, Cut] = {}
         for cut in cuts:
             key = cut.ranking(scope.include_machine_activity)
-            widest = reads.get(key)
-            if widest is None or widest.limit < cut.limit:
-                reads[key] = cut
-        chosen = {key: self._chosen(cut, scope) for key, cut in reads.items()}
-        return _Cutting(chosen, scope.include_machine_activity)
+            if key not in whole and (key not in widest or widest[key].limit < cut.limit):
+                widest[key] = cut
+        return {key: self._chosen(cut, scope) for key, cut in widest.items()}
 
     def _chosen(self, cut: Cut, scope: Scope) -> asyncio.Task[Chosen]:
         """The values of the cut's dimension its widget shows (see `cut_query`), being read."""
@@ -443,14 +446,11 @@ class WidgetEngine:
             self._sizes.chosen(scope.place(), cut.dimension, len(rows), limit)
             return Chosen(cut.dimension, tuple(row[0] for row in rows))
 
-        task = asyncio.ensure_future(read())
-        # Retrieved here too: a read whose users were cancelled must not log an unretrieved error.
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())
-        return task
+        return _retrieved(asyncio.ensure_future(read()))
 
     async def _breakdowns(
         self, widgets: Sequence[WidgetDef], scope: Scope, cutting: _Cutting, cuts: Sequence[Cut]
-    ) -> tuple[dict[tuple[str, str], dict[Column, float]], str]:
+    ) -> tuple[Breakdowns, str]:
         """(dimension, value) -> column -> count, and the currency of the amounts among them. One
         read, once the cut dimensions' values are chosen: reading the dimensions read whole side
         by side with the cuts made the 10M-event email tab slower (132 -> 159 ms), the two
@@ -465,11 +465,11 @@ class WidgetEngine:
             self._clickhouse.database,
             columns,
             dimensions,
-            chosen=[await cutting.chosen(cut) for cut in cuts],
+            chosen=[await cutting.chosen(cut, scope.include_machine_activity) for cut in cuts],
             needed_in=_needed_in(widgets),
             **scope.reading(),
         )
-        read: dict[tuple[str, str], dict[Column, float]] = {}
+        read: Breakdowns = {}
         currencies: set[str] = set()
         for dimension, value, *read_values in await self._query(query.sql, query.parameters):
             counts = query.values(read_values)
@@ -491,7 +491,9 @@ class WidgetEngine:
     ) -> dict[str, dict[Column, dict[int, float]]]:
         """value -> the widget's series for that value: its `limit` first values over the window."""
         return await self._read_series(
-            _columns(widget), scope, await cutting.chosen(_value_cut(widget, self._max_rows))
+            _columns(widget),
+            scope,
+            await cutting.chosen(_value_cut(widget, self._max_rows), scope.include_machine_activity),
         )
 
     async def _read_series(
@@ -565,17 +567,44 @@ def _value_cut(widget: WidgetDef, max_rows: int) -> Cut:
     return cut
 
 
+Ranking = tuple[str, str, frozenset[str]]  # `Cut.ranking`: what a cut ranks and keeps, in SQL
+
+
 @dataclass(frozen=True)
 class _Cutting:
-    """The chosen values of every cut of one evaluation, each read once (`WidgetEngine._cutting`)."""
+    """The chosen values of every cut of one evaluation, each read once (`WidgetEngine._cut_reads`)."""
 
-    reads: Mapping[tuple[str, str, frozenset[str]], asyncio.Task[Chosen]]
-    include_machine_activity: bool
+    reads: Mapping[Ranking, Awaitable[Chosen]]
 
-    async def chosen(self, cut: Cut) -> Chosen:
+    async def chosen(self, cut: Cut, include_machine_activity: bool) -> Chosen:
         """The cut's values: the first `limit` of those read for it and any wider cut alike."""
-        read = await self.reads[cut.ranking(self.include_machine_activity)]
+        read = await self.reads[cut.ranking(include_machine_activity)]
         return Chosen(read.dimension, read.values[: cut.limit])
+
+
+def _retrieved(task: asyncio.Task[T]) -> asyncio.Task[T]:
+    """The task, its error retrieved here too: one whose users were cancelled must not log an
+    unretrieved error."""
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
+
+
+def _ranked_in(breakdowns: Awaitable[tuple[Breakdowns, str]], cut: Cut) -> asyncio.Task[Chosen]:
+    """The values of the cut's dimension in the cut's order, from a breakdown reading it whole:
+    those with a kept count above zero, by its order descending, then by value (as `cut_query`;
+    Python orders strings by code point, as the engine orders their UTF-8 bytes)."""
+
+    async def rank() -> Chosen:
+        read, _ = await breakdowns
+        kept = [
+            (value, counts)
+            for (dimension, value), counts in read.items()
+            if dimension == cut.dimension and any(counts[column] > 0 for column in cut.kept)
+        ]
+        kept.sort(key=lambda row: (-row[1][cut.order], row[0]))
+        return Chosen(cut.dimension, tuple(value for value, _ in kept))
+
+    return _retrieved(asyncio.ensure_future(rank()))
 
 
 def _cut(widget: WidgetDef, max_rows: int) -> Cut | None:
@@ -609,7 +638,7 @@ def _dimension_counts(
             if dimension == widget.dimension
         ]
     totals: dict[str, dict[Column, float]] = {}
-    typed: dict[tuple[str, str], dict[Column, float]] = {}
+    typed: Breakdowns = {}
     for (dimension, value), values in breakdowns.items():
         if dimension == derived.source:
             key, kind = derived.split(value)
