@@ -327,17 +327,18 @@ class WidgetEngine:
         keyed = [w for w in widgets if w.kind is Kind.SERIES and w.dimension]
         value_cuts = [_value_cut(w, self._max_rows) for w in keyed]
         row_cuts = _cuts(tabular, self._max_rows)
-        read_whole = [cut for cut in row_cuts if self._sizes.read_whole(scope.place(), cut.dimension)]
-        reads = self._cut_reads([*row_cuts, *value_cuts], scope, read_whole)
+        place = scope.place()
+        read_whole = [cut for cut in row_cuts if self._sizes.read_whole(place, cut.dimension)]
+        cutting = _Cutting(self._cut_reads([*row_cuts, *value_cuts], scope, read_whole))
         breakdowns_read = asyncio.ensure_future(
-            self._breakdowns(tabular, scope, _Cutting(reads), [c for c in row_cuts if c not in read_whole])
+            self._breakdowns(tabular, scope, cutting, [c for c in row_cuts if c not in read_whole])
         )
-        # A series per value ranking a dimension read whole like a table takes the table's order.
+        # A series per value ranking like a table read whole takes the table's order, once read.
         ranked_alike = {cut.ranking(scope.include_machine_activity) for cut in value_cuts}
         for cut in read_whole:
-            if cut.ranking(scope.include_machine_activity) in ranked_alike:
-                reads[cut.ranking(scope.include_machine_activity)] = _ranked_in(breakdowns_read, cut)
-        cutting = _Cutting(reads)
+            ranking = cut.ranking(scope.include_machine_activity)
+            if ranking in ranked_alike:
+                cutting.reads[ranking] = _ranked_in(breakdowns_read, cut)
         (breakdowns, currency), series, per_value = await asyncio.gather(
             breakdowns_read,
             self._series(timed, scope),
@@ -424,7 +425,7 @@ class WidgetEngine:
 
     def _cut_reads(
         self, cuts: Iterable[Cut], scope: Scope, read_whole: Sequence[Cut]
-    ) -> dict[Ranking, asyncio.Task[Chosen]]:
+    ) -> dict[Ranking, Awaitable[Chosen]]:
         """Each cut's chosen values being read, once for all the cuts that rank a dimension alike
         (the top 5 links of a series per link are the first 5 of the top 10 links of a table);
         none for those ranking alike a cut of rows read whole (`DimensionSizes`)."""
@@ -574,7 +575,7 @@ Ranking = tuple[str, str, frozenset[str]]  # `Cut.ranking`: what a cut ranks and
 class _Cutting:
     """The chosen values of every cut of one evaluation, each read once (`WidgetEngine._cut_reads`)."""
 
-    reads: Mapping[Ranking, Awaitable[Chosen]]
+    reads: dict[Ranking, Awaitable[Chosen]]
 
     async def chosen(self, cut: Cut, include_machine_activity: bool) -> Chosen:
         """The cut's values: the first `limit` of those read for it and any wider cut alike."""

@@ -47,6 +47,13 @@ def test_a_round_size_below_one_event_names_its_variable(value: str) -> None:
         load_settings(AggregatorSettings, {"CR_AGGREGATOR_ROUND_EVENTS": value})
 
 
+@pytest.mark.parametrize("value", ["-1", "few"])
+def test_a_read_whole_threshold_below_zero_names_its_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="CR_QUERY_READ_WHOLE_VALUES"):
+        load_settings(QuerySettings, {"CR_QUERY_READ_WHOLE_VALUES": value})
+    assert load_settings(QuerySettings, {"CR_QUERY_READ_WHOLE_VALUES": "0"}).read_whole_values == 0
+
+
 def test_secret_values_are_not_echoed() -> None:
     fields = {f.metadata["env"]: f for f in dataclasses.fields(IngestSettings)}
     assert fields["CR_CLICKHOUSE_PASSWORD"].metadata["secret"]
