@@ -33,13 +33,16 @@ def clickhouse(chdb_dsn: str) -> Iterator[ClickHouse]:
 
 def structure(clickhouse: ClickHouse, database: str) -> dict[str, list[tuple]]:
     """Every object of the database but the migrations table and version 3's kept tables."""
-    tables = clickhouse.query_rows(
-        "SELECT name, engine, sorting_key, partition_key, "
-        "extract(create_table_query, 'index_granularity = (\\d+)') FROM system.tables "
-        "WHERE database = {db:String} AND name != 'schema_migrations' AND NOT endsWith(name, '_v3') "
-        "ORDER BY name",
-        {"db": database},
-    )
+    tables = [
+        (*table, sorted(settings.split(", ")))
+        for *table, settings in clickhouse.query_rows(
+            "SELECT name, engine, sorting_key, partition_key, "
+            "extract(create_table_query, ' SETTINGS (.*)$') FROM system.tables "
+            "WHERE database = {db:String} AND name != 'schema_migrations' AND NOT endsWith(name, '_v3') "
+            "ORDER BY name",
+            {"db": database},
+        )
+    ]
     columns = clickhouse.query_rows(
         "SELECT table, name, type FROM system.columns WHERE database = {db:String} "
         "AND table != 'schema_migrations' AND NOT endsWith(table, '_v3') ORDER BY table, position",
@@ -278,3 +281,33 @@ def test_version_8_narrows_the_projection_by_profile_and_recipients_still_read_i
         {"db": old.database},
     )
     assert "event_id" not in query[0] and "profile_id" in query[0]
+
+
+def _parts(clickhouse: ClickHouse, database: str) -> dict[tuple[str, str], int]:
+    """Active parts of each rollup partition."""
+    rows = clickhouse.query_rows(
+        "SELECT table, partition, count() FROM system.parts WHERE database = {db:String} AND active "
+        "AND table LIKE 'rollup%' GROUP BY table, partition",
+        {"db": database},
+    )
+    return {(table, partition): parts for table, partition, parts in rows}
+
+
+def test_version_9_merges_each_quiet_rollup_partition_into_one_part(
+    clickhouse: ClickHouse, chdb_dsn: str
+) -> None:
+    """Background merges leave a large and a small part side by side; once a partition has been
+    left alone for `quiet_merge_seconds`, version 9 makes it one part, every figure unchanged."""
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}", quiet_merge_seconds=1)
+    migrate(clickhouse.client, old, target=8)
+    _store(chdb_dsn, old.database, _events(4000, hours_ago=2) + _events(2000, hours_ago=24 * 40))
+    _store(chdb_dsn, old.database, _events(4, hours_ago=2) + _events(4, hours_ago=24 * 40))
+    before = _rollups(clickhouse, old.database)
+    parts = _parts(clickhouse, old.database)
+    assert len(parts) == 7 and set(parts.values()) == {2}, parts  # two months, one minute partition
+    migrate(clickhouse.client, old)
+    deadline = time.monotonic() + 30
+    while set(_parts(clickhouse, old.database).values()) != {1}:
+        assert time.monotonic() < deadline, _parts(clickhouse, old.database)
+        time.sleep(0.2)
+    assert _rollups(clickhouse, old.database) == before

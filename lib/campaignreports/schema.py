@@ -115,6 +115,9 @@ class SchemaInputs:
     rollup_measures: tuple[Measure, ...] = ()
     # Rows per granule of the rollups' index (ClickHouse's default before version 7).
     rollup_granularity: int = CLICKHOUSE_GRANULARITY
+    # Whether a rollup partition left alone for the dialect's `quiet_merge_seconds` is merged
+    # into one part (not before version 9).
+    rollup_quiet_merge: bool = False
 
     @property
     def rollup_group(self) -> str:
@@ -168,6 +171,7 @@ CURRENT_INPUTS = SchemaInputs(
     rollup_keys=(("currency", "LowCardinality(String)"),),
     rollup_measures=(AMOUNT_MEASURE, ENGAGE_MEASURE),
     rollup_granularity=ROLLUP_INDEX_GRANULARITY,
+    rollup_quiet_merge=True,
 )
 
 
@@ -179,6 +183,7 @@ class Dialect:
     cluster: str = ""
     raw_retention_days: int = 30
     global_retention_days: int = 400
+    quiet_merge_seconds: int = 60
 
     @classmethod
     def from_settings(cls, settings: CommonSettings, database: str | None = None) -> Dialect:
@@ -187,6 +192,7 @@ class Dialect:
             settings.clickhouse_cluster,
             settings.retention_days,
             settings.global_retention_days,
+            settings.clickhouse_quiet_merge_seconds,
         )
 
     @property
@@ -283,7 +289,7 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
             PARTITION BY {partition}(bucket)
             {_rollup_order(inputs)}
             TTL bucket + INTERVAL {ttl.format(d=d)}
-            {d.dedup_window}{_granularity(inputs)}
+            {d.dedup_window}{_granularity(inputs)}{_quiet_merge(d, inputs)}
         """
 
     return ddl
@@ -294,6 +300,29 @@ def _granularity(inputs: SchemaInputs) -> str:
     default (what versions 4 to 6 created)."""
     granularity = inputs.rollup_granularity
     return "" if granularity == CLICKHOUSE_GRANULARITY else f", index_granularity = {granularity}"
+
+
+def _quiet_merge_settings(d: Dialect) -> list[str]:
+    """The merge settings that make a partition nobody has written to for `quiet_merge_seconds`
+    one part (none when 0).
+
+    Background merges leave several parts per partition, of unequal sizes, since merging a small
+    part into a large one costs more than it saves a writer. A bulk load of 10M events left 6
+    to 8 parts in each rollup partition, and every report read pays for each part: the email
+    tab over 30 days took 98 ms, and 80 ms once each partition was one part. Only whole, quiet
+    partitions are merged, so a partition still being written is left to the usual merges; a
+    late event in a quiet partition costs a rewrite of it (21 MB for a month of the 10M-event
+    store's quarter-hour rollup)."""
+    if not d.quiet_merge_seconds:
+        return []
+    return [
+        f"min_age_to_force_merge_seconds = {d.quiet_merge_seconds}",
+        "min_age_to_force_merge_on_partition_only = 1",
+    ]
+
+
+def _quiet_merge(d: Dialect, inputs: SchemaInputs) -> str:
+    return "".join(f", {setting}" for setting in _quiet_merge_settings(d) if inputs.rollup_quiet_merge)
 
 
 _GROUP = "tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket"
@@ -662,6 +691,17 @@ def _v8(d: Dialect) -> list[str]:
     ]
 
 
+def _v9(d: Dialect) -> list[str]:
+    """Quiet rollup partitions merged into one part (`_quiet_merge_settings`): table settings
+    only, so the parts already there are merged by the engine in the background."""
+    settings = _quiet_merge_settings(d)
+    if not settings:
+        return []
+    return [
+        f"ALTER TABLE {d.local(name)}{d.on_cluster} MODIFY SETTING {', '.join(settings)}" for name in ROLLUPS
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "raw events", _v1),
     Migration(2, "exactly-once write path; live and global rollups with breakdowns", _v2),
@@ -675,6 +715,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "conversions with exact values by currency; time to engage", _v6),
     Migration(7, "rollups indexed by granules of 1,024 rows", _v7, _v7_then),
     Migration(8, "raw events by profile: only the columns ListRecipients reads", _v8),
+    Migration(9, "rollup partitions merged into one part once nobody writes to them", _v9),
 )
 
 

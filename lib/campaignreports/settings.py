@@ -274,6 +274,14 @@ class CommonSettings(ProcessSettings):
         400,
         doc="Retention of the 15-minute, hour and day rollups behind global reports.",
     )
+    clickhouse_quiet_merge_seconds: int = env(
+        "CR_CLICKHOUSE_QUIET_MERGE_SECONDS",
+        60,
+        doc=(
+            "A rollup partition left alone this long is merged into one part (0: never); "
+            "applied when the schema is created or migrated."
+        ),
+    )
     clickhouse_cluster: str = env(
         "CR_CLICKHOUSE_CLUSTER",
         "",
@@ -309,6 +317,8 @@ class CommonSettings(ProcessSettings):
             raise ValueError("CR_CLICKHOUSE_CLUSTER must match [A-Za-z_][A-Za-z0-9_]*")
         if not 1 <= self.stream_partitions <= 256:
             raise ValueError("CR_STREAM_PARTITIONS must be between 1 and 256")
+        if self.clickhouse_quiet_merge_seconds < 0:
+            raise ValueError("CR_CLICKHOUSE_QUIET_MERGE_SECONDS must be 0 (never) or a number of seconds")
         if not 1 <= self.retention_days <= self.global_retention_days:
             raise ValueError("CR_RETENTION_DAYS must be at least 1 and at most CR_GLOBAL_RETENTION_DAYS")
         if self.stream_subject.startswith(self.dead_letter_subject) or self.dead_letter_subject.startswith(

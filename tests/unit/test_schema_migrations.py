@@ -54,15 +54,19 @@ FROZEN = {
         "single server": "a6e32169c6f9b7b97b1f9128762491c93b90d50f00689df8d6941ebfeb076a8f",
         "cluster": "efaf0ea077699af361d6d3851c36cc7716fbc21efbcf6c6f6331f93dc40bca28",
     },
+    9: {
+        "single server": "1138bcda24fada9c4528f6e9aa333860b4d58b69de23f887fea5bf5de01af130",
+        "cluster": "d80166bd764bcc0bef27ace0d3fa175438bbc82f8f2f8cbc8c273ba6353bb275",
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    8,
+    9,
     {
-        "single server": "adab6645dd66e370becbc5a9e1fbb02c820ff6e48e58537cb8560ab549d4456e",
-        "cluster": "5ec5c5bfd7a7c479f1b3446005197addb51df94bb9d603db46521616d01964f1",
+        "single server": "fba35ffd0c8c384fe5c6ae9f1c974b297b4c5fe702ab21141a1ae119ae52d2b2",
+        "cluster": "6cfb60b55da4b809647293b7607a54731459986689e25d1663d4ee7fe0b0e83c",
     },
 )
 
