@@ -15,7 +15,9 @@ from campaignreports import schema_v3
 from campaignreports.aggregator.consumer import write
 from campaignreports.aggregator.writer import Decoded, Writer
 from campaignreports.clickhouse import ClickHouse
+from campaignreports.domain.windows import live_window
 from campaignreports.recipients import FILTER_COLUMNS, RecipientQuery, recipients_query
+from campaignreports.rollups import Column, breakdown_query, series_query
 from campaignreports.schema import MIGRATIONS, ROLLUPS, Dialect, current_schema, migrate
 from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.stream import batch
@@ -311,3 +313,32 @@ def test_version_9_merges_each_quiet_rollup_partition_into_one_part(
         assert time.monotonic() < deadline, _parts(clickhouse, old.database)
         time.sleep(0.2)
     assert _rollups(clickhouse, old.database) == before
+
+
+def _plan(clickhouse: ClickHouse, sql: str, parameters: dict) -> str:
+    return "\n".join(row[0] for row in clickhouse.query_rows("EXPLAIN " + sql, parameters))
+
+
+def test_a_series_reads_the_rollups_by_type_and_a_breakdown_their_own_order(
+    clickhouse: ClickHouse, chdb_dsn: str
+) -> None:
+    """Version 10's projection holds the same rows by channel and type: a series of one type
+    reads it, with the figures of the rollup's own order; a breakdown keeps the own order."""
+    dialect = Dialect(f"fresh_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, dialect)
+    now = datetime.now(UTC)
+    events = _events(8000, hours_ago=2)
+    for number, event in enumerate(events):  # a type's rows of 1,000 minutes: a granule of several
+        event.occurred_at.FromDatetime(now - timedelta(minutes=2 + number // 4 % 1000))
+    _store(chdb_dsn, dialect.database, events)
+    common = {"tenant_id": "acme", "campaign_id": "upgraded", "window": live_window(now)}
+    columns = [Column("clicks", "email"), Column("distinct_clicks", "email")]
+    series = series_query(dialect.database, columns, include_machine_activity=False, **common)
+    assert "ReadFromMergeTree (by_type)" in _plan(clickhouse, series.sql, series.parameters)
+    figures = clickhouse.query_rows(series.sql, series.parameters)
+    assert sum(row[1] for row in figures) == 2000 and sum(row[2] for row in figures) == 2000
+    own_order = series.sql + "\nSETTINGS optimize_use_projections = 0"
+    assert "(by_type)" not in _plan(clickhouse, own_order, series.parameters)
+    assert clickhouse.query_rows(own_order, series.parameters) == figures
+    breakdown = breakdown_query(dialect.database, columns, ["url"], include_machine_activity=False, **common)
+    assert "(by_type)" not in _plan(clickhouse, breakdown.sql, breakdown.parameters)

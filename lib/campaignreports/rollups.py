@@ -344,11 +344,34 @@ def _source(
     selects = [
         f"SELECT {columns} FROM {database}.{level.table}\n"
         "  WHERE tenant_id = {tenant_id:String} AND campaign_id = {campaign_id:String}"
-        f"{message} AND {dimension}\n"
+        f"{message} AND {dimension}{_kinds(reading) if per_bucket else ''}\n"
         f"  AND ({condition})"
         for level, condition in reads.items()
     ]
     return "(" + "\n  UNION ALL\n".join(selects) + ")"
+
+
+def _kinds(reading: Sequence[Column]) -> str:
+    """A series' condition keeping only the rows of the types (and, when every column names one,
+    the channels) its columns count; the columns' own conditions still pick their rows exactly.
+    The engine then reads the rollup's projection by channel and type (`schema.TYPE_PROJECTION`)
+    and decodes the states of those rows only."""
+    rows = [_Rows.of(column, include_machine_activity=True) for column in reading]
+    if not rows:
+        return ""
+    types = sorted({r.event_type for r in rows})
+    assert all(_KEY.fullmatch(t) for t in types), types
+    condition = f" AND type IN ({', '.join(map(repr, types))})"
+    if all(len(r.channels) == 1 for r in rows):
+        channels = sorted({r.channels[0] for r in rows})
+        assert all(_KEY.fullmatch(c) for c in channels), channels
+        condition += f" AND channel IN ({', '.join(map(repr, channels))})"
+    return condition
+
+
+# Totals and breakdowns read most types of their buckets, which the rollup's own order holds
+# together: the engine weighing the projection by type for them only cost 1-3 ms a read.
+_OWN_ORDER = "\nSETTINGS optimize_use_projections = 0"
 
 
 def _range(start: str, end: str) -> str:
@@ -479,7 +502,7 @@ def breakdown_query(
     selected = _select(columns, include_machine_activity, currency, needed_in, summed=True)
     sql = (
         f"SELECT\n  dimension, value,\n  {', '.join(filter(None, [EVENT_SUMS, selected]))}\n"
-        f"FROM {source}\n{where}GROUP BY dimension, value"
+        f"FROM {source}\n{where}GROUP BY dimension, value{_OWN_ORDER}"
     )
     return RollupQuery(sql, parameters, EventSums(tuple(columns), include_machine_activity))
 
@@ -511,11 +534,16 @@ def cut_query(
     kept = " OR ".join(dict.fromkeys(_positive(c, include_machine_activity) for c in cut.kept)) or "1"
     order = counted_expression(cut.order, include_machine_activity, currency)
     source = _source(
-        database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False, reading=[cut.order]
+        database,
+        window,
+        f"dimension = '{cut.dimension}'",
+        parameters,
+        per_bucket=False,
+        reading=[cut.order],
     )
     sql = (
         f"SELECT value FROM {source}\n"
-        f"GROUP BY value HAVING {kept}\nORDER BY {order} DESC, value LIMIT {int(cut.limit)}"
+        f"GROUP BY value HAVING {kept}\nORDER BY {order} DESC, value LIMIT {int(cut.limit)}{_OWN_ORDER}"
     )
     return RollupQuery(sql, parameters)
 
@@ -573,7 +601,7 @@ def campaigns_query(database: str, tenant_id: str, limit: int) -> RollupQuery:
         "SELECT campaign_id, toUnixTimestamp(max(bucket)) AS latest, sum(events),"
         " toUnixTimestamp(min(bucket))\n"
         f"FROM {database}.{CAMPAIGNS_TABLE}\nWHERE tenant_id = {{tenant_id:String}} AND dimension = ''\n"
-        "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}"
+        "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}" + _OWN_ORDER
     )
     return RollupQuery(sql, {"tenant_id": tenant_id, "limit": min(limit or MAX_CAMPAIGNS, MAX_CAMPAIGNS)})
 
@@ -598,6 +626,6 @@ def overview_query(
         f"FROM {database}.{level.table}\n"
         "WHERE tenant_id = {tenant_id:String} AND dimension = ''\n"
         "  AND bucket >= toDateTime({start:Int64}, 'UTC') AND bucket < toDateTime({end:Int64}, 'UTC')\n"
-        "GROUP BY campaign_id"
+        f"GROUP BY campaign_id{_OWN_ORDER}"
     )
     return RollupQuery(sql, parameters)

@@ -58,15 +58,19 @@ FROZEN = {
         "single server": "1138bcda24fada9c4528f6e9aa333860b4d58b69de23f887fea5bf5de01af130",
         "cluster": "d80166bd764bcc0bef27ace0d3fa175438bbc82f8f2f8cbc8c273ba6353bb275",
     },
+    10: {
+        "single server": "6cbf139c7e4fc15572a157e7b9643e07168c94915caed0e55dff33f69932ccc8",
+        "cluster": "1e1a406e3f4a7a55799d025ed24a509475f649da167a8a233cb576cf98220e98",
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    9,
+    10,
     {
-        "single server": "fba35ffd0c8c384fe5c6ae9f1c974b297b4c5fe702ab21141a1ae119ae52d2b2",
-        "cluster": "6cfb60b55da4b809647293b7607a54731459986689e25d1663d4ee7fe0b0e83c",
+        "single server": "c2ba7c4021936a94f610d847d436d4e76d1b79b994d3513a7cdb35c09f598e3d",
+        "cluster": "fdda97f570f10ba0f48ab7048127e27290d7819e402ed9fdce208f893283ea46",
     },
 )
 
