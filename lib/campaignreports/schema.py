@@ -118,8 +118,8 @@ class SchemaInputs:
     # Whether a rollup partition left alone for the dialect's `quiet_merge_seconds` is merged
     # into one part (not before version 9).
     rollup_quiet_merge: bool = False
-    # Projections of the rollups (DDL, each a line of their CREATE TABLE; version 10 on).
-    rollup_projections: tuple[str, ...] = ()
+    # The rollups holding their rows by type as well (`TYPE_PROJECTION`; version 10 on).
+    projected_rollups: tuple[str, ...] = ()
 
     @property
     def rollup_group(self) -> str:
@@ -156,19 +156,25 @@ AMOUNT_MEASURE = Measure(
     "amount", "SimpleAggregateFunction(sum, Decimal(38, 9))", "sum(conversion_value)", "sum(amount)"
 )
 
-# The rollup rows again, sorted by channel and type before the bucket: a series (one metric over
-# time) reads the states of the types it counts only, where the rollup's own order holds every
-# type of a bucket side by side, so a read decoded every state of the campaign's buckets to merge
-# a few. At 10M events the live minute series of a web campaign's distinct impressions took 45 ms
-# and 25 from here, its 30-day series by day 57 and 46, the live web tab 68 and 48. A total or a
-# breakdown reads most types of a few buckets and keeps the rollup's order. The engine keeps a
-# projection of an aggregating table only when told to rebuild it on each merge.
+# The rollup rows again, sorted by channel and type before the bucket, with the columns a series
+# reads: a series (one metric over time) then decodes the states of the types it counts only,
+# where the rollup's own order holds every type of a bucket side by side, so a read decoded every
+# state of the campaign's buckets to merge a few. At 10M events the live minute series of a web
+# campaign's distinct impressions took 46 ms and 27 from here, its 30-day series by day in
+# Asia/Kathmandu (hours, and quarter hours at the day's edges) 59 and 45, the live web tab 76 and
+# 56. A total or a breakdown reads most types of a few buckets and keeps the rollup's order.
+# The quarter hours have none: a series reads few of them, and they are the rollup a load of
+# history writes most rows to (with it, a bulk load used 17 % more CPU; without, as much as
+# before). The engine keeps a projection of an aggregating table only when told to rebuild it
+# on each merge; a merge of a partition of 10M events then holds about 300 MiB more for a while.
 TYPE_PROJECTION_NAME = "by_type"
 TYPE_PROJECTION = (
-    f"PROJECTION {TYPE_PROJECTION_NAME} (SELECT * ORDER BY tenant_id, campaign_id, dimension, channel, type, "
-    "bucket, is_machine, value, message_id, currency)"
+    f"PROJECTION {TYPE_PROJECTION_NAME} (SELECT tenant_id, campaign_id, message_id, channel, type, "
+    "is_machine, dimension, value, bucket, events, profiles ORDER BY tenant_id, campaign_id, dimension, "
+    "channel, type, bucket, is_machine, value, message_id)"
 )
 _PROJECTION_MERGES = "deduplicate_merge_projection_mode = 'rebuild'"
+PROJECTED_ROLLUPS = ("rollup_minute", "rollup_hour", "rollup_day")
 
 # A report reads a few contiguous ranges of each rollup (a campaign's dimension, a window of
 # buckets) in each part, and decodes every profile and quantile state of each granule a range
@@ -188,7 +194,7 @@ CURRENT_INPUTS = SchemaInputs(
     rollup_measures=(AMOUNT_MEASURE, ENGAGE_MEASURE),
     rollup_granularity=ROLLUP_INDEX_GRANULARITY,
     rollup_quiet_merge=True,
-    rollup_projections=(TYPE_PROJECTION,),
+    projected_rollups=PROJECTED_ROLLUPS,
 )
 
 
@@ -301,7 +307,7 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
                 bucket DateTime('UTC'),
                 events SimpleAggregateFunction(sum, UInt64),
                 profiles AggregateFunction(groupBitmap, UInt32){_rollup_extras(inputs)}{
-            "".join(f", {p}" for p in inputs.rollup_projections)
+            f", {TYPE_PROJECTION}" if name in inputs.projected_rollups else ""
         }
             )
             ENGINE = {d.engine("AggregatingMergeTree", name + suffix)}
@@ -309,7 +315,7 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
             {_rollup_order(inputs)}
             TTL bucket + INTERVAL {ttl.format(d=d)}
             {d.dedup_window}{_granularity(inputs)}{_quiet_merge(d, inputs)}{
-            f", {_PROJECTION_MERGES}" if inputs.rollup_projections else ""
+            f", {_PROJECTION_MERGES}" if name in inputs.projected_rollups else ""
         }
         """
 
@@ -724,11 +730,12 @@ def _v9(d: Dialect) -> list[str]:
 
 
 def _v10(d: Dialect) -> list[str]:
-    """The rollups' projection by channel and type (`TYPE_PROJECTION`), built for the rows
-    already there in the background (a mutation); until it is, a series reads the rollup's own
-    order: slower, the same figures. Each statement can run again after an interruption."""
+    """The projection by channel and type (`TYPE_PROJECTION`) of the minute, hour and day
+    rollups, built for the rows already there in the background (a mutation); until it is, a
+    series reads the rollup's own order: slower, the same figures. Each statement can run again
+    after an interruption."""
     statements = []
-    for name in ROLLUPS:
+    for name in PROJECTED_ROLLUPS:
         table = f"{d.local(name)}{d.on_cluster}"
         statements += [
             f"ALTER TABLE {table} MODIFY SETTING {_PROJECTION_MERGES}",

@@ -59,8 +59,8 @@ FROZEN = {
         "cluster": "d80166bd764bcc0bef27ace0d3fa175438bbc82f8f2f8cbc8c273ba6353bb275",
     },
     10: {
-        "single server": "6cbf139c7e4fc15572a157e7b9643e07168c94915caed0e55dff33f69932ccc8",
-        "cluster": "1e1a406e3f4a7a55799d025ed24a509475f649da167a8a233cb576cf98220e98",
+        "single server": "c20cd4f1af381b6952a6c290b4a027530811fb12e8c01b4799a5299ea232aa0c",
+        "cluster": "f2d1952be45350178891dfed67bebafb9a73cae3dd0feae12da7a9b3978618e2",
     },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
@@ -69,8 +69,8 @@ FROZEN = {
 CURRENT = (
     10,
     {
-        "single server": "c2ba7c4021936a94f610d847d436d4e76d1b79b994d3513a7cdb35c09f598e3d",
-        "cluster": "fdda97f570f10ba0f48ab7048127e27290d7819e402ed9fdce208f893283ea46",
+        "single server": "4ed2b2ad21f4c28309b385581c4bcc892418a4439a5d08fd50857a0683f48376",
+        "cluster": "b8237521782f1df7c2555adb1d6937435c533049c130b9baae0218a0c8219608",
     },
 )
 
