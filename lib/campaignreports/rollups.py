@@ -534,12 +534,7 @@ def cut_query(
     kept = " OR ".join(dict.fromkeys(_positive(c, include_machine_activity) for c in cut.kept)) or "1"
     order = counted_expression(cut.order, include_machine_activity, currency)
     source = _source(
-        database,
-        window,
-        f"dimension = '{cut.dimension}'",
-        parameters,
-        per_bucket=False,
-        reading=[cut.order],
+        database, window, f"dimension = '{cut.dimension}'", parameters, per_bucket=False, reading=[cut.order]
     )
     sql = (
         f"SELECT value FROM {source}\n"
