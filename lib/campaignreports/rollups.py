@@ -596,7 +596,7 @@ def campaigns_query(database: str, tenant_id: str, limit: int) -> RollupQuery:
         "SELECT campaign_id, toUnixTimestamp(max(bucket)) AS latest, sum(events),"
         " toUnixTimestamp(min(bucket))\n"
         f"FROM {database}.{CAMPAIGNS_TABLE}\nWHERE tenant_id = {{tenant_id:String}} AND dimension = ''\n"
-        "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}" + _OWN_ORDER
+        "GROUP BY campaign_id\nORDER BY latest DESC, campaign_id\nLIMIT {limit:UInt32}"
     )
     return RollupQuery(sql, {"tenant_id": tenant_id, "limit": min(limit or MAX_CAMPAIGNS, MAX_CAMPAIGNS)})
 

@@ -168,11 +168,12 @@ AMOUNT_MEASURE = Measure(
 # before). The engine keeps a projection of an aggregating table only when told to rebuild it
 # on each merge; a merge of a partition of 10M events then holds about 300 MiB more for a while.
 TYPE_PROJECTION_NAME = "by_type"
-TYPE_PROJECTION = (
-    f"PROJECTION {TYPE_PROJECTION_NAME} (SELECT tenant_id, campaign_id, message_id, channel, type, "
-    "is_machine, dimension, value, bucket, events, profiles ORDER BY tenant_id, campaign_id, dimension, "
-    "channel, type, bucket, is_machine, value, message_id)"
+_TYPE_PROJECTION_QUERY = (
+    "(SELECT tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket, "
+    "events, profiles ORDER BY tenant_id, campaign_id, dimension, channel, type, bucket, is_machine, "
+    "value, message_id)"
 )
+TYPE_PROJECTION = f"PROJECTION {TYPE_PROJECTION_NAME} {_TYPE_PROJECTION_QUERY}"
 _PROJECTION_MERGES = "deduplicate_merge_projection_mode = 'rebuild'"
 PROJECTED_ROLLUPS = ("rollup_minute", "rollup_hour", "rollup_day")
 
@@ -735,11 +736,12 @@ def _v10(d: Dialect) -> list[str]:
     series reads the rollup's own order: slower, the same figures. Each statement can run again
     after an interruption."""
     statements = []
+    name_and_query = f"{TYPE_PROJECTION_NAME} {_TYPE_PROJECTION_QUERY}"
     for name in PROJECTED_ROLLUPS:
         table = f"{d.local(name)}{d.on_cluster}"
         statements += [
             f"ALTER TABLE {table} MODIFY SETTING {_PROJECTION_MERGES}",
-            f"ALTER TABLE {table} ADD {TYPE_PROJECTION.replace('PROJECTION', 'PROJECTION IF NOT EXISTS', 1)}",
+            f"ALTER TABLE {table} ADD PROJECTION IF NOT EXISTS {name_and_query}",
             f"ALTER TABLE {table} MATERIALIZE PROJECTION {TYPE_PROJECTION_NAME}",
         ]
     return statements
