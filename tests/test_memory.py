@@ -17,20 +17,32 @@ def _anonymous_kib() -> int:
 
 def test_memory_the_embedded_engine_freed_is_returned(chdb_dsn: str) -> None:
     """After a query that needs a few hundred MiB, the engine's allocator keeps them (measured:
-    514 MiB after a 10M-row groupArray) until released."""
+    514 MiB after a 10M-row groupArray) until released.
+
+    The engine is shared with the other tests of this worker, whose rollups the engine merges in
+    the background once they are quiet; a merge that allocates during the measurement holds its
+    memory through the release. Merges are stopped for the measurement, and a measurement a
+    running merge spoiled is taken again (at most three times)."""
     clickhouse = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn}))
+    clickhouse.client.command("SYSTEM STOP MERGES")
     try:
         release = MemoryRelease(clickhouse, 0)
-        release.release()
-        before = _anonymous_kib()
-        clickhouse.query_rows("SELECT length(groupArray(toString(number))) FROM numbers(4000000)", {})
-        grown = _anonymous_kib() - before
-        release.release()
-        returned = before + grown - _anonymous_kib()
-        assert grown > 100 * 1024, grown
-        assert returned > grown // 2, (returned, grown)
-        assert release.releases == 2
+        measured: list[tuple[int, int]] = []
+        for _ in range(3):
+            release.release()
+            before = _anonymous_kib()
+            clickhouse.query_rows("SELECT length(groupArray(toString(number))) FROM numbers(4000000)", {})
+            grown = _anonymous_kib() - before
+            release.release()
+            measured.append((before + grown - _anonymous_kib(), grown))
+            if grown > 100 * 1024 and measured[-1][0] > grown // 2:
+                break
+        returned, grown = measured[-1]
+        assert grown > 100 * 1024, measured
+        assert returned > grown // 2, measured
+        assert release.releases == 2 * len(measured)
     finally:
+        clickhouse.client.command("SYSTEM START MERGES")
         clickhouse.close()
 
 
