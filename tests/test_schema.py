@@ -315,6 +315,36 @@ def test_version_9_merges_each_quiet_rollup_partition_into_one_part(
     assert _rollups(clickhouse, old.database) == before
 
 
+def _raw_parts_after_merging(clickhouse: ClickHouse, database: str) -> list[int]:
+    """Bytes of each raw part once three parts of over half a MiB each are stored and merged as
+    far as the table's settings let the engine."""
+    for block in range(3):
+        clickhouse.client.command(
+            f"INSERT INTO {database}.events (event_id, tenant_id, campaign_id, channel, type, profile_id, "
+            "occurred_at) SELECT toString(generateUUIDv4()), 'acme', 'capped', 'email', 'sent', "
+            f"toString(generateUUIDv4()), now64(3) - toIntervalSecond(number) FROM numbers({block}, 40000)"
+        )
+    parameters = {"db": database}
+    sizes = (
+        "SELECT bytes_on_disk FROM system.parts WHERE database = {db:String} AND table = 'events' AND active"
+    )
+    assert all(size > 512 * 1024 for (size,) in clickhouse.query_rows(sizes, parameters))
+    clickhouse.client.command(f"OPTIMIZE TABLE {database}.events")
+    return [size for (size,) in clickhouse.query_rows(sizes, parameters)]
+
+
+def test_version_11_merges_raw_parts_only_up_to_the_cap(clickhouse: ClickHouse) -> None:
+    """Two parts of over half a MiB each make more than a cap of 1 MiB: no merge joins them,
+    where without a cap the same three parts become one."""
+    capped = Dialect(f"old_{uuid.uuid4().hex[:8]}", raw_part_mib=1)
+    migrate(clickhouse.client, capped, target=10)
+    migrate(clickhouse.client, capped)
+    assert len(_raw_parts_after_merging(clickhouse, capped.database)) == 3
+    uncapped = Dialect(f"fresh_{uuid.uuid4().hex[:8]}", raw_part_mib=0)
+    migrate(clickhouse.client, uncapped)
+    assert len(_raw_parts_after_merging(clickhouse, uncapped.database)) == 1
+
+
 def _plan(clickhouse: ClickHouse, sql: str, parameters: dict) -> str:
     return "\n".join(row[0] for row in clickhouse.query_rows("EXPLAIN " + sql, parameters))
 

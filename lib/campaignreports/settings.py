@@ -282,6 +282,15 @@ class CommonSettings(ProcessSettings):
             "applied when the schema is created or migrated."
         ),
     )
+    clickhouse_raw_part_mib: int = env(
+        "CR_CLICKHOUSE_RAW_PART_MIB",
+        128,
+        doc=(
+            "Merges of the raw-event table stop at parts of this size, which spares a bulk load "
+            "rewriting a whole week of events (0: the engine's own limit); applied when the schema "
+            "is created or migrated."
+        ),
+    )
     clickhouse_cluster: str = env(
         "CR_CLICKHOUSE_CLUSTER",
         "",
@@ -319,6 +328,8 @@ class CommonSettings(ProcessSettings):
             raise ValueError("CR_STREAM_PARTITIONS must be between 1 and 256")
         if self.clickhouse_quiet_merge_seconds < 0:
             raise ValueError("CR_CLICKHOUSE_QUIET_MERGE_SECONDS must be 0 (never) or a number of seconds")
+        if self.clickhouse_raw_part_mib < 0:
+            raise ValueError("CR_CLICKHOUSE_RAW_PART_MIB must be 0 (the engine's limit) or a number of MiB")
         if not 1 <= self.retention_days <= self.global_retention_days:
             raise ValueError("CR_RETENTION_DAYS must be at least 1 and at most CR_GLOBAL_RETENTION_DAYS")
         if self.stream_subject.startswith(self.dead_letter_subject) or self.dead_letter_subject.startswith(

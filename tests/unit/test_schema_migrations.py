@@ -62,15 +62,19 @@ FROZEN = {
         "single server": "c20cd4f1af381b6952a6c290b4a027530811fb12e8c01b4799a5299ea232aa0c",
         "cluster": "f2d1952be45350178891dfed67bebafb9a73cae3dd0feae12da7a9b3978618e2",
     },
+    11: {
+        "single server": "b1d4bdd0ff0eae0c2267bf888600ccb56e66648ada52d51341fb8fbba9e6f739",
+        "cluster": "9e5bd09c1a996d47e1432bbfc4a157f5be9e9528d9e1ec86018d808200c5aaf4",
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    10,
+    11,
     {
-        "single server": "4ed2b2ad21f4c28309b385581c4bcc892418a4439a5d08fd50857a0683f48376",
-        "cluster": "b8237521782f1df7c2555adb1d6937435c533049c130b9baae0218a0c8219608",
+        "single server": "9f8912387eecbabfe29425066502f1dab4558e0bb36d070cb27284c77f17179f",
+        "cluster": "1ab161717b092cdf04410aa2ddc571b66eccfb5a30611e6c942f16302e03ca9e",
     },
 )
 

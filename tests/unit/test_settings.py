@@ -36,6 +36,7 @@ def test_defaults_load_from_an_empty_environment() -> None:
         ("CR_STORED_SUBJECT", "stored events"),
         ("CR_CLICKHOUSE_QUIET_MERGE_SECONDS", "-1"),
         ("CR_CLICKHOUSE_QUIET_MERGE_SECONDS", "soon"),
+        ("CR_CLICKHOUSE_RAW_PART_MIB", "-1"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
