@@ -1,9 +1,11 @@
 """ClickHouse clients: the report reads' client runs with its own session settings, on the same
-engine as the writer's."""
+engine as the writer's, and runs as many reads at once as it holds clients."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from campaignreports.clickhouse import READER_SETTINGS, ClickHouse
 from campaignreports.settings import CommonSettings, load_settings
@@ -32,3 +34,34 @@ def test_the_reads_client_skips_compiling_aggregations_and_sees_the_writers_rows
         writer.client.command(f"DROP TABLE IF EXISTS {table}")
         writer.close()
         reader.close()
+
+
+def _most_at_once(reader: ClickHouse, watcher: ClickHouse, marker: str) -> int:
+    """How many of three reads (each a second's sleep) the reader ran at once, as the engine's
+    list of running queries showed them."""
+    read = f"SELECT sleep(1), '{marker}'"
+    with ThreadPoolExecutor(3) as pool:
+        reads = [pool.submit(reader.query_rows, read, {}) for _ in range(3)]
+        most = 0
+        while not all(future.done() for future in reads):
+            running = watcher.query_rows(
+                "SELECT count() FROM system.processes WHERE query LIKE {read:String} "
+                "AND query NOT LIKE '%system.processes%'",
+                {"read": f"%'{marker}'%"},
+            )
+            most = max(most, int(running[0][0]))
+            time.sleep(0.05)
+        for future in reads:
+            future.result()
+    return most
+
+
+def test_the_reads_client_runs_as_many_reads_at_once_as_it_has_clients(chdb_dsn: str) -> None:
+    settings = load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn})
+    watcher = ClickHouse(settings)
+    readers = [ClickHouse(settings, reads=True, clients=n) for n in (1, 2)]
+    try:
+        assert [_most_at_once(reader, watcher, uuid.uuid4().hex) for reader in readers] == [1, 2]
+    finally:
+        for clickhouse in [watcher, *readers]:
+            clickhouse.close()

@@ -6,7 +6,11 @@ selects a ClickHouse server, with the password taken from CR_CLICKHOUSE_PASSWORD
 appears in a DSN or a log line.
 
 Calls block, so async code runs them through `ClickHouse.run` on worker threads. Each role
-(writer, reader) gets its own client: the chDB client serialises calls per client.
+(writer, reader) gets its own client: the chDB client serialises calls per client. The report
+reader holds several (`clients`), so that the reads of a tab run side by side: a tab's reads
+are a few queries of 10-30 ms, each single-threaded for part of its time (analysis, the final
+merge, handing the result over), so on 2 cores three clients took the 100,000-URL campaign's
+live email tab from 84 to 65 ms and the 10M-event web tab from 58 to 46 ms (medians).
 
 Bulk inserts go as Arrow tables: to a server through clickhouse-connect, to chDB through its
 own handle on the same engine, which reads the table in place (`Python(...)` table function)
@@ -16,9 +20,11 @@ instead of encoding every value in Python, about twice as fast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -81,11 +87,19 @@ def create_client(settings: CommonSettings, session: dict[str, Any] | None = Non
 
 class ClickHouse:
     """A blocking ClickHouse client used from asyncio through a worker thread; `reads` for
-    the client of the report reads (`READER_SETTINGS`)."""
+    the client of the report reads (`READER_SETTINGS`). `clients`: how many queries it runs at
+    once (`query_rows`, `query_arrow`), each on a client of its own; other calls use `client`."""
 
-    def __init__(self, settings: CommonSettings, *, reads: bool = False) -> None:
+    def __init__(self, settings: CommonSettings, *, reads: bool = False, clients: int = 1) -> None:
+        if clients < 1:
+            raise ValueError("a ClickHouse needs at least one client")
         self.database = settings.clickhouse_database
-        self.client = create_client(settings, READER_SETTINGS if reads else None)
+        session = READER_SETTINGS if reads else None
+        self._clients = [create_client(settings, session) for _ in range(clients)]
+        self.client = self._clients[0]
+        self._free: queue.SimpleQueue[Client] = queue.SimpleQueue()
+        for client in self._clients:
+            self._free.put(client)
         self._chdb_path = chdb_path(settings.clickhouse_dsn)
         self._chdb: Any = None
         self._chdb_lock = threading.Lock()
@@ -120,11 +134,22 @@ class ClickHouse:
                 f"SELECT {columns} FROM Python(data)"
             )
 
+    @contextlib.contextmanager
+    def _borrowed(self) -> Iterator[Client]:
+        """A client no other query is using, waiting for one to be free."""
+        client = self._free.get()
+        try:
+            yield client
+        finally:
+            self._free.put(client)
+
     def query_arrow(self, sql: str, parameters: dict[str, Any]) -> pa.Table:
-        return self.client.query_arrow(sql, parameters=parameters)
+        with self._borrowed() as client:
+            return client.query_arrow(sql, parameters=parameters)
 
     def query_rows(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        return self.client.query(sql, parameters=parameters).result_rows
+        with self._borrowed() as client:
+            return client.query(sql, parameters=parameters).result_rows
 
     def release_memory(self) -> None:
         """Return the memory the embedded engine's allocator freed but keeps for reuse (after a
@@ -133,7 +158,8 @@ class ClickHouse:
             self.client.command("SYSTEM JEMALLOC PURGE")
 
     def close(self) -> None:
-        self.client.close()
+        for client in self._clients:
+            client.close()
         with self._chdb_lock:
             if self._chdb is not None:
                 self._chdb.close()

@@ -15,7 +15,7 @@ SERVICE = "campaign-reports-query"
 
 async def run(settings: QuerySettings) -> None:
     telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
-    clickhouse = ClickHouse(settings, reads=True)
+    clickhouse = ClickHouse(settings, reads=True, clients=settings.read_clients)
     try:
         nc = await jetstream.connect(settings, SERVICE)
         try:

@@ -35,6 +35,12 @@ class QuerySettings(CommonSettings):
         "of it (same campaign, message and window) found at most this many values; else it first "
         "reads which values it shows. Same rows either way; 0: always read those first.",
     )
+    read_clients: int = env(
+        "CR_QUERY_READ_CLIENTS",
+        3,
+        doc="Report reads run at once, each on a ClickHouse client of its own: the reads of one tab "
+        "run side by side, and further reads wait for a free client.",
+    )
     dashboard_bucket: str = env(
         "CR_QUERY_DASHBOARD_BUCKET",
         "CAMPAIGN_REPORTS_DASHBOARDS",
@@ -48,6 +54,8 @@ class QuerySettings(CommonSettings):
             raise ValueError("CR_QUERY_WATCH_INTERVAL_SECONDS must be at least 0.1")
         if self.max_rows < 1:
             raise ValueError("CR_QUERY_MAX_ROWS must be at least 1")
+        if not 1 <= self.read_clients <= 32:
+            raise ValueError("CR_QUERY_READ_CLIENTS must be between 1 and 32")
         if self.read_whole_values < 0:
             raise ValueError("CR_QUERY_READ_WHOLE_VALUES must be at least 0")
         if not is_identifier(self.dashboard_bucket):

@@ -30,7 +30,7 @@ class EmbeddedSettings(AggregatorSettings, QuerySettings):
 async def run(settings: EmbeddedSettings) -> None:
     telemetry = setup_telemetry(SERVICE, metrics_listen=settings.metrics_listen)
     writer = ClickHouse(settings)
-    reader = ClickHouse(settings, reads=True)  # its own client: chDB serialises calls per client
+    reader = ClickHouse(settings, reads=True, clients=settings.read_clients)  # clients of its own
     try:
         await prepare(writer, settings)
         nc = await jetstream.connect(settings, SERVICE)

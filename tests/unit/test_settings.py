@@ -57,6 +57,13 @@ def test_a_read_whole_threshold_below_zero_names_its_variable(value: str) -> Non
     assert load_settings(QuerySettings, {"CR_QUERY_READ_WHOLE_VALUES": "0"}).read_whole_values == 0
 
 
+@pytest.mark.parametrize("value", ["0", "33", "many"])
+def test_read_clients_out_of_range_names_its_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match="CR_QUERY_READ_CLIENTS"):
+        load_settings(QuerySettings, {"CR_QUERY_READ_CLIENTS": value})
+    assert load_settings(QuerySettings, {"CR_QUERY_READ_CLIENTS": "1"}).read_clients == 1
+
+
 def test_secret_values_are_not_echoed() -> None:
     fields = {f.metadata["env"]: f for f in dataclasses.fields(IngestSettings)}
     assert fields["CR_CLICKHOUSE_PASSWORD"].metadata["secret"]
