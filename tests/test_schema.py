@@ -335,7 +335,7 @@ def _raw_parts_after_merging(clickhouse: ClickHouse, database: str) -> list[int]
 
 def test_version_11_merges_raw_parts_only_up_to_the_cap(clickhouse: ClickHouse) -> None:
     """Two parts of over half a MiB each make more than a cap of 1 MiB: no merge joins them,
-    where without a cap the same three parts become one."""
+    where without a cap the same three parts become one. Both merge every column in one pass."""
     capped = Dialect(f"old_{uuid.uuid4().hex[:8]}", raw_part_mib=1)
     migrate(clickhouse.client, capped, target=10)
     migrate(clickhouse.client, capped)
@@ -343,6 +343,12 @@ def test_version_11_merges_raw_parts_only_up_to_the_cap(clickhouse: ClickHouse) 
     uncapped = Dialect(f"fresh_{uuid.uuid4().hex[:8]}", raw_part_mib=0)
     migrate(clickhouse.client, uncapped)
     assert len(_raw_parts_after_merging(clickhouse, uncapped.database)) == 1
+    for database in (capped.database, uncapped.database):  # either way merged in one pass
+        (create,) = clickhouse.query_rows(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = 'events'",
+            {"db": database},
+        )
+        assert "enable_vertical_merge_algorithm = 0" in create[0]
 
 
 def _plan(clickhouse: ClickHouse, sql: str, parameters: dict) -> str:

@@ -63,8 +63,8 @@ FROZEN = {
         "cluster": "f2d1952be45350178891dfed67bebafb9a73cae3dd0feae12da7a9b3978618e2",
     },
     11: {
-        "single server": "b1d4bdd0ff0eae0c2267bf888600ccb56e66648ada52d51341fb8fbba9e6f739",
-        "cluster": "9e5bd09c1a996d47e1432bbfc4a157f5be9e9528d9e1ec86018d808200c5aaf4",
+        "single server": "820668042cb7dfa2ca4447f1a3729b3db6efdcadefd2d87945bfdc4c89ebf418",
+        "cluster": "161f08a38a38d3c3d574420064b8764b7a5744316cf3a2f7d4606e4965e83433",
     },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
@@ -73,8 +73,8 @@ FROZEN = {
 CURRENT = (
     11,
     {
-        "single server": "9f8912387eecbabfe29425066502f1dab4558e0bb36d070cb27284c77f17179f",
-        "cluster": "1ab161717b092cdf04410aa2ddc571b66eccfb5a30611e6c942f16302e03ca9e",
+        "single server": "70f7ecfb4a21d210f64e53496bf44ef2b96ee83d20cb122a7793148a427a5536",
+        "cluster": "a5226bdb02e9d6b2ebbdd29f0ea0b3b0d928e15c9425a19d8d07b369aa82ed11",
     },
 )
 
