@@ -261,7 +261,7 @@ def _events(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         PARTITION BY toMonday(occurred_at)
         ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
         TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY
-        {d.dedup_window}{"".join(f", {s}" for s in _raw_merge_settings(d) if inputs.raw_merge_settings)}
+        {d.dedup_window}{_appended(_raw_merge_settings(d), inputs.raw_merge_settings)}
     """
 
 
@@ -375,8 +375,13 @@ def _raw_merge_settings(d: Dialect) -> list[str]:
     return settings
 
 
+def _appended(settings: list[str], applies: bool) -> str:
+    """Table settings written after the first one of a CREATE TABLE's SETTINGS (when `applies`)."""
+    return "".join(f", {setting}" for setting in settings) if applies else ""
+
+
 def _quiet_merge(d: Dialect, inputs: SchemaInputs) -> str:
-    return "".join(f", {setting}" for setting in _quiet_merge_settings(d) if inputs.rollup_quiet_merge)
+    return _appended(_quiet_merge_settings(d), inputs.rollup_quiet_merge)
 
 
 _GROUP = "tenant_id, campaign_id, message_id, channel, type, is_machine, dimension, value, bucket"
