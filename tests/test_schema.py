@@ -351,6 +351,32 @@ def test_version_11_merges_raw_parts_only_up_to_the_cap(clickhouse: ClickHouse) 
         assert "enable_vertical_merge_algorithm = 0" in create[0]
 
 
+def _table_settings(clickhouse: ClickHouse, database: str) -> dict[str, str]:
+    return dict(
+        clickhouse.query_rows(
+            "SELECT name, extract(create_table_query, ' SETTINGS (.*)$') FROM system.tables "
+            "WHERE database = {db:String} AND engine LIKE '%MergeTree'",
+            {"db": database},
+        )
+    )
+
+
+def test_version_12_widens_every_tables_merges_and_caps_raw_parts_anew(clickhouse: ClickHouse) -> None:
+    """A version 11 database written with the old 128 MiB cap takes the dialect's cap, and the
+    raw table and every rollup merge more parts at once; the profiles table keeps the engine's
+    merges."""
+    dialect = Dialect(f"old_{uuid.uuid4().hex[:8]}", raw_part_mib=128)
+    migrate(clickhouse.client, dialect, target=11)
+    before = _table_settings(clickhouse, dialect.database)
+    assert f"max_bytes_to_merge_at_max_space_in_pool = {128 * 1024 * 1024}" in before["events"]
+    assert not any("merge_selector_base" in settings for settings in before.values())
+    migrate(clickhouse.client, Dialect(dialect.database, raw_part_mib=32))
+    after = _table_settings(clickhouse, dialect.database)
+    assert f"max_bytes_to_merge_at_max_space_in_pool = {32 * 1024 * 1024}" in after["events"]
+    widened = {name for name, settings in after.items() if "merge_selector_base = 10" in settings}
+    assert widened == {"events", *ROLLUPS}
+
+
 def _plan(clickhouse: ClickHouse, sql: str, parameters: dict) -> str:
     return "\n".join(row[0] for row in clickhouse.query_rows("EXPLAIN " + sql, parameters))
 
