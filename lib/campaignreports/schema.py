@@ -123,8 +123,8 @@ class SchemaInputs:
     raw_merge_settings: bool = False
     # The rollups holding their rows by type as well (`TYPE_PROJECTION`; version 10 on).
     projected_rollups: tuple[str, ...] = ()
-    # Whether the raw table and the rollups merge more parts at once (`WIDE_MERGES`; version 12 on).
-    wide_merges: bool = False
+    # Whether the rollups merge more parts at once (`WIDE_MERGES`; version 12 on).
+    rollup_wide_merges: bool = False
 
     @property
     def rollup_group(self) -> str:
@@ -202,7 +202,7 @@ CURRENT_INPUTS = SchemaInputs(
     rollup_quiet_merge=True,
     projected_rollups=PROJECTED_ROLLUPS,
     raw_merge_settings=True,
-    wide_merges=True,
+    rollup_wide_merges=True,
 )
 
 
@@ -215,7 +215,7 @@ class Dialect:
     raw_retention_days: int = 30
     global_retention_days: int = 400
     quiet_merge_seconds: int = 60
-    raw_part_mib: int = 32
+    raw_part_mib: int = 128
 
     @classmethod
     def from_settings(cls, settings: CommonSettings, database: str | None = None) -> Dialect:
@@ -264,7 +264,7 @@ def _events(d: Dialect, suffix: str, inputs: SchemaInputs) -> str:
         PARTITION BY toMonday(occurred_at)
         ORDER BY (tenant_id, campaign_id, occurred_at, event_id)
         TTL toDateTime(occurred_at) + INTERVAL {d.raw_retention_days} DAY
-        {d.dedup_window}{_appended(_raw_merge_settings(d), inputs.raw_merge_settings)}{_wide_merges(inputs)}
+        {d.dedup_window}{_appended(_raw_merge_settings(d), inputs.raw_merge_settings)}
     """
 
 
@@ -326,7 +326,7 @@ def _rollup(name: str, partition: str, ttl: str) -> Ddl:
             TTL bucket + INTERVAL {ttl.format(d=d)}
             {d.dedup_window}{_granularity(inputs)}{_quiet_merge(d, inputs)}{
             f", {_PROJECTION_MERGES}" if name in inputs.projected_rollups else ""
-        }{_wide_merges(inputs)}
+        }{_appended([WIDE_MERGES], inputs.rollup_wide_merges)}
         """
 
     return ddl
@@ -371,31 +371,24 @@ def _raw_merge_settings(d: Dialect) -> list[str]:
     index look-up per part, so more, smaller parts cost them little. The engine merges a table
     this wide column by column (a vertical merge) to save memory, which at these part sizes is
     a few MiB either way; in one pass, a week of 1.4M raw events merged with 4.2 s of CPU
-    instead of 5.0. At 32 MiB rather than 128, loads of 1M events into a store of 14M used 10 to
-    13 % less CPU and ran 5 % faster (two loads in a row, twice)."""
-    return ["enable_vertical_merge_algorithm = 0", *_raw_part_cap(d)]
-
-
-def _raw_part_cap(d: Dialect) -> list[str]:
-    if not d.raw_part_mib:
-        return []
-    return [f"max_bytes_to_merge_at_max_space_in_pool = {d.raw_part_mib * 1024 * 1024}"]
+    instead of 5.0."""
+    settings = ["enable_vertical_merge_algorithm = 0"]
+    if d.raw_part_mib:
+        settings.append(f"max_bytes_to_merge_at_max_space_in_pool = {d.raw_part_mib * 1024 * 1024}")
+    return settings
 
 
 # The engine merges a partition's parts once about `merge_selector_base` (5 by default) of
 # similar size are there; each merge rewrites its rows, so a row is rewritten about once per
 # level, and fewer, wider merges rewrite it fewer times. A bulk load writes a part per insert
-# into every table and partition it touches, and merges were a third of its CPU. Loads of 1M
-# events into a store of 14M (raw parts capped at 32 MiB), two loads in a row, twice: at 10, the
-# pair used 29.0-30.3 s of CPU instead of 33.4-33.9 (the first load ran at 112-113k events/s
-# instead of 84-87k, the second at 88-93k instead of 95-101k, as it merges what the first left).
-# A partition keeps up to about twice as many parts while it is written to; once quiet, it is
-# merged into one part all the same (`_quiet_merge_settings`).
+# into every rollup partition it touches, and merges were a third of its CPU. Two loads of 1M
+# events in a row into a store of 14M, each pair twice: with 10 on the raw table and the
+# rollups the pair used 29.0 and 30.3 s of CPU, against 33.4 and 33.9 without (the first load
+# of a pair ran at 112-113k events/s instead of 84-87k, the second at 88-93k instead of 95-101k,
+# merging what the first left); with 10 on the raw table alone, 32.5 and 35.0: the saving is
+# the rollups'. A rollup partition holds up to about twice as many parts while it is written
+# to; once quiet it is merged into one part all the same (`_quiet_merge_settings`).
 WIDE_MERGES = "merge_selector_base = 10"
-
-
-def _wide_merges(inputs: SchemaInputs) -> str:
-    return _appended([WIDE_MERGES], inputs.wide_merges)
 
 
 def _appended(settings: list[str], applies: bool) -> str:
@@ -809,14 +802,9 @@ def _v11(d: Dialect) -> list[str]:
 
 
 def _v12(d: Dialect) -> list[str]:
-    """Wider merges (`WIDE_MERGES`) on the raw table and the rollups, and the raw table's part
-    cap set again from `raw_part_mib` (its default fell from 128 to 32 MiB; at 0 a cap set before
-    stays): table settings only, applied to the merges the engine picks from then on."""
-    raw = ", ".join([*_raw_part_cap(d), WIDE_MERGES])
-    return [
-        f"ALTER TABLE {d.local(name)}{d.on_cluster} MODIFY SETTING {raw if name == 'events' else WIDE_MERGES}"
-        for name in ("events", *ROLLUPS)
-    ]
+    """Wider merges (`WIDE_MERGES`) of the rollups: table settings only, applied to the merges
+    the engine picks from then on."""
+    return [f"ALTER TABLE {d.local(name)}{d.on_cluster} MODIFY SETTING {WIDE_MERGES}" for name in ROLLUPS]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -835,7 +823,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "rollup partitions merged into one part once nobody writes to them", _v9),
     Migration(10, "rollup rows by channel and type for series", _v10),
     Migration(11, "raw parts merged in one pass, up to a size", _v11),
-    Migration(12, "wider merges; raw parts capped at 32 MiB by default", _v12),
+    Migration(12, "rollups merged more parts at a time", _v12),
 )
 
 

@@ -284,7 +284,7 @@ class CommonSettings(ProcessSettings):
     )
     clickhouse_raw_part_mib: int = env(
         "CR_CLICKHOUSE_RAW_PART_MIB",
-        32,
+        128,
         doc=(
             "Merges of the raw-event table stop at parts of this size, which spares a bulk load "
             "rewriting a whole week of events (0: the engine's own limit); applied when the schema "
