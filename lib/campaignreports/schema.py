@@ -383,11 +383,12 @@ def _raw_merge_settings(d: Dialect) -> list[str]:
 # level, and fewer, wider merges rewrite it fewer times. A bulk load writes a part per insert
 # into every rollup partition it touches, and merges were a third of its CPU. Two loads of 1M
 # events in a row into a store of 14M, each pair twice, raw parts capped at 32 MiB in each
-# case: with 10 on the raw table and the rollups the pair used 29.0 and 30.3 s of CPU, against 33.4 and 33.9 without (the first load
-# of a pair ran at 112-113k events/s instead of 84-87k, the second at 88-93k instead of 95-101k,
-# merging what the first left); with 10 on the raw table alone, 32.5 and 35.0: the saving is
-# the rollups'. A rollup partition holds up to about twice as many parts while it is written
-# to; once quiet it is merged into one part all the same (`_quiet_merge_settings`).
+# case: with 10 on the raw table and the rollups the pair used 29.0 and 30.3 s of CPU, against
+# 33.4 and 33.9 without (the first load of a pair ran at 112-113k events/s instead of 84-87k,
+# the second at 88-93k instead of 95-101k, merging what the first left); with 10 on the raw
+# table alone, 32.5 and 35.0: the saving is the rollups'. A rollup partition holds up to about
+# twice as many parts while it is written to; once quiet it is merged into one part all the same
+# (`_quiet_merge_settings`).
 WIDE_MERGES = "merge_selector_base = 10"
 
 
