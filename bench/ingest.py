@@ -167,10 +167,12 @@ def wait_serving(address: str, process: subprocess.Popen[bytes], timeout: float 
     raise TimeoutError("ingest did not report SERVING")
 
 
-def rss_mib(pid: int) -> float:
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory in MiB: all of it (`VmRSS`), or its share in files mapped
+    (`RssFile`: program code, the embedded engine's library) or anonymous (`RssAnon`: heaps)."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 

@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.aggregator import raw_engine, raw_plain, realistic
 from bench.ingest import Figure, raw_jetstream, requests, rss_mib, stream, unary
@@ -48,7 +50,7 @@ from campaignreports.domain.catalog import TABS, WIDGETS
 from campaignreports.schema import Dialect, migrate
 from campaignreports.settings import CommonSettings, load_settings
 from campaignreports.stack.__main__ import Stack, StackSettings
-from campaignreports.stack.processes import free_port
+from campaignreports.stack.processes import free_port, free_ports
 from campaignreports.stream import batch as stream_batch
 from campaignreports.v1 import event_pb2, ingest_service_pb2, query_service_pb2, query_service_pb2_grpc
 
@@ -608,6 +610,30 @@ def children_memory(stack: Stack) -> dict[str, float]:
     return memory
 
 
+async def held_memory(stack: Stack) -> dict[str, float]:
+    """What holds the aggregator+query process's memory: mapped files (code) against heaps,
+    and from its metrics the writer's state and the engine's memory by kind (its allocator's
+    heap, its tracker, merges, caches)."""
+    address = stack.metrics.get("aggregator+query")
+    if address is None:
+        return {}
+    pid = stack.children["aggregator+query"].pid
+    held = {f"aggregator+query: {field} MiB": rss_mib(pid, field) for field in ("RssFile", "RssAnon")}
+
+    def scrape() -> bytes:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
+            body: bytes = reply.read()
+            return body
+
+    for family in text_string_to_metric_families((await asyncio.to_thread(scrape)).decode()):
+        for sample in family.samples:
+            if sample.name == "aggregator_writer_memory_bytes":
+                held["aggregator+query: writer state MiB"] = sample.value / 2**20
+            elif sample.name == "engine_memory_bytes":
+                held[f"aggregator+query: engine {sample.labels['kind']} MiB"] = sample.value / 2**20
+    return held
+
+
 async def measure(stack: Stack, size: Size) -> Results:
     results = Results()
     client = Client(stack.ingest_listen, stack.query_listen)
@@ -676,13 +702,14 @@ async def measure(stack: Stack, size: Size) -> Results:
     results.queries.update(await overview_latencies(settings, client, size))
     results.ratios = tab_ratios(results.queries, size.datasets)
     results.memory = children_memory(stack)
-    # The processes hand freed memory back every CR_MEMORY_RELEASE_SECONDS: resident size at
-    # rest is read once a release has run since the last query.
-    wait = CommonSettings.memory_release_seconds + 1
-    step(f"memory once the processes have released what they freed ({wait:.0f} s)")
-    await asyncio.sleep(wait)
+    # At rest: the engine has merged what the last loads wrote (a merge holds its memory while it
+    # runs), then the processes have handed freed memory back (every CR_MEMORY_RELEASE_SECONDS).
+    step("memory at rest: the last loads' merges done and freed memory released")
+    settle = await settled(stack.children["aggregator+query"].pid, time.perf_counter())
+    await asyncio.sleep(CommonSettings.memory_release_seconds + 1)
     at_rest = children_memory(stack)
-    results.memory.update({f"{name}, {wait:.0f} s later": mib for name, mib in at_rest.items()})
+    results.memory.update({f"{name}, at rest ({settle:.0f} s later)": mib for name, mib in at_rest.items()})
+    results.memory.update(await held_memory(stack))
     await client.query_channel.close()
     return results
 
@@ -779,7 +806,9 @@ def main() -> None:
     if args.query_calls:
         size = dataclasses.replace(size, query_calls=args.query_calls)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as data_dir:
-        settings = load_settings(StackSettings, {"CR_STACK_DATA_DIR": data_dir})
+        settings = load_settings(
+            StackSettings, {"CR_STACK_DATA_DIR": data_dir, "CR_STACK_METRICS_PORT": str(free_ports(3))}
+        )
         os.environ["CR_LOG_LEVEL"] = "WARNING"
         stack = Stack(settings, f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
         try:

@@ -66,3 +66,19 @@ async def test_an_interval_of_zero_never_releases() -> None:
     assert release.background() is None
     await release.stop()
     assert release.releases == 0
+
+
+def test_the_release_reads_what_holds_the_engines_memory(chdb_dsn: str) -> None:
+    """After a release, the engine's memory by kind: its tracker's total, its caches and its
+    allocator's heap, whose resident bytes cover what it allocated."""
+    clickhouse = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn}))
+    try:
+        release = MemoryRelease(clickhouse, 0)
+        assert release.engine_memory == {}
+        release.release()
+        memory = release.engine_memory
+        assert {"tracked", "merges", "mark_cache", "allocator_allocated", "allocator_resident"} <= set(memory)
+        assert memory["tracked"] > 0
+        assert 0 < memory["allocator_allocated"] <= memory["allocator_resident"]
+    finally:
+        clickhouse.close()

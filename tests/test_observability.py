@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from helpers import acceptance_funnel, email_event
 from promserver import PrometheusServer
 
 from campaignreports.stack.__main__ import READY_LINE
-from campaignreports.stack.processes import free_port
+from campaignreports.stack.processes import free_port, free_ports
 from campaignreports.v1 import (
     event_pb2,
     ingest_service_pb2,
@@ -54,20 +53,6 @@ class Observed:
     campaign_id: str
 
 
-def _consecutive_free_ports(count: int) -> int:
-    """A port p with p .. p + count - 1 all free now."""
-    for _ in range(50):
-        base = free_port()
-        try:
-            for port in range(base, base + count):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no run of free ports")
-
-
 def _start_stack(directory: Path, ingest: str, query: str, metrics_port: int) -> subprocess.Popen[str]:
     keys = directory / "keys.toml"
     keys.write_text(
@@ -84,6 +69,7 @@ def _start_stack(directory: Path, ingest: str, query: str, metrics_port: int) ->
         "CR_LOG_FORMAT": "json",
         "CR_LOG_LEVEL": "DEBUG",
         "CR_LAG_INTERVAL_SECONDS": "0.5",
+        "CR_MEMORY_RELEASE_SECONDS": "1",
         "CR_API_KEYS_FILE": str(keys),
     }
     process = subprocess.Popen(
@@ -158,7 +144,7 @@ def _traffic(ingest: str, query: str, campaign_id: str) -> None:
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     directory = tmp_path_factory.mktemp("observed")
     ingest, query = (f"127.0.0.1:{free_port()}" for _ in range(2))
-    metrics_port = _consecutive_free_ports(len(JOBS))
+    metrics_port = free_ports(len(JOBS))
     stack = _start_stack(directory, ingest, query, metrics_port)
     targets = {job: f"127.0.0.1:{metrics_port + index}" for index, job in enumerate(JOBS)}
     prometheus = PrometheusServer(directory, targets).start()
@@ -206,6 +192,10 @@ EXPECTED = [
     ("embedded", 'aggregator_retries_total{what="clickhouse_unavailable"}'),
     ("embedded", "aggregator_messages_dead_total"),
     ("embedded", 'aggregator_rebinds_total{partition="0"}'),
+    ("embedded", "aggregator_writer_memory_bytes"),
+    ("embedded", 'engine_memory_bytes{kind="tracked"}'),
+    ("embedded", 'engine_memory_bytes{kind="mark_cache"}'),
+    ("embedded", 'engine_memory_bytes{kind="allocator_resident"}'),
     ("embedded", 'query_widgets_duration_milliseconds_count{widget_kind="kpi",window_kind="live"}'),
     ("embedded", 'query_widgets_duration_milliseconds_count{widget_kind="rows",window_kind="live"}'),
     ("embedded", 'query_widgets_duration_milliseconds_count{widget_kind="series",window_kind="live"}'),

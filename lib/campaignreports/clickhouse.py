@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -41,6 +42,21 @@ T = TypeVar("T")
 # 40 ms widget read at 10M events, with no faster reads after it (median 40.6 ms compiled,
 # 40.3 ms not). Report reads come in many shapes, so the compile cost recurs; reads skip it.
 READER_SETTINGS: dict[str, Any] = {"compile_aggregate_expressions": 0, "compile_expressions": 0}
+
+
+# What holds the engine's memory, as its `system.metrics` names it -> the name we report. The
+# tracker counts what queries, merges and caches allocated; the caches are parts of it.
+ENGINE_MEMORY_METRICS = {
+    "MemoryTracking": "tracked",
+    "MergesMutationsMemoryTracking": "merges",
+    "MarkCacheBytes": "mark_cache",
+    "PrimaryIndexCacheBytes": "primary_index_cache",
+    "QueryConditionCacheBytes": "query_condition_cache",
+    "UncompressedCacheBytes": "uncompressed_cache",
+}
+# The embedded engine's allocator (jemalloc) sums up its heap in one line of its statistics:
+# "Allocated: N, active: N, metadata: N (...), resident: N, mapped: N, retained: N".
+_JEMALLOC_TOTALS = re.compile(r"^Allocated: (\d+),.* resident: (\d+),", re.MULTILINE)
 
 
 def chdb_path(dsn: str) -> str | None:
@@ -156,6 +172,22 @@ class ClickHouse:
         large insert or merge, hundreds of MiB) to the system. A server manages its own."""
         if self._chdb_path is not None:
             self.client.command("SYSTEM JEMALLOC PURGE")
+
+    def engine_memory(self) -> dict[str, int]:
+        """Bytes of the engine's memory by what holds it (`ENGINE_MEMORY_METRICS`); for the
+        embedded engine also its allocator's `allocated` and `resident` bytes, which tell what
+        of this process's resident memory the engine accounts for."""
+        rows = self.client.query(
+            "SELECT metric, value FROM system.metrics WHERE metric IN {names:Array(String)}",
+            parameters={"names": list(ENGINE_MEMORY_METRICS)},
+        ).result_rows
+        memory = {ENGINE_MEMORY_METRICS[name]: int(value) for name, value in rows}
+        if self._chdb_path is not None:
+            stats = self.client.query("SELECT stats FROM system.jemalloc_stats").result_rows
+            totals = _JEMALLOC_TOTALS.search(str(stats[0][0])) if stats else None
+            if totals is not None:
+                memory["allocator_allocated"], memory["allocator_resident"] = map(int, totals.groups())
+        return memory
 
     def close(self) -> None:
         for client in self._clients:

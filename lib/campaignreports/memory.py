@@ -5,7 +5,9 @@ its peak: the embedded ClickHouse's jemalloc holds what inserts, merges and larg
 (514 MiB after one 10M-row `groupArray`), glibc's malloc the message buffers freed in its arenas,
 Arrow's pool the tables built for inserts. Measured after loading 3M events: 1,450 MiB resident,
 732 MiB once the engine and glibc had released theirs. `MemoryRelease` releases all three every
-CR_MEMORY_RELEASE_SECONDS, in a worker thread.
+CR_MEMORY_RELEASE_SECONDS, in a worker thread, then reads what holds the engine's memory
+(`engine.memory`, by `kind`: its tracker's total, merges, caches, its allocator's heap), so that
+the process's resident size can be told apart into the engine's part and the rest.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from opentelemetry import metrics
 
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.service import Periodic
@@ -43,11 +46,25 @@ class MemoryRelease(Periodic):
 
     task_name = "memory-release"
 
-    def __init__(self, clickhouse: ClickHouse | None, interval_seconds: float) -> None:
+    def __init__(
+        self, clickhouse: ClickHouse | None, interval_seconds: float, meter: metrics.Meter | None = None
+    ) -> None:
         super().__init__(interval_seconds)
         self._clickhouse = clickhouse
         self._trim = _malloc_trim()
         self.releases = 0
+        self.engine_memory: dict[str, int] = {}  # as read after the last release
+        if meter is not None and clickhouse is not None:
+            meter.create_observable_up_down_counter(
+                "engine.memory",
+                [self._observe_engine],
+                unit="By",
+                description="The ClickHouse engine's memory by `kind` (read after each memory release)",
+            )
+
+    def _observe_engine(self, _: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        for kind, value in sorted(self.engine_memory.items()):
+            yield metrics.Observation(value, {"kind": kind})
 
     def release(self) -> None:
         """Release once (blocking: call it from a worker thread). A failure of the engine's
@@ -62,6 +79,11 @@ class MemoryRelease(Periodic):
         if self._trim is not None:
             self._trim()
         self.releases += 1
+        if self._clickhouse is not None:
+            try:
+                self.engine_memory = self._clickhouse.engine_memory()
+            except ClickHouseError as exc:  # a metric never stops the service it describes
+                log.debug("the engine's memory not read (%s)", exc)
 
     async def tick(self) -> None:
         await asyncio.to_thread(self.release)

@@ -28,5 +28,5 @@ def aggregator_components(
         Aggregator(nc, clickhouse, settings, telemetry),
         ConsumerLag(nc.jetstream(), settings, settings.partitions, telemetry.meter(__name__)),
         jetstream.ConnectionWatch(nc, "aggregator"),
-        MemoryRelease(clickhouse, settings.memory_release_seconds),
+        MemoryRelease(clickhouse, settings.memory_release_seconds, telemetry.meter(__name__)),
     ]

@@ -50,7 +50,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from campaignreports import jetstream
 from campaignreports.aggregator.settings import AggregatorSettings
@@ -169,6 +169,13 @@ class Aggregator:
         )
         self._rebinds = meter.create_counter(
             "aggregator.rebinds", description="Partition subscriptions bound again after a failed fetch"
+        )
+        meter.create_observable_gauge(
+            "aggregator.writer.memory",
+            [lambda _: [metrics.Observation(self._writer.held_bytes())]],
+            unit="By",
+            description="Memory of the campaigns' event keys, profile numbers and engagement state the "
+            "writer holds (bounded by CR_AGGREGATOR_WRITER_MAX_KEYS)",
         )
         # Every series exists from the start, at 0: an alert on an increase sees the first one.
         self._dead.add(0)

@@ -72,6 +72,10 @@ class Engagement:
         """Profiles followed, summed over messages (what memory grows with)."""
         return sum(len(p.delivered) for p in self.messages.values())
 
+    @property
+    def nbytes(self) -> int:
+        return sum(p.delivered.nbytes + p.engaged.nbytes for p in self.messages.values())
+
     def load(self, rows: Sequence[Sequence[Any]]) -> None:
         """Rows (message_id, channel, profile_no, first delivery in epoch ms or NOT_TIMED, human
         open stored, human click stored), as the writer reads them from the raw events."""

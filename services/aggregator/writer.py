@@ -70,6 +70,10 @@ class KeyMap:
                 merged_values = np.concatenate([v for _, v in self._runs if v is not None])[order]
             self._runs = [(merged_keys[order], merged_values)]
 
+    @property
+    def nbytes(self) -> int:
+        return sum(keys.nbytes + (0 if values is None else values.nbytes) for keys, values in self._runs)
+
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(found, values): whether each key is present, and its value where it is (0 in a set)."""
         # Looked up in sorted order: neighbouring lookups then touch neighbouring memory, five
@@ -99,6 +103,10 @@ class CampaignState:
     @property
     def size(self) -> int:
         return self.events.size + self.profiles.size + self.engagement.size
+
+    @property
+    def nbytes(self) -> int:
+        return self.events.nbytes + self.profiles.nbytes + self.engagement.nbytes
 
 
 @dataclass
@@ -254,6 +262,11 @@ class Writer:
                 part.state.events.add(part.event_keys)
                 part.state.engagement.apply(part.engagement)
             self._evict()
+
+    def held_bytes(self) -> int:
+        """Bytes of the campaigns' states held in memory (bounded through `max_keys`)."""
+        with self._lock:
+            return sum(state.nbytes for state in self._states.values())
 
     def _state(self, campaign: CampaignKey, token: str) -> CampaignState:
         with self._lock:

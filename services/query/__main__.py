@@ -23,7 +23,7 @@ async def run(settings: QuerySettings) -> None:
                 settings.query_listen,
                 [
                     *query_components(clickhouse, nc, settings, telemetry),
-                    MemoryRelease(clickhouse, settings.memory_release_seconds),
+                    MemoryRelease(clickhouse, settings.memory_release_seconds, telemetry.meter(__name__)),
                 ],
                 settings.shutdown_grace_seconds,
                 max_concurrent_rpcs=settings.max_concurrent_rpcs,

@@ -37,6 +37,20 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> int:
+    """A port p with p .. p + count - 1 all free now (CR_STACK_METRICS_PORT needs such a run)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no run of {count} free ports")
+
+
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
