@@ -123,7 +123,7 @@ helm-check: venv helm-lint $(PROMETHEUS) ## helm-lint, then render three values 
 bench: venv ## The full benchmark of the embedded stack (JSON and PNG in bench-results/)
 	$(BIN)/python -m bench.run
 
-bench-short: venv ## The CI-sized benchmark (about 2 minutes; must pass, need not meet targets)
+bench-short: venv ## The CI-sized benchmark (about 10 minutes, mostly waiting for merges; must pass, need not meet targets)
 	$(BIN)/python -m bench.run --short
 
 bench-ingest: venv ## Ingest events/s for batches of 1/100/1000 and the stream, beside raw JetStream

@@ -798,7 +798,7 @@ def plot(results: Results, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", action="store_true", help="the CI-sized run (about 2 minutes)")
+    parser.add_argument("--short", action="store_true", help="the CI-sized run (about 10 minutes)")
     parser.add_argument("--output", type=Path, default=Path("bench-results"))
     parser.add_argument("--query-calls", type=int, help="calls per widget and tab (p99 needs 100)")
     args = parser.parse_args()
