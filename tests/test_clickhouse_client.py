@@ -7,7 +7,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from campaignreports.clickhouse import READER_SETTINGS, ClickHouse
+from campaignreports.clickhouse import EMBEDDED_SETTINGS, READER_SETTINGS, ClickHouse
 from campaignreports.settings import CommonSettings, load_settings
 
 
@@ -30,6 +30,41 @@ def test_the_reads_client_skips_compiling_aggregations_and_sees_the_writers_rows
         writer.client.command(f"CREATE TABLE {table} (n UInt64) ENGINE = MergeTree ORDER BY n")
         writer.insert(name, [[1], [2]], ["n"])
         assert reader.query_rows(f"SELECT sum(n) FROM {table}", {})[0][0] == 3
+    finally:
+        writer.client.command(f"DROP TABLE IF EXISTS {table}")
+        writer.close()
+        reader.close()
+
+
+def _cached_conditions(clickhouse: ClickHouse) -> int:
+    return int(clickhouse.query_rows("SELECT count() FROM system.query_condition_cache", {})[0][0])
+
+
+def test_the_embedded_engines_clients_leave_the_query_condition_cache_empty(chdb_dsn: str) -> None:
+    """Every client of the embedded engine runs with EMBEDDED_SETTINGS, so filtered reads, the
+    writer's or the report reads', add nothing to the query condition cache (it made no read
+    faster and held memory); the same read asking for the cache does add an entry."""
+    settings = load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn})
+    writer, reader = ClickHouse(settings), ClickHouse(settings, reads=True)
+    table = f"default.conditions_{uuid.uuid4().hex[:8]}"
+    try:
+        for setting, value in EMBEDDED_SETTINGS.items():
+            assert _setting(reader, setting) == value, setting
+            assert _setting(writer, setting) == value, setting
+        writer.client.command(
+            f"CREATE TABLE {table} (n UInt64, s String) ENGINE = MergeTree ORDER BY n "
+            "SETTINGS index_granularity = 128"
+        )
+        writer.client.command(f"INSERT INTO {table} SELECT number, toString(number) FROM numbers(100000)")
+        before = _cached_conditions(reader)
+        for client in (writer, reader):
+            assert client.query_rows(f"SELECT count() FROM {table} WHERE s = '77'", {})[0][0] == 1
+        assert _cached_conditions(reader) == before
+        cached = reader.client.query(
+            f"SELECT count() FROM {table} WHERE s = '78'", settings={"use_query_condition_cache": 1}
+        )
+        assert cached.result_rows[0][0] == 1
+        assert _cached_conditions(reader) == before + 1
     finally:
         writer.client.command(f"DROP TABLE IF EXISTS {table}")
         writer.close()
