@@ -51,6 +51,7 @@ class MemoryRelease(Periodic):
     ) -> None:
         super().__init__(interval_seconds)
         self._clickhouse = clickhouse
+        self._engine = clickhouse  # still read after its purge failed (`release`)
         self._trim = _malloc_trim()
         self.releases = 0
         self.engine_memory: dict[str, int] = {}  # as read after the last release
@@ -79,9 +80,9 @@ class MemoryRelease(Periodic):
         if self._trim is not None:
             self._trim()
         self.releases += 1
-        if self._clickhouse is not None:
+        if self._engine is not None:
             try:
-                self.engine_memory = self._clickhouse.engine_memory()
+                self.engine_memory = self._engine.engine_memory()
             except ClickHouseError as exc:  # a metric never stops the service it describes
                 log.debug("the engine's memory not read (%s)", exc)
 
