@@ -70,7 +70,9 @@ async def test_an_interval_of_zero_never_releases() -> None:
 
 def test_the_release_reads_what_holds_the_engines_memory(chdb_dsn: str) -> None:
     """After a release, the engine's memory by kind: its tracker's total, its caches and its
-    allocator's heap, whose resident bytes cover what it allocated."""
+    allocator's heap, whose resident bytes cover what it allocated. The tracker's total is not
+    bounded below: memory freed on another thread than the one that allocated it can take it
+    under zero (seen: -12 MB in a test process)."""
     clickhouse = ClickHouse(load_settings(CommonSettings, {"CR_CLICKHOUSE_DSN": chdb_dsn}))
     try:
         release = MemoryRelease(clickhouse, 0)
@@ -78,7 +80,6 @@ def test_the_release_reads_what_holds_the_engines_memory(chdb_dsn: str) -> None:
         release.release()
         memory = release.engine_memory
         assert {"tracked", "merges", "mark_cache", "allocator_allocated", "allocator_resident"} <= set(memory)
-        assert memory["tracked"] > 0
         assert 0 < memory["allocator_allocated"] <= memory["allocator_resident"]
     finally:
         clickhouse.close()
