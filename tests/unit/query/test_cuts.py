@@ -60,7 +60,11 @@ def test_states_are_merged_only_in_the_dimensions_a_widget_shows_them_in() -> No
         include_machine_activity=False,
         needed_in=needed,
     )
-    assert "type = 'opened' AND NOT is_machine AND dimension IN ('', 'recipient_domain'))" in query.sql
+    # One map of bitmaps per set of dimensions: opens merged in two, clicks in three.
+    human = "AND channel IN ('email') AND NOT is_machine AND dimension IN ('', 'recipient_domain'"
+    assert f"type IN ('opened') {human})) AS profiles_" in query.sql
+    assert f"type IN ('clicked') {human}, 'url')) AS profiles_" in query.sql
+    assert query.sql.count("groupBitmapMergeMapIf(") == 2
     assert "sumMap(map(concat(channel, '/', type" in query.sql, "counts are read everywhere"
     assert "sumIf(events" not in query.sql
 
