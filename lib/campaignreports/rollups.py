@@ -9,10 +9,11 @@ window's buckets (`level_for`): day rows when the window's buckets are whole UTC
 zones on whole-hour offsets, quarter hours for +5:30 and +5:45, minutes for the live window; a
 series that merges states reads each bucket from the coarsest rollups inside it (`series_rows`).
 Totals and
-breakdowns, which add up the whole window, read it in pieces (`pieces`): each part of the window
-from the coarsest rollup whose buckets fit inside it, so a 30-day window in Asia/Kathmandu is its
-edge quarter hours and hours and the whole UTC days between, and costs about what 30 days cost in
-UTC (at 10M events, half the time of reading it all from quarter hours).
+breakdowns, which add up the whole window, read it in pieces (`pieces`): its whole UTC days from
+the day rollup and its edges from the finest rollup that fits its bounds, so a 30-day window in
+Asia/Kathmandu is its edge quarter hours and the whole UTC days between, and costs about what 30
+days cost in UTC (at 10M events, half the time of reading it all from quarter hours); a live
+window is its edge minutes and the whole hours between (`LIVE_TOTAL_LEVELS`).
 
 Two queries answer any set of widgets over one window (plus one per series-per-value widget),
 each after one `cut_query` per dimension it cuts:
@@ -262,13 +263,22 @@ def _split(start: int, end: int, levels: Sequence[Level]) -> list[Piece]:
     return [*_split(start, first, finer), Piece(level, first, last), *_split(last, end, finer)]
 
 
+# The rollups a total reads: whole UTC days, and at the window's edges the finest rollup that
+# fits its bounds (whole hours too in a live window, which never holds a whole day). Each more
+# rollup a read takes costs the engine about 3 ms to analyse, more than the finer rows it saves:
+# at 10M events, skipping the quarter hours of the live window and the hours of 30 days in
+# Asia/Kathmandu took 2-4 ms off every read (a day's edge is then up to 96 quarter hours).
+LIVE_TOTAL_LEVELS = tuple(level for level in LIVE_LEVELS if level.table != "rollup_15m")
+GLOBAL_TOTAL_LEVELS = tuple(level for level in GLOBAL_LEVELS if level.table != "rollup_hour")
+
+
 def pieces(window: Window) -> list[Piece]:
-    """Where a total of the window finds its rows: the window split by `_split`."""
-    finest = level_for(window, per_bucket=False)
-    levels = _levels(window)
-    return _split(
-        int(window.start.timestamp()), int(window.end.timestamp()), levels[: levels.index(finest) + 1]
-    )
+    """Where a total of the window finds its rows: the window split by `_split`, down to the
+    coarsest rollup whose buckets fit its bounds."""
+    start, end = int(window.start.timestamp()), int(window.end.timestamp())
+    levels = LIVE_TOTAL_LEVELS if window.is_live else GLOBAL_TOTAL_LEVELS
+    finest = next(level for level in levels if start % level.seconds == 0 == end % level.seconds)
+    return _split(start, end, levels[: levels.index(finest) + 1])
 
 
 @dataclass(frozen=True)
@@ -471,23 +481,41 @@ class MappedCounts:
         """Each column's rows (worked out once, not per row read)."""
         return [_Rows.of(c, self.include_machine_activity) for c in self.columns]
 
-    def _of(self, *aggregates: Aggregate) -> list[int]:
-        return [i for i, c in enumerate(self.columns) if _aggregate(c) in aggregates]
+    @functools.cached_property
+    def _positions(self) -> dict[Aggregate, list[int]]:
+        """aggregate -> the columns of it, by position (worked out once, not per row read)."""
+        found: dict[Aggregate, list[int]] = {}
+        for i, column in enumerate(self.columns):
+            found.setdefault(_aggregate(column), []).append(i)
+        return found
+
+    @functools.cached_property
+    def _delays(self) -> list[int]:
+        return sorted(i for delay in DELAY_LEVELS for i in self._positions.get(delay, []))
 
     @functools.cached_property
     def _profile_groups(self) -> dict[tuple[frozenset[bool], tuple[str, ...]], list[int]]:
         """(machine flags, dimensions) -> the distinct-profile columns merged under them (by
         position), of the columns that can match a row (two different channels match none)."""
         groups: dict[tuple[frozenset[bool], tuple[str, ...]], list[int]] = {}
-        for i in self._of(Aggregate.DISTINCT_PROFILES):
+        for i in self._positions.get(Aggregate.DISTINCT_PROFILES, []):
             if len(self._rows[i].channels) <= 1:
                 dimensions = tuple(sorted(set((self.needed_in or {}).get(self.columns[i], ()))))
                 groups.setdefault((self._rows[i].machine, dimensions), []).append(i)
         return groups
 
     @functools.cached_property
+    def _profile_keys(self) -> dict[int, str]:
+        """A distinct-profile column's key in its group's map (`_CHANNEL_PROFILES`, `_ALL_PROFILES`)."""
+        return {
+            i: f"{self._rows[i].channels[0] if self._rows[i].channels else '*'}/{self._rows[i].event_type}"
+            for members in self._profile_groups.values()
+            for i in members
+        }
+
+    @functools.cached_property
     def _reads_currencies(self) -> bool:
-        return bool(self._of(Aggregate.AMOUNT)) and not self.currency
+        return Aggregate.AMOUNT in self._positions and not self.currency
 
     def expressions(self) -> list[str]:
         """The SELECT's expressions, in the order `__call__` reads them."""
@@ -508,7 +536,7 @@ class MappedCounts:
                 f"groupBitmapMergeMapIf(mapFromArrays([{', '.join(keys)}], [{states}]), {condition})"
                 f" AS profiles_{number}"
             )
-        if amounts := self._of(Aggregate.AMOUNT):
+        if amounts := self._positions.get(Aggregate.AMOUNT):
             types = f"type IN {_sql_keys(self._rows[i].event_type for i in amounts)}"
             named = _NAMED_CURRENCY if self.currency else ""
             found.append(f"sumMapIf(map({_ROW_KEY}, {AMOUNT_MEASURE.name}), {types}{named}) AS amounts")
@@ -517,47 +545,59 @@ class MappedCounts:
                     f"groupUniqArrayMapIf(map({_ROW_KEY}, currency), {types} AND currency != '')"
                     " AS currencies_by_key"
                 )
-        for i in self._of(*DELAY_LEVELS):
+        for i in self._delays:
             shown_in = (self.needed_in or {}).get(self.columns[i], ())
             found.append(
                 f"{counted_expression(self.columns[i], self.include_machine_activity, '', shown_in)} AS c{i}"
             )
         return found
 
-    @staticmethod
-    def _taken(rows: _Rows, by_key: Mapping[str, Any]) -> list[Any]:
-        """The values of the row keys (`_ROW_KEY`) whose rows a column takes."""
-        found = []
-        for key, value in by_key.items():
+    @functools.cached_property
+    def _takers_of(self) -> dict[str, tuple[list[int], list[int]]]:
+        """row key (`_ROW_KEY`) -> the event-count and the amount columns taking its rows,
+        filled as keys are met: a map has a few dozen keys, and a breakdown hundreds of rows."""
+        return {}
+
+    def _takers(self, key: str) -> tuple[list[int], list[int]]:
+        found = self._takers_of.get(key)
+        if found is None:
             channel, event_type, *machine = key.split("/")
-            if rows.takes(channel, event_type, bool(machine)):
-                found.append(value)
+            taking = {
+                i for i, rows in enumerate(self._rows) if rows.takes(channel, event_type, bool(machine))
+            }
+            events, amounts = (
+                [i for i in self._positions.get(aggregate, []) if i in taking]
+                for aggregate in (Aggregate.EVENTS, Aggregate.AMOUNT)
+            )
+            found = self._takers_of[key] = (events, amounts)
         return found
 
     def __call__(self, read: Sequence[Any]) -> list[Any]:
         """A read row's maps (after its keys) -> the columns' values in order, then the
         currencies of the amounts when no currency is named."""
         rest = iter(read)
-        sums: Mapping[str, int] = next(rest)
-        values: list[Any] = [
-            sum(self._taken(rows, sums)) if _aggregate(c) is Aggregate.EVENTS else 0
-            for c, rows in zip(self.columns, self._rows, strict=True)
-        ]
+        values: list[Any] = [0] * len(self.columns)
+        for key, events in next(rest).items():
+            for i in self._takers(key)[0]:
+                values[i] += events
         for members in self._profile_groups.values():
             merged: Mapping[str, int] = next(rest)
             for i in members:
-                rows = self._rows[i]
-                values[i] = merged.get(f"{rows.channels[0] if rows.channels else '*'}/{rows.event_type}", 0)
+                values[i] = merged.get(self._profile_keys[i], 0)
         currencies: set[str] = set()
-        if amounts := self._of(Aggregate.AMOUNT):
-            sums_of_amounts: Mapping[str, Decimal] = next(rest)
-            by_key: Mapping[str, Sequence[str]] = next(rest) if self._reads_currencies else {}
+        if amounts := self._positions.get(Aggregate.AMOUNT):
+            for i in amounts:
+                values[i] = Decimal(0)
             # Exact like the engine's Decimal(38, 9) sums: no rounding to the default 28 digits.
             with localcontext(prec=_AMOUNT_DIGITS):
-                for i in amounts:
-                    values[i] = sum(self._taken(self._rows[i], sums_of_amounts), Decimal(0))
-                    currencies.update(*self._taken(self._rows[i], by_key))
-        for i in self._of(*DELAY_LEVELS):
+                for key, amount in next(rest).items():
+                    for i in self._takers(key)[1]:
+                        values[i] += amount
+            if self._reads_currencies:
+                for key, found in next(rest).items():
+                    if self._takers(key)[1]:
+                        currencies.update(found)
+        for i in self._delays:
             values[i] = next(rest)
         return [*values, *([sorted(currencies)] if self._reads_currencies else [])]
 

@@ -521,13 +521,21 @@ class WidgetEngine:
 
 
 def _needed_in(widgets: Sequence[WidgetDef]) -> dict[Column, list[str]]:
-    """The stored dimensions each column is shown in: the totals (every widget's wholes and
-    shares), and the breakdown of each `rows` widget reading it."""
+    """The stored dimensions each column is shown in: the totals for a widget of totals (or of
+    a row per channel, counted from them) and for the wholes a `rows` widget's shares are
+    taken of, and the breakdown of each `rows` widget reading it. A distinct-profile column of
+    the experiment treatments alone is merged per treatment, not also for the campaign: half
+    the bitmaps."""
     needed: dict[Column, set[str]] = {}
     for widget in widgets:
-        shown = "" if widget.dimension in ("", CHANNEL_DIMENSION) else stored_dimension(widget.dimension)
+        totals = widget.dimension in ("", CHANNEL_DIMENSION)
+        shares = (*widget.metric_ids, widget.ordering_metric)
+        wholes = set() if totals else set(metrics.whole_dependencies(shares))
         for column in _columns(widget):
-            needed.setdefault(column, {""}).add(shown)
+            shown = needed.setdefault(column, set())
+            shown.add("" if totals else stored_dimension(widget.dimension))
+            if column.metric_id in wholes:
+                shown.add("")
     return {column: sorted(dimensions) for column, dimensions in needed.items()}
 
 

@@ -205,6 +205,24 @@ def counted_inputs(metric_ids: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(needed)
 
 
+def whole_dependencies(metric_ids: list[str] | tuple[str, ...]) -> list[str]:
+    """The counted metrics that a breakdown row's `metric_ids` take from the whole (the
+    campaign's totals): those of the shares among them and their inputs. A row computes
+    everything else from its own counts."""
+    needed: dict[str, None] = {}
+
+    def visit(metric_id: str) -> None:
+        metric = METRICS[metric_id]
+        if isinstance(metric.source, Share):
+            needed.update(dict.fromkeys(counted_dependencies([metric.source.of])))
+        for input_id in _inputs(metric):
+            visit(input_id)
+
+    for metric_id in metric_ids:
+        visit(metric_id)
+    return list(needed)
+
+
 def counted_dependencies(metric_ids: list[str] | tuple[str, ...]) -> list[str]:
     """Every counted metric needed to compute `metric_ids` and their rates, in stable order."""
     needed: dict[str, None] = {}

@@ -80,3 +80,17 @@ def test_a_series_per_link_and_the_top_links_rank_alike_so_one_read_chooses_both
     assert series.ranking(False) != series.ranking(True), "machine clicks count only when included"
     (domains,) = _cuts([WIDGETS["email_top_recipient_domains"]], max_rows=1000)
     assert domains.ranking(False) != Cut("recipient_domain", table.order, 10, table.kept).ranking(False)
+
+
+def test_a_rows_widget_merges_states_in_the_totals_only_for_the_wholes_of_its_shares() -> None:
+    # The treatments alone: distinct opens and clicks per treatment, never for the campaign.
+    alone = _needed_in([WIDGETS["experiment_treatments"]])
+    assert alone[Column("distinct_opens", None)] == ["treatment_id"]
+    assert alone[Column("distinct_clicks", None)] == ["treatment_id"]
+    # Beside a widget of totals reading them, the totals are merged too.
+    beside = _needed_in([WIDGETS["experiment_treatments"], WIDGETS["campaign_reach_by_channel"]])
+    assert beside[Column("distinct_opens", None)] == ["", "treatment_id"]
+    # The top links' share is of clicks: clicks are read in the totals, distinct clicks are not.
+    links = _needed_in([WIDGETS["email_top_links"]])
+    assert links[Column("clicks", "email")] == ["", "url"]
+    assert links[Column("distinct_clicks", "email")] == ["url"]
