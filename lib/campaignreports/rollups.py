@@ -43,6 +43,13 @@ from campaignreports.schema import AMOUNT_MEASURE, ENGAGE_MEASURE, ENGAGE_QUANTI
 _KEY = re.compile(r"[a-z_]+")
 
 
+def _sql_keys(keys: Iterable[str]) -> str:
+    """Plain lower-case keys as a SQL list ('a', 'b')."""
+    found = sorted(set(keys))
+    assert all(k == "" or _KEY.fullmatch(k) for k in found), found
+    return f"({', '.join(repr(k) for k in found)})"
+
+
 @dataclass(frozen=True)
 class Level:
     """A rollup table and the length of its buckets."""
@@ -155,8 +162,7 @@ def counted_expression(
     assert isinstance(source, Counted), column
     condition = _condition(column, include_machine_activity)
     if dimensions and (source.aggregate is Aggregate.DISTINCT_PROFILES or source.aggregate in DELAY_LEVELS):
-        assert all(d == "" or _KEY.fullmatch(d) for d in dimensions), dimensions
-        condition += f" AND dimension IN ({', '.join(repr(d) for d in sorted(set(dimensions)))})"
+        condition += f" AND dimension IN {_sql_keys(dimensions)}"
     if source.aggregate is Aggregate.DISTINCT_PROFILES:
         return f"groupBitmapMergeIf(profiles, {condition})"
     if source.aggregate is Aggregate.AMOUNT:
@@ -370,13 +376,9 @@ def _kinds(reading: Sequence[Column]) -> str:
     rows = [_Rows.of(column, include_machine_activity=True) for column in reading]
     if not rows:
         return ""
-    types = sorted({r.event_type for r in rows})
-    assert all(_KEY.fullmatch(t) for t in types), types
-    condition = f" AND type IN ({', '.join(map(repr, types))})"
+    condition = f" AND type IN {_sql_keys(r.event_type for r in rows)}"
     if all(len(r.channels) == 1 for r in rows):
-        channels = sorted({r.channels[0] for r in rows})
-        assert all(_KEY.fullmatch(c) for c in channels), channels
-        condition += f" AND channel IN ({', '.join(map(repr, channels))})"
+        condition += f" AND channel IN {_sql_keys(r.channels[0] for r in rows)}"
     return condition
 
 
@@ -443,13 +445,6 @@ _AMOUNT_DIGITS = 80
 # every channel's (profiles do not add up: their union is merged in the engine).
 _CHANNEL_PROFILES = "concat(channel, '/', type)"
 _ALL_PROFILES = "concat('*/', type)"
-
-
-def _sql_keys(keys: Iterable[str]) -> str:
-    """Plain lower-case keys as a SQL list ('a', 'b')."""
-    found = sorted(set(keys))
-    assert all(k == "" or _KEY.fullmatch(k) for k in found), found
-    return f"({', '.join(repr(k) for k in found)})"
 
 
 @dataclass(frozen=True)
