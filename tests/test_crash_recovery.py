@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -49,9 +50,12 @@ async def publish_backlog(settings: CommonSettings, messages: int = MESSAGES, fi
     await jetstream.ensure_stream(js, settings)
     distinct: set[str] = set()
     previous: list = []
+    now = datetime.now(UTC)
     for number in range(first, first + messages):
         campaign = CAMPAIGNS[number % len(CAMPAIGNS)]
-        events = [complete_event("EMAIL", "SENT", "crash", campaign) for _ in range(EVENTS_PER_MESSAGE)]
+        # Over the last 20 minutes, so that large rounds are split into inserts (`Slicing`).
+        times = [now - timedelta(minutes=1 + i % 20) for i in range(EVENTS_PER_MESSAGE)]
+        events = [complete_event("EMAIL", "SENT", "crash", campaign, occurred_at=at) for at in times]
         # Every 20th message repeats events of the previous message of the same campaign.
         if number - first >= len(CAMPAIGNS) and number % DUPLICATE_EVERY == 0:
             events[:100] = previous[number - first - len(CAMPAIGNS)][:100]

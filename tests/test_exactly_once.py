@@ -311,6 +311,56 @@ async def test_a_chain_failing_part_way_then_recovering_counts_once(
         assert (outcome.lost, outcome.doubled) == (0, 0)
 
 
+@chaos
+async def test_a_round_split_into_inserts_with_one_refused_counts_once(
+    nats_server: NatsServer, chdb_dsn: str
+) -> None:
+    """A round's inserts run side by side, each a range of minutes (`Slicing`): storage refuses
+    the older slice of each round while the newer one is stored; retried with the same tokens
+    once storage recovers, the stored slices are not stored again and the refused ones are."""
+    async with open_pipeline(
+        nats_server,
+        chdb_dsn,
+        with_aggregator=True,
+        CR_AGGREGATOR_MAX_ATTEMPTS="1000",
+        CR_AGGREGATOR_SLICE_EVENTS="100",
+    ) as pipeline:
+        db, client = pipeline.settings.clickhouse_database, pipeline.clickhouse.client
+        client.command(f"CREATE TABLE {db}.fault_flag (x UInt8) ENGINE = Memory")
+        client.command(f"CREATE TABLE {db}.fault_sink (x UInt8) ENGINE = Null")
+        now = datetime.now(UTC).replace(second=30, microsecond=0)
+        old = now - timedelta(hours=2)
+        boundary = old.timestamp() + 1800
+        client.command(
+            f"CREATE MATERIALIZED VIEW {db}.fault_mv TO {db}.fault_sink AS SELECT throwIf("
+            f"(SELECT count() FROM {db}.fault_flag) > 0 AND occurred_at < toDateTime64({boundary}, 3, 'UTC'),"
+            f" 'injected fault') AS x FROM {db}.events"
+        )
+        client.command(f"INSERT INTO {db}.fault_flag VALUES (1)")
+        events = make_events(pipeline.tenant_id, ["s1", "s2"], 3_000, seed=12)
+        # In every request, 40 % two hours ago, the rest over the last ten minutes: the cut in
+        # two of a round falls among the recent minutes, so its older slice holds all the old events.
+        for number, event in enumerate(events):
+            at = old if number % 5 < 2 else now - timedelta(minutes=number % 10)
+            event.occurred_at.FromDatetime(at)
+        await send(pipeline, events, 1_000)
+        recent = sum(e.occurred_at.ToDatetime(UTC) > old + timedelta(minutes=30) for e in events)
+        await poll_async(lambda: asyncio.to_thread(stored, pipeline), lambda n: n > 0)
+        await asyncio.sleep(1.0)  # more refused attempts
+        during = sum(rollup_totals(pipeline, "rollup_15m").values())
+        assert 0 < during < recent, "newer slices stored while the older ones were refused"
+        client.command(f"TRUNCATE TABLE {db}.fault_flag")
+        assert await settled(pipeline, len(events)) == len(events)
+        expected = expected_totals(events)
+        for table in ROLLUPS:
+            assert rollup_totals(pipeline, table) == expected, table
+        rows, ids = pipeline.rows(
+            "SELECT count(), uniqExact(event_id) FROM {db}.events WHERE tenant_id = {t:String}",
+            t=pipeline.tenant_id,
+        )[0]
+        assert rows == ids == len(events)
+
+
 async def test_distinct_profile_states_are_kept_only_where_a_metric_needs_them(pipeline: Pipeline) -> None:
     events = [complete_event("EMAIL", t, pipeline.tenant_id, "states") for t in ("SENT", "OPENED", "OPENED")]
     events[2].profile_id = "another"

@@ -54,7 +54,7 @@ from opentelemetry import metrics, trace
 
 from campaignreports import jetstream
 from campaignreports.aggregator.settings import AggregatorSettings
-from campaignreports.aggregator.writer import Decoded, Prepared, Writer
+from campaignreports.aggregator.writer import ONE_INSERT, Decoded, Prepared, Slicing, Writer
 from campaignreports.clickhouse import ClickHouse
 from campaignreports.jetstream import TRACE_LINKS_HEADER, consumer_name, partition_subject
 from campaignreports.stream import batch
@@ -102,23 +102,36 @@ def round_token(members: list[Member]) -> str:
 
 @dataclass(frozen=True)
 class Round:
+    """A round as written ahead: its token, its messages, and how its events are split into
+    inserts (kept with it, so that a round completed after a restart with other settings is
+    cut as it was first; a record without one is from before slicing: one insert)."""
+
     token: str
     members: frozenset[Member]
+    slicing: Slicing = ONE_INSERT
 
     def encode(self) -> bytes:
-        return json.dumps({"token": self.token, "members": sorted(self.members)}).encode()
+        return json.dumps(
+            {
+                "token": self.token,
+                "members": sorted(self.members),
+                "slices": self.slicing.slices,
+                "slice_events": self.slicing.min_events,
+            }
+        ).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Round:
         data = json.loads(raw)
-        return cls(data["token"], frozenset((p, q) for p, q in data["members"]))
+        slicing = Slicing(data.get("slices", 1), data.get("slice_events", 0))
+        return cls(data["token"], frozenset((p, q) for p, q in data["members"]), slicing)
 
 
-def write(writer: Writer, decoded: Decoded, token: str) -> Prepared:
+def write(writer: Writer, decoded: Decoded, token: str, slicing: Slicing = ONE_INSERT) -> Prepared:
     """Store events with `token`, so that a retry of the same block with the same token
     completes whatever an interrupted one left undone (see campaignreports.schema)."""
     prepared = writer.prepare(decoded, token)
-    writer.store(prepared)
+    writer.store(prepared, slicing)
     return prepared
 
 
@@ -345,12 +358,12 @@ class Aggregator:
         """Events in the messages fetched and not yet in a round."""
         return sum(len(item.decoded or ()) for item in self._held.values())
 
-    def _next_round(self) -> tuple[list[_Fetched], str] | None:
-        """The messages of the next round, in a deterministic order, and its token."""
+    def _next_round(self) -> tuple[list[_Fetched], Round] | None:
+        """The messages of the next round, in a deterministic order, and the round."""
         if self._unfinished is not None:
             if self._unfinished.members <= self._held.keys():
                 members = sorted(self._unfinished.members)
-                return [self._held.pop(m) for m in members], self._unfinished.token
+                return [self._held.pop(m) for m in members], self._unfinished
             if time.monotonic() - self._unfinished_since < 3 * self._settings.ack_wait_seconds:
                 return None  # its messages come back once their ack wait expires
             # Not all of it came back: it was acknowledged, so it had been stored completely.
@@ -367,12 +380,13 @@ class Aggregator:
             members.append(candidate)
             events += size
         members.sort()
-        return [self._held.pop(m) for m in members], round_token(members)
+        round_ = Round(round_token(members), frozenset(members), self._settings.slicing)
+        return [self._held.pop(m) for m in members], round_
 
-    async def _store(self, items: list[_Fetched], token: str) -> None:
+    async def _store(self, items: list[_Fetched], round_: Round) -> None:
         messages = [item.message for item in items]
-        is_new = self._unfinished is None or self._unfinished.token != token
-        if is_new and not await self._write_ahead(Round(token, frozenset(map(member, messages)))):
+        token = round_.token
+        if round_ is not self._unfinished and not await self._write_ahead(round_):
             await self._return_messages(messages)
             return
         self._unfinished = None
@@ -402,7 +416,7 @@ class Aggregator:
                     )
                 )
             log.debug("storing %d messages (round %s)", len(decoded), token)
-            outcome = await self._insert_round(Decoded.concat(batches), token)
+            outcome = await self._insert_round(Decoded.concat(batches), round_)
             if outcome is None:
                 await self._finish(decoded)
                 await self._round_done()
@@ -416,7 +430,7 @@ class Aggregator:
                 outcome,
             )
             for item in decoded:
-                await self._store_alone(item, token)
+                await self._store_alone(item, round_)
             await self._round_done()
 
     async def _write_ahead(self, round_: Round) -> bool:
@@ -463,11 +477,11 @@ class Aggregator:
         except nats.errors.Error as exc:
             log.warning("clearing the stored round in NATS failed (%s)", exc)
 
-    async def _store_alone(self, item: _Fetched, token: str) -> None:
+    async def _store_alone(self, item: _Fetched, round_: Round) -> None:
         assert item.decoded is not None
-        own_token = f"{token}/{member(item.message)}"
+        own_token = f"{round_.token}/{member(item.message)}"
         for _ in range(self._settings.max_attempts):
-            outcome = await self._insert(item.decoded, own_token)
+            outcome = await self._insert(item.decoded, own_token, round_.slicing)
             if outcome is None:
                 await self._finish([item])
                 return
@@ -476,11 +490,11 @@ class Aggregator:
                 return
         await self._dead_letter(item.message, f"refused by ClickHouse: {outcome}")
 
-    async def _insert_round(self, decoded: Decoded, token: str) -> str | None:
+    async def _insert_round(self, decoded: Decoded, round_: Round) -> str | None:
         """Insert, retrying a refusal with the same token: a refusal may come from a view late in
         the chain after earlier tables were written, and only the same token completes those."""
         delay = 0.2
-        outcome = await self._insert(decoded, token)
+        outcome = await self._insert(decoded, round_.token, round_.slicing)
         try:
             for _ in range(self._settings.max_attempts - 1):
                 if outcome is None or outcome == "stopping":
@@ -490,12 +504,12 @@ class Aggregator:
                 self._waiting_for = f"ClickHouse, which refused the round ({outcome})"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-                outcome = await self._insert(decoded, token)
+                outcome = await self._insert(decoded, round_.token, round_.slicing)
             return outcome
         finally:
             self._waiting_for = None
 
-    async def _insert(self, decoded: Decoded, token: str) -> str | None:
+    async def _insert(self, decoded: Decoded, token: str, slicing: Slicing) -> str | None:
         """None once stored; "stopping" if the service stops while ClickHouse is unreachable;
         otherwise the reason ClickHouse refused the events."""
         if not len(decoded):
@@ -503,7 +517,7 @@ class Aggregator:
         prepared: list[Prepared] = []
 
         async def attempt() -> None:
-            prepared.append(await self._clickhouse.run(write, self._writer, decoded, token))
+            prepared.append(await self._clickhouse.run(write, self._writer, decoded, token, slicing))
 
         started = time.perf_counter()
         try:

@@ -101,7 +101,7 @@ async def replay(
             decoded = Decoded.concat(parts)
             first, last = messages[0].metadata.sequence.stream, messages[-1].metadata.sequence.stream
             if len(decoded):
-                await clickhouse.run(write, writer, decoded, f"rebuild:{first}-{last}")
+                await clickhouse.run(write, writer, decoded, f"rebuild:{first}-{last}", settings.slicing)
             report.messages += len(messages)
             report.events += len(decoded)
             print(

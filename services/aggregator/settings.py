@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from campaignreports.aggregator.writer import Slicing
 from campaignreports.settings import CommonSettings, ListenAddress, env
 
 
@@ -22,6 +23,18 @@ class AggregatorSettings(CommonSettings):
         524_288,
         doc="Events the next round may gather by fetching again while the previous one is stored: a "
         "backlog loads in large blocks, which the engine stores faster; quiet traffic still goes at once.",
+    )
+    insert_slices: int = env(
+        "CR_AGGREGATOR_INSERT_SLICES",
+        2,
+        doc="Inserts a large round is split into, run side by side (ranges of minutes): the engine runs "
+        "one insert's views mostly on one core. About the cores the engine may use; 1 for one insert.",
+    )
+    slice_events: int = env(
+        "CR_AGGREGATOR_SLICE_EVENTS",
+        10_000,
+        doc="Fewest events in a slice of a round (CR_AGGREGATOR_INSERT_SLICES): a smaller round is one "
+        "insert, since each insert has a fixed cost.",
     )
     fetch_wait_seconds: float = env(
         "CR_AGGREGATOR_FETCH_WAIT_SECONDS",
@@ -75,6 +88,15 @@ class AggregatorSettings(CommonSettings):
             raise ValueError("CR_AGGREGATOR_MAX_ATTEMPTS must be at least 1")
         if self.round_events < 1:
             raise ValueError("CR_AGGREGATOR_ROUND_EVENTS must be at least 1")
+        if self.insert_slices < 1:
+            raise ValueError("CR_AGGREGATOR_INSERT_SLICES must be at least 1")
+        if self.slice_events < 1:
+            raise ValueError("CR_AGGREGATOR_SLICE_EVENTS must be at least 1")
+
+    @property
+    def slicing(self) -> Slicing:
+        """How the rounds this aggregator starts are split into inserts."""
+        return Slicing(self.insert_slices, self.slice_events)
 
     @property
     def partitions(self) -> list[int]:

@@ -21,6 +21,13 @@ the state before its first attempt, so loading a campaign leaves out the events 
 the round's own token; its new profile numbers, if already stored, are found again unchanged,
 and if not, are assigned again identically (same stored count, same first-seen order).
 Profiles are inserted before the events that use them.
+
+A large round's events go in as a few inserts side by side (`Slicing`): the engine runs one
+insert's chain of views mostly on one thread, so on two cores a single insert left a third of
+the machine idle. Each slice is a range of minutes, so slices share few rollup rows, and each
+has its own deduplication token, derived from the round's: a round prepared again after a
+crash is cut at the same minutes (the slicing is recorded with the round), so each table
+keeps the slices it already has and receives the others.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,6 +99,48 @@ class KeyMap:
         return found, values
 
 
+_MILLIS_PER_MINUTE = 60_000
+
+
+@dataclass(frozen=True)
+class Slicing:
+    """How a round's events are split into inserts that run side by side: into at most `slices`
+    ranges of whole minutes of `occurred_at`, of about equal size, and no more slices than
+    `min_events` go into the round's events (a small round is one insert). A function of the events alone,
+    so a round prepared again is cut identically. The default is one insert (also a round
+    recorded before slicing existed)."""
+
+    slices: int = 1
+    min_events: int = 0
+
+    def positions(self, millis: np.ndarray) -> list[np.ndarray]:
+        """The positions of each slice's events (in their order), given each event's time in
+        milliseconds; one slice of every position when the round is not split."""
+        count = min(self.slices, len(millis) // max(self.min_events, 1))
+        if count <= 1:
+            return [np.arange(len(millis))]
+        minutes = millis // _MILLIS_PER_MINUTE
+        ordered = np.sort(minutes)
+        starts: set[int] = set()
+        for k in range(1, count):
+            # Cut at the edge of the minute holding the k/count quantile that is nearer to it:
+            # a minute holding more than a slice's share makes its slice larger (and fewer slices).
+            target = len(ordered) * k // count
+            first = int(np.searchsorted(ordered, ordered[target], side="left"))
+            after = int(np.searchsorted(ordered, ordered[target], side="right"))
+            nearer_first = target - first <= after - target or after == len(ordered)
+            edge = first if first > 0 and nearer_first else after
+            if 0 < edge < len(ordered):
+                starts.add(int(ordered[edge]))
+        slice_of = np.searchsorted(np.array(sorted(starts), dtype=minutes.dtype), minutes, side="right")
+        slices = [np.flatnonzero(slice_of == number) for number in range(len(starts) + 1)]
+        return [positions for positions in slices if len(positions)]
+
+
+# A round in one insert: rounds recorded before slicing existed, and small ones.
+ONE_INSERT = Slicing()
+
+
 @dataclass
 class CampaignState:
     """What one campaign already holds: its event keys, its numbered profiles, and each
@@ -134,6 +184,14 @@ class Prepared:
     def count(self) -> int:
         rows: int = self.events.num_rows
         return rows
+
+    def event_slices(self, slicing: Slicing) -> list[tuple[pa.Table, str]]:
+        """The events as (slice, its deduplication token): the round's token when not split."""
+        millis = self.events.column("occurred_at").cast(pa.int64()).to_numpy()
+        slices = slicing.positions(millis)
+        if len(slices) == 1:
+            return [(self.events, self.token)]
+        return [(self.events.take(at), f"{self.token}.{number}") for number, at in enumerate(slices)]
 
 
 @dataclass(frozen=True)
@@ -243,25 +301,35 @@ class Writer:
         numbers[unknown] = new_numbers[inverse]
         return numbers, new_keys, new_numbers, [int(positions[unknown[i]]) for i in first]
 
-    def store(self, prepared: Prepared) -> None:
-        """Insert the round with its token, remembering each part once it is stored.
+    def store(self, prepared: Prepared, slicing: Slicing = ONE_INSERT) -> None:
+        """Insert the round with its token (its events in `slicing`'s slices, side by side),
+        remembering each part once it is stored.
 
         Profile numbers are remembered as soon as they are stored, even if the events are then
         refused: a stored number stays taken, so the round retried (or its messages stored one
         by one) numbers every profile exactly as the table does."""
-        settings = {**INSERT_SETTINGS, "insert_deduplication_token": prepared.token}
         if prepared.profiles.num_rows:
-            self._clickhouse.insert_arrow(self._profiles_table, prepared.profiles, settings)
+            self._insert(self._profiles_table, prepared.profiles, prepared.token)
             with self._lock:
                 for part in prepared.campaigns:
                     part.state.profiles.add(part.profile_keys, part.profile_numbers)
         if prepared.events.num_rows:
-            self._clickhouse.insert_arrow(self._events_table, prepared.events, settings)
+            slices = prepared.event_slices(slicing)
+            if len(slices) == 1:
+                self._insert(self._events_table, *slices[0])
+            else:
+                with ThreadPoolExecutor(len(slices), thread_name_prefix="writer-slice") as pool:
+                    # list() waits for every slice and raises the first failure.
+                    list(pool.map(lambda piece: self._insert(self._events_table, *piece), slices))
         with self._lock:
             for part in prepared.campaigns:
                 part.state.events.add(part.event_keys)
                 part.state.engagement.apply(part.engagement)
             self._evict()
+
+    def _insert(self, table: str, data: pa.Table, token: str) -> None:
+        settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
+        self._clickhouse.insert_arrow(table, data, settings)
 
     def held_bytes(self) -> int:
         """Bytes of the campaigns' states held in memory (bounded through `max_keys`)."""

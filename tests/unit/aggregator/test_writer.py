@@ -3,10 +3,13 @@ first-seen order (pure parts; the writer against ClickHouse is exercised by the 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import xxhash
 
-from campaignreports.aggregator.writer import CampaignState, Decoded, KeyMap, Writer
+from campaignreports.aggregator.consumer import Round
+from campaignreports.aggregator.writer import ONE_INSERT, CampaignState, Decoded, KeyMap, Slicing, Writer
 from campaignreports.stream.batch import keys_of
 
 
@@ -51,3 +54,44 @@ def test_a_key_set_finds_keys_without_keeping_values() -> None:
     found, values = key_set.find(np.array([0, 59, 60], dtype=np.uint64))
     assert found.tolist() == [True, True, False] and values.tolist() == [0, 0, 0]
     assert key_set.size == 60
+
+
+MINUTE = 60_000
+
+
+def test_a_round_is_sliced_into_ranges_of_whole_minutes_of_about_equal_size() -> None:
+    rng = np.random.default_rng(5)
+    millis = rng.integers(0, 600 * MINUTE, 10_000)
+    slices = Slicing(3, 1_000).positions(millis)
+    assert len(slices) == 3
+    every = np.concatenate(slices)
+    assert sorted(every.tolist()) == list(range(10_000)), "each event in exactly one slice"
+    minutes = [set((millis[at] // MINUTE).tolist()) for at in slices]
+    assert all(max(earlier) < min(later) for earlier, later in itertools.pairwise(minutes))
+    assert all(3_000 <= len(at) <= 3_700 for at in slices)
+    assert all(np.all(np.diff(at) > 0) for at in slices), "events keep their order in a slice"
+    assert [at.tolist() for at in Slicing(3, 1_000).positions(millis)] == [at.tolist() for at in slices]
+
+
+def test_small_rounds_and_single_minutes_are_not_split() -> None:
+    spread = np.arange(1_999) * MINUTE
+    assert len(Slicing(2, 1_000).positions(spread)) == 1, "each slice needs min_events"
+    assert len(Slicing(2, 1_000).positions(np.append(spread, 0))) == 2
+    assert len(Slicing(4, 1_000).positions(np.append(spread, 0))) == 2, "no more than the events allow"
+    one_minute = np.full(50_000, 7 * MINUTE + 5)
+    assert [len(at) for at in Slicing(2, 10).positions(one_minute)] == [50_000]
+    assert len(ONE_INSERT.positions(spread)) == 1
+
+
+def test_a_minute_holding_most_events_makes_one_slice_larger() -> None:
+    millis = np.concatenate([np.full(9_000, 5 * MINUTE), np.arange(1_000) * MINUTE + 6 * MINUTE])
+    for events in (millis, -millis):  # the large minute first, then last
+        sizes = [len(at) for at in Slicing(4, 100).positions(events)]
+        assert sorted(sizes) == [1_000, 9_000]
+
+
+def test_a_round_record_keeps_its_slicing_and_an_old_record_means_one_insert() -> None:
+    round_ = Round("token", frozenset({(0, 5), (3, 9)}), Slicing(2, 10_000))
+    assert Round.decode(round_.encode()) == round_
+    old = b'{"token": "t", "members": [[0, 5]]}'
+    assert Round.decode(old) == Round("t", frozenset({(0, 5)}), ONE_INSERT)
