@@ -53,7 +53,7 @@ async def publish_backlog(settings: CommonSettings, messages: int = MESSAGES, fi
     now = datetime.now(UTC)
     for number in range(first, first + messages):
         campaign = CAMPAIGNS[number % len(CAMPAIGNS)]
-        # Over the last 20 minutes, so that large rounds are split into inserts (`Slicing`).
+        # Over the last 20 minutes, so that rounds are split into inserts (`Slicing`).
         times = [now - timedelta(minutes=1 + i % 20) for i in range(EVENTS_PER_MESSAGE)]
         events = [complete_event("EMAIL", "SENT", "crash", campaign, occurred_at=at) for at in times]
         # Every 20th message repeats events of the previous message of the same campaign.
@@ -102,6 +102,7 @@ async def test_sigkill_mid_backlog_then_restart_counts_each_event_once(
         "CR_INGEST_LISTEN": f"127.0.0.1:{free_port()}",
         "CR_AGGREGATOR_FETCH_BATCH": "2",
         "CR_AGGREGATOR_ACK_WAIT_SECONDS": "3",
+        "CR_AGGREGATOR_SLICE_EVENTS": "5000",  # rounds split into inserts (`Slicing`) as well
         "CR_LAG_INTERVAL_SECONDS": "0.5",
         "CR_LOG_LEVEL": "WARNING",
     }

@@ -32,9 +32,10 @@ class AggregatorSettings(CommonSettings):
     )
     slice_events: int = env(
         "CR_AGGREGATOR_SLICE_EVENTS",
-        10_000,
+        100_000,
         doc="Fewest events in a slice of a round (CR_AGGREGATOR_INSERT_SLICES): a smaller round is one "
-        "insert, since each insert has a fixed cost.",
+        "insert. Slicing pays while the aggregator works through a backlog (full rounds); on cores shared "
+        "with ingest, rounds of 30-170k events sliced loaded 8 % slower.",
     )
     fetch_wait_seconds: float = env(
         "CR_AGGREGATOR_FETCH_WAIT_SECONDS",
