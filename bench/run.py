@@ -28,18 +28,20 @@ import asyncio
 import dataclasses
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.aggregator import raw_engine, raw_plain, realistic
@@ -91,6 +93,8 @@ class Results:
     ratios: dict[str, float] = field(default_factory=dict)
     # campaign size -> seconds from the end of its load until the engine's merges were done.
     settle_seconds: dict[int, float] = field(default_factory=dict)
+    # query name -> the server's own mean time of its calls (ms), from its `rpc.server.duration`.
+    server_means: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -423,34 +427,72 @@ def _range(now: datetime, span: timedelta, granularity: int) -> query_service_pb
     return query_service_pb2.TimeWindow(range=window)
 
 
-async def query_latencies(client: Client, campaign: str, calls: int) -> dict[str, list[float]]:
+def metric_families(address: str) -> list[Metric]:
+    """The metrics a process serves on `address` (Prometheus text), parsed."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
+        return list(text_string_to_metric_families(reply.read().decode()))
+
+
+ServerTotals = Callable[[], Awaitable[dict[str, tuple[float, float]]]]
+
+
+def server_totals(address: str) -> ServerTotals:
+    """A reader of the query process's own call time: method -> (milliseconds, calls) so far,
+    from its `rpc.server.duration` histogram (Prometheus text on its metrics port)."""
+
+    def scrape() -> dict[str, tuple[float, float]]:
+        totals: dict[str, list[float]] = {}
+        for family in metric_families(address):
+            if not family.name.startswith("rpc_server_duration"):
+                continue
+            for sample in family.samples:
+                kind = 0 if sample.name.endswith("_sum") else 1 if sample.name.endswith("_count") else None
+                if kind is not None:
+                    totals.setdefault(sample.labels.get("rpc_method", ""), [0.0, 0.0])[kind] += sample.value
+        return {method: (total[0], total[1]) for method, total in totals.items()}
+
+    return lambda: asyncio.to_thread(scrape)
+
+
+async def query_latencies(
+    client: Client, campaign: str, calls: int, totals: ServerTotals | None = None
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Each widget's and tab's call times, and the server's mean time of each (when `totals`)."""
     timings: dict[str, list[float]] = {}
+    server: dict[str, float] = {}
+
+    async def timed(name: str, method: str, call: Callable[[], Awaitable[object]]) -> None:
+        await call()  # warm-up
+        before = await totals() if totals else {}
+        timings[name] = await _timed(call, calls, warm_up=False)
+        if totals is not None:
+            after = await totals()
+            spent, count = (after.get(method, (0, 0))[k] - before.get(method, (0, 0))[k] for k in (0, 1))
+            if count:
+                server[name] = spent / count
+
     for window_name, window in query_windows(datetime.now(UTC)).items():
         for widget in WIDGETS.values():
             request = query_service_pb2.GetWidgetRequest(
                 tenant_id="bench", campaign_id=campaign, widget_id=widget.id, window=window
             )
-            timings[f"{window_name} widget {widget.id}"] = await _timed(
-                lambda r=request: client.query.GetWidget(r), calls
-            )
+            name = f"{window_name} widget {widget.id}"
+            await timed(name, "GetWidget", lambda r=request: client.query.GetWidget(r))
         for tab in TABS:
             request = _tab_request(campaign, tab, window)
-            timings[f"{window_name} tab {tab}"] = await _timed(
-                lambda r=request: client.query.GetReport(r), calls
-            )
+            await timed(f"{window_name} tab {tab}", "GetReport", lambda r=request: client.query.GetReport(r))
             if tab in ("email", "push"):  # one of the two waves of the channel's message, beside the whole
                 one = query_service_pb2.GetReportRequest(message_id=f"{campaign}-{tab}-wave-1")
                 one.MergeFrom(request)
-                timings[f"{window_name} tab {tab}, one message"] = await _timed(
-                    lambda r=one: client.query.GetReport(r), calls
-                )
+                name = f"{window_name} tab {tab}, one message"
+                await timed(name, "GetReport", lambda r=one: client.query.GetReport(r))
     # 400 days by month, every tab: the whole global retention (less an hour, so that the start
     # is still inside it when the query arrives).
     year = _range(datetime.now(UTC), timedelta(days=400, hours=-1), query_service_pb2.GRANULARITY_MONTH)
     for tab in TABS:
         request = _tab_request(campaign, tab, year)
-        timings[f"400d tab {tab}"] = await _timed(lambda r=request: client.query.GetReport(r), calls)
-    return timings
+        await timed(f"400d tab {tab}", "GetReport", lambda r=request: client.query.GetReport(r))
+    return timings, server
 
 
 def _tab_request(
@@ -493,8 +535,9 @@ async def settled(
     return time.perf_counter() - quiet_from
 
 
-async def _timed(call, calls: int) -> list[float]:
-    await call()  # warm-up
+async def _timed(call, calls: int, *, warm_up: bool = True) -> list[float]:
+    if warm_up:
+        await call()
     samples = []
     for _ in range(calls):
         start = time.perf_counter()
@@ -620,12 +663,7 @@ async def held_memory(stack: Stack) -> dict[str, float]:
     pid = stack.children["aggregator+query"].pid
     held = {f"aggregator+query: {field} MiB": rss_mib(pid, field) for field in ("RssFile", "RssAnon")}
 
-    def scrape() -> bytes:
-        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
-            body: bytes = reply.read()
-            return body
-
-    for family in text_string_to_metric_families((await asyncio.to_thread(scrape)).decode()):
+    for family in await asyncio.to_thread(metric_families, address):
         for sample in family.samples:
             if sample.name == "aggregator_writer_memory_bytes":
                 held["aggregator+query: writer state MiB"] = sample.value / 2**20
@@ -682,8 +720,12 @@ async def measure(stack: Stack, size: Size) -> Results:
             results.queries[f"{name} @ {events:,}, right after the load"] = samples
         settle = results.settle_seconds[events] = await settled(query_pid, loaded_at)
         step(f"queries at {events:,} events, merges done {settle:.0f} s after the load")
-        for name, samples in (await query_latencies(client, campaign, size.query_calls)).items():
+        metrics = stack.metrics.get("aggregator+query")
+        totals = server_totals(metrics) if metrics else None
+        timings, server = await query_latencies(client, campaign, size.query_calls, totals)
+        for name, samples in timings.items():
             results.queries[f"{name} @ {events:,}"] = samples
+        results.server_means.update({f"{name} @ {events:,}": mean for name, mean in server.items()})
         step(f"WatchReport viewers at {events:,} events")
         for viewers in size.viewer_counts:
             share = await watch_cost(client, campaign, query_pid, viewers, size.seconds)
@@ -728,9 +770,15 @@ def report(results: Results, size: Size, output: Path) -> None:
         "\nquery latency over gRPC (live: 24 h by minute; 30d: 30 days by day, 400d: 400 days by month,"
         " both in Asia/Kathmandu)"
     )
-    print(f"{'widget or tab @ campaign size':<62} {'p50 ms':>10} {'p99 ms':>10}")
+    print(
+        f"{'widget or tab @ campaign size':<62} {'p50 ms':>10} {'p99 ms':>10} {'mean ms':>10} {'server':>10}"
+    )
     for name, samples in results.queries.items():
-        print(f"{name:<62} {percentile(samples, 50) * 1e3:>10.1f} {percentile(samples, 99) * 1e3:>10.1f}")
+        server = results.server_means.get(name)
+        print(
+            f"{name:<62} {percentile(samples, 50) * 1e3:>10.1f} {percentile(samples, 99) * 1e3:>10.1f}"
+            f" {statistics.fmean(samples) * 1e3:>10.1f} {'' if server is None else f'{server:.1f}':>10}"
+        )
     if results.ratios:
         small, large = min(size.datasets), max(size.datasets)
         print(f"\ntab p99 at {large:,} events over its p99 at {small:,} (bar: <= 1.3)")
@@ -766,6 +814,7 @@ def report(results: Results, size: Size, output: Path) -> None:
         "watch_report_cpu_share": results.viewers,
         "tab_p99_ratio_largest_to_smallest": results.ratios,
         "settle_seconds_after_load": results.settle_seconds,
+        "server_mean_ms": results.server_means,
     }
     (output / "bench.json").write_text(json.dumps(data, indent=2))
     plot(results, output / "bench.png")
