@@ -105,10 +105,10 @@ _MILLIS_PER_MINUTE = 60_000
 @dataclass(frozen=True)
 class Slicing:
     """How a round's events are split into inserts that run side by side: into at most `slices`
-    ranges of whole minutes of `occurred_at`, of about equal size, and no more slices than
-    `min_events` go into the round's events (a small round is one insert). A function of the events alone,
-    so a round prepared again is cut identically. The default is one insert (also a round
-    recorded before slicing existed)."""
+    ranges of whole minutes of `occurred_at`, of about equal size, and at most one slice per
+    `min_events` events (a small round is one insert). A function of the events alone, so a
+    round prepared again is cut identically. The default is one insert (also a round recorded
+    before slicing existed)."""
 
     slices: int = 1
     min_events: int = 0
