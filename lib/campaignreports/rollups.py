@@ -392,10 +392,11 @@ def _series_branches(
     whole = [(columns, _kinds(reading))]
     if list(extra) != ["profiles"] or not minutes_only:
         return whole
-    merged = {_Rows.of(c, True).event_type for c in reading if _aggregate(c) is Aggregate.DISTINCT_PROFILES}
-    with_profiles = [c for c in reading if _Rows.of(c, True).event_type in merged]
-    counted = [c for c in reading if c not in with_profiles]
-    if len({_Rows.of(c, True).event_type for c in counted}) < 2:
+    type_of = {c: _Rows.of(c, include_machine_activity=True).event_type for c in reading}
+    merged = {type_of[c] for c in reading if _aggregate(c) is Aggregate.DISTINCT_PROFILES}
+    with_profiles = [c for c in reading if type_of[c] in merged]
+    counted = [c for c in reading if type_of[c] not in merged]
+    if len({type_of[c] for c in counted}) < 2:
         return whole
     return [(columns, _kinds(with_profiles)), (f"{_SOURCE_COLUMNS}, {_NO_PROFILES}", _kinds(counted))]
 

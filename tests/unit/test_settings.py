@@ -50,6 +50,20 @@ def test_a_round_size_below_one_event_names_its_variable(value: str) -> None:
         load_settings(AggregatorSettings, {"CR_AGGREGATOR_ROUND_EVENTS": value})
 
 
+@pytest.mark.parametrize("variable", ["CR_AGGREGATOR_INSERT_SLICES", "CR_AGGREGATOR_SLICE_EVENTS"])
+@pytest.mark.parametrize("value", ["0", "-2", "two"])
+def test_a_slicing_below_one_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings(AggregatorSettings, {variable: value})
+
+
+def test_the_slicing_of_new_rounds_comes_from_the_settings() -> None:
+    settings = load_settings(
+        AggregatorSettings, {"CR_AGGREGATOR_INSERT_SLICES": "3", "CR_AGGREGATOR_SLICE_EVENTS": "500"}
+    )
+    assert (settings.slicing.slices, settings.slicing.min_events) == (3, 500)
+
+
 @pytest.mark.parametrize("value", ["-1", "few"])
 def test_a_read_whole_threshold_below_zero_names_its_variable(value: str) -> None:
     with pytest.raises(SettingsError, match="CR_QUERY_READ_WHOLE_VALUES"):
