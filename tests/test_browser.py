@@ -222,6 +222,31 @@ POINT_AT = """([id, series, at, value]) => {
   return [box.left + x, box.top + y];
 }"""
 
+# The text of a chart's tooltip, found again on each call (not held: see `hovered_tooltip`).
+TOOLTIP_TEXT = """id => {
+  const node = document.querySelector(`[data-widget="${id}"] .chart > div:not(:first-child)`);
+  return node ? node.textContent : "";
+}"""
+
+
+def hovered_tooltip(page: Page, point: list[object], timeout: float = 15) -> str:
+    """The text of the tooltip of a chart's point ([widget id, series, at, value]) once the
+    pointer rests on it. A live chart is drawn again in place as its window moves, which hides
+    its tooltip and can replace the tooltip's node: so the pointer comes back to the point (from
+    a pixel away, or the chart sees no move) until the tooltip shows text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        x, y = page.evaluate(POINT_AT, point)
+        page.mouse.move(x, y + 1)
+        page.mouse.move(x, y)
+        settled = time.monotonic() + 0.5
+        while time.monotonic() < settled:
+            if text := page.evaluate(TOOLTIP_TEXT, point[0]):
+                return str(text)
+            time.sleep(0.02)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no tooltip within {timeout:g}s at {point}")
+
 
 def test_every_series_chart_has_axes_and_a_tooltip_with_the_api_value(
     page: Page, filled: RunningStack
@@ -251,11 +276,7 @@ def test_every_series_chart_has_axes_and_a_tooltip_with_the_api_value(
             )
             point = max(series.points[:-1], key=lambda p: p.value)
             page.locator(f'[data-widget="{info.id}"]').scroll_into_view_if_needed()
-            x, y = page.evaluate(POINT_AT, [info.id, index, point.at.seconds, point.value])
-            page.mouse.move(x, y)
-            tooltip = page.wait_for_selector(f'[data-widget="{info.id}"] .chart > div:not(:first-child)')
-            wait_until(page, "node => node.textContent.length > 0", tooltip)
-            text = tooltip.text_content() or ""
+            text = hovered_tooltip(page, [info.id, index, point.at.seconds, point.value])
             assert series.label in text and f"{point.value:,.0f}" in text, (info.id, text, point.value)
             checked += 1
     assert checked >= 8, checked
