@@ -373,6 +373,42 @@ def test_version_12_widens_the_rollups_merges_only(clickhouse: ClickHouse) -> No
     assert widened == set(ROLLUPS)
 
 
+def _timed_rows(clickhouse: ClickHouse, database: str, campaign: str) -> dict[str, set[tuple[str, str]]]:
+    """Rollup -> the (dimension, type) of a campaign's rows that hold a time-to-engage state."""
+    timed = {}
+    for rollup in ROLLUPS:
+        rows = clickhouse.query_rows(
+            "SELECT dimension, type, quantilesBFloat16Merge(0.5, 0.9)(engage_seconds)[1] "
+            f"FROM {database}.{rollup} WHERE campaign_id = {{campaign:String}} GROUP BY dimension, type",
+            {"campaign": campaign},
+        )
+        timed[rollup] = {
+            (dimension, type_) for dimension, type_, median in rows if median == median
+        }  # not NaN
+    return timed
+
+
+def test_version_13_keeps_time_to_engage_in_the_totals_rows_only(
+    clickhouse: ClickHouse, chdb_dsn: str
+) -> None:
+    """Before version 13 every breakdown row held its own time-to-engage state; after it, what the
+    views write holds them in the totals' rows only, and every figure already stored stays."""
+    old = Dialect(f"old_{uuid.uuid4().hex[:8]}")
+    migrate(clickhouse.client, old, target=12)
+    _store(chdb_dsn, old.database, _events(400, hours_ago=2))
+    before = _rollups(clickhouse, old.database)
+    totals = {("", "opened"), ("", "clicked")}
+    for timed in _timed_rows(clickhouse, old.database, "upgraded").values():
+        assert timed > totals | {("recipient_domain", "opened")}
+    migrate(clickhouse.client, old)
+    assert _rollups(clickhouse, old.database) == before
+    later = _events(400, hours_ago=1)
+    for event in later:
+        event.campaign_id = "later"
+    _store(chdb_dsn, old.database, later)
+    assert _timed_rows(clickhouse, old.database, "later") == {rollup: totals for rollup in ROLLUPS}
+
+
 def _plan(clickhouse: ClickHouse, sql: str, parameters: dict) -> str:
     return "\n".join(row[0] for row in clickhouse.query_rows("EXPLAIN " + sql, parameters))
 

@@ -70,15 +70,19 @@ FROZEN = {
         "single server": "63d2e0f8c867163c77742338f54ab1719dc0b2debff048c82d33c35fb9e54b4e",
         "cluster": "376d7c81f24829d0877db887a342657e399f050cffb95b240e84e0b135612511",
     },
+    13: {
+        "single server": "05274d3f842532596eeb3dba9699a157bcfcd3d8785a41313d4cc99cc886b780",
+        "cluster": "04faf4f1a7df755845b5a7c6a45df95697d219e250b2cd88c24642c6bfe76b57",
+    },
 }
 # The version the current schema is, and the sha256 of its statements. A change to the current
 # schema fails here: add the migration bringing the newest version to it, then record the new
 # digest under that migration's version.
 CURRENT = (
-    12,
+    13,
     {
-        "single server": "322384c180b39f3724d2b7e4eac5acbd3aa468cf63b5b75dfc30f7d9943b7b66",
-        "cluster": "10a8694ba22dbe7ad9742e9164f65a4af40f60825be61f7e8668126fd6f11ed7",
+        "single server": "6d0c700d73f33bd84f347b416b9e4fa94b6a7e28d81d4a2282c05eaf38fd9252",
+        "cluster": "4541387245b609786890e78dc8a1efe63059b9696d4bc5eed5cb6d9d32ebd18a",
     },
 )
 

@@ -21,6 +21,7 @@ from campaignreports.domain.errortypes import error_type
 from campaignreports.domain.events import BREAKDOWN_FIELDS, CHANNEL_KEYS
 from campaignreports.domain.experiment import COMPARISON_METRICS
 from campaignreports.domain.metrics import (
+    DELAY_LEVELS,
     FAILURES_BY_TYPE,
     METRICS,
     Aggregate,
@@ -426,6 +427,12 @@ for _widget in WIDGETS.values():
     # A series draws counts: amounts and time quantiles are read as totals and rows only.
     assert _widget.kind is not Kind.SERIES or all(
         METRICS[m].source.aggregate in (Aggregate.EVENTS, Aggregate.DISTINCT_PROFILES)  # type: ignore[union-attr]
+        for m in counted_dependencies(_widget.metric_ids)
+    ), _widget
+    # Time-to-engage states are kept in the totals' rows only (the schema's ENGAGE_MEASURE): rows
+    # per breakdown value show no time quantile (rows per channel are read from the totals).
+    assert _stored in ("", CHANNEL_DIMENSION) or not any(
+        isinstance(source := METRICS[m].source, Counted) and source.aggregate in DELAY_LEVELS
         for m in counted_dependencies(_widget.metric_ids)
     ), _widget
     # Rows derived from several stored values add their counts: distinct profiles do not add.
